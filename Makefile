@@ -1,0 +1,32 @@
+# dcellx developer entry points. `make setup` then `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Offline mirror of the real data (CI and tests); override to point elsewhere.
+export DCELLX_MIRROR ?= $(abspath ../shared/data)
+
+.PHONY: setup lint test bench format clean
+
+setup:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch pinned: 2.13.0 CPU installs from local disk; a looser pin would pull a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+
+lint:
+	$(BIN)/ruff check dcellx cli tests benchmarks
+	$(BIN)/ruff format --check dcellx cli tests benchmarks
+
+format:
+	$(BIN)/ruff check --fix dcellx cli tests benchmarks
+	$(BIN)/ruff format dcellx cli tests benchmarks
+
+test: lint
+	$(BIN)/pytest -q
+
+bench:
+	$(BIN)/python benchmarks/bench_ontology.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""Typer command-line interface: thin commands that validate and call the library."""

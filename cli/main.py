@@ -1,0 +1,31 @@
+"""The ``dcellx`` console entry point: registers the command groups, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import data_cmd, ontology_cmd
+from dcellx.errors import DcellxError
+
+app = typer.Typer(
+    name="dcellx",
+    help="Experiment runner for the DCell visible neural network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_cmd.app, name="data", help="Registered data files: list and fetch them.")
+app.add_typer(
+    ontology_cmd.app, name="ontology", help="Build, cache and inspect compiled ontologies."
+)
+
+
+def main() -> None:
+    """Run the CLI. A library error becomes one red line on stderr and exit code 2."""
+    try:
+        app()
+    except DcellxError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)

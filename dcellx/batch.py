@@ -1,0 +1,124 @@
+"""Perturbations applied directly on the compiled sparse structure.
+
+A genotype disrupts 1-3 of ~4,000 input genes, so a batch is stored as the list of its
+(sample, gene) pairs -- O(total perturbed genes) -- never as a dense batch x genes x terms table and
+never as a per-sample copy of the incidence. The model expands each pair through the ontology's
+gene -> term incidence when it needs term inputs (see ``dcellx.nn``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.errors import InputError
+from dcellx.ontology.compiled import CompiledOntology
+
+UnknownPolicy = Literal["warn", "error", "ignore"]
+
+
+@dataclass
+class EncodedGenotypes:
+    """A dataset mapped to ontology gene indices, as CSR: genotype i perturbs
+    ``genes[ptr[i]:ptr[i+1]]``. Genes the ontology lacks are dropped (invisible to the model) and
+    counted in ``invisible`` per genotype."""
+
+    ptr: np.ndarray  # int64 [N+1]
+    genes: np.ndarray  # int64 [K]
+    values: np.ndarray  # float32 [N, P]
+    invisible: np.ndarray  # int64 [N]
+    invisible_names: Counter = field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return len(self.ptr) - 1
+
+
+def encode_genotypes(
+    ds: GenotypeDataset, onto: CompiledOntology, unknown: UnknownPolicy = "warn"
+) -> EncodedGenotypes:
+    """Map gene names to ontology gene indices once per dataset (batches then only slice)."""
+    index = onto.gene_index
+    ptr = np.zeros(len(ds) + 1, dtype=np.int64)
+    genes: list[int] = []
+    invisible = np.zeros(len(ds), dtype=np.int64)
+    names: Counter = Counter()
+    for i, gs in enumerate(ds.genes):
+        for g in gs:
+            j = index.get(g)
+            if j is None:
+                invisible[i] += 1
+                names[g] += 1
+            else:
+                genes.append(j)
+        ptr[i + 1] = len(genes)
+    if names and unknown == "error":
+        first = next(iter(names))
+        raise InputError(
+            ds.source,
+            None,
+            f"{len(names)} gene(s) not in ontology {onto.name!r} (first: {first}); "
+            "use --unknown-genes warn to train with them invisible",
+        )
+    if names and unknown == "warn":
+        warnings.warn(
+            f"{ds.source}: {len(names)} gene name(s) in {int((invisible > 0).sum())} genotypes "
+            f"are not inputs of ontology {onto.name!r} and are invisible to the model",
+            stacklevel=2,
+        )
+    return EncodedGenotypes(
+        ptr, np.asarray(genes, dtype=np.int64), ds.values.astype(np.float32), invisible, names
+    )
+
+
+@dataclass
+class PerturbationBatch:
+    """One batch: ``y[b]`` is genotype b's phenotype; it disrupts genes ``gene[sample == b]``."""
+
+    size: int
+    sample: torch.Tensor  # int64 [K]: row in the batch
+    gene: torch.Tensor  # int64 [K]: ontology gene index
+    y: torch.Tensor  # float32 [B, P]
+    rows: torch.Tensor  # int64 [B]: dataset rows
+    invisible: int  # perturbed genes the ontology lacks (no trace in the input)
+
+    def to(self, device: torch.device | str) -> PerturbationBatch:
+        return PerturbationBatch(
+            self.size,
+            self.sample.to(device),
+            self.gene.to(device),
+            self.y.to(device),
+            self.rows,
+            self.invisible,
+        )
+
+    def dense(self, num_genes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """[B, G] binary genotype (1 = disrupted): for reference checks and dense baselines."""
+        x = torch.zeros(self.size, num_genes, dtype=dtype, device=self.gene.device)
+        x[self.sample, self.gene] = 1
+        return x
+
+
+def make_batch(enc: EncodedGenotypes, rows: np.ndarray | list[int]) -> PerturbationBatch:
+    """Slice genotypes ``rows`` out of the CSR in O(perturbed genes) with vectorised numpy."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = enc.ptr[rows]
+    lens = enc.ptr[rows + 1] - starts
+    total = int(lens.sum())
+    sample = np.repeat(np.arange(len(rows), dtype=np.int64), lens)
+    # position of each pair inside its genotype: 0..len-1
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+    gene = enc.genes[np.repeat(starts, lens) + offsets]
+    return PerturbationBatch(
+        size=len(rows),
+        sample=torch.from_numpy(sample),
+        gene=torch.from_numpy(gene),
+        y=torch.from_numpy(enc.values[rows]),
+        rows=torch.from_numpy(rows),
+        invisible=int(enc.invisible[rows].sum()),
+    )

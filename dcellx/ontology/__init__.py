@@ -1,0 +1,9 @@
+"""Ontology layer: read GO and annotations, apply DCell's filters, compile a sparse structure.
+
+Data flow: ``obo``/``annotations``/``topology`` readers -> ``OntologyGraph`` -> ``filters`` ->
+``compiled.CompiledOntology`` (arrays only, hashable, cacheable) -> ``build`` ties it to a recipe.
+"""
+
+from dcellx.ontology.compiled import CompiledOntology
+
+__all__ = ["CompiledOntology"]

@@ -1,0 +1,134 @@
+"""Ontology recipes: which GO release, which annotations, which filters (``ontologies/*.toml``).
+
+``--go 2017`` names ``ontologies/2017.toml``; ``--go path/to/recipe.toml`` reads that file.
+Sources are registered data names (see ``dcellx data list``) or paths, relative to the recipe.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dcellx.errors import ConfigError, InputError
+from dcellx.ontology.filters import FILTERS, FilterSettings
+
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "ontologies"
+
+
+class FilterConfig(BaseModel):
+    """DCell's filters; the defaults are the paper's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order: list[str] = ["evidence", "containment", "redundancy"]
+    date_cutoff: str | None = None
+    exclude_evidence: list[str] = ["IGI"]
+    drop_nd: bool = False
+    min_genes: int = Field(6, ge=0)
+
+    @field_validator("order")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in FILTERS]
+        if bad:
+            raise ValueError(f"unknown filter stage(s) {bad}; choose from {list(FILTERS)}")
+        return v
+
+    @field_validator("date_cutoff")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        if v is not None:
+            digits = v.replace("-", "")
+            if len(digits) != 8 or not digits.isdigit():
+                raise ValueError(f"date_cutoff must be YYYY-MM-DD, got {v!r}")
+        return v
+
+    def settings(self) -> FilterSettings:
+        return FilterSettings(
+            order=tuple(self.order),
+            date_cutoff=self.date_cutoff,
+            exclude_evidence=tuple(self.exclude_evidence),
+            drop_nd=self.drop_nd,
+            min_genes=self.min_genes,
+        )
+
+
+class Recipe(BaseModel):
+    """A fully resolved ontology recipe (recorded verbatim in every run's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    ontology: str
+    ontology_format: Literal["obo", "topology"] = "obo"
+    annotations: str | None = None
+    annotations_format: Literal["auto", "gaf", "tsv"] = "auto"
+    relations: list[str] = ["is_a", "part_of"]
+    namespaces: list[str] = ["biological_process", "molecular_function", "cellular_component"]
+    obsolete: Literal["replaced_by", "consider", "drop"] = "replaced_by"
+    # Containment universe and model input genes: "annotated" (every annotated gene), a registered
+    # gene list, a gene-list file, or "dataset:<name or path>" (the genes of a genotype dataset).
+    universe: str = "annotated"
+    filters: FilterConfig = FilterConfig()
+    base_dir: str = ""  # where relative paths resolve; set by load_recipe
+
+
+def load_recipe(go: str) -> Recipe:
+    """Resolve ``--go``: a recipe name in ``ontologies/`` or a path to a TOML recipe."""
+    path = Path(go)
+    if not (path.suffix == ".toml" or path.exists()):
+        path = RECIPE_DIR / f"{go}.toml"
+        if not path.exists():
+            known = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
+            raise ConfigError(f"unknown ontology recipe {go!r}; known: {', '.join(known)}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InputError(path, None, "recipe file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(path, None, f"invalid TOML: {exc}") from exc
+    data.setdefault("base_dir", str(path.parent.resolve()))
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise InputError(path, None, f"{where}: {err['msg']}") from exc
+
+
+def with_overrides(recipe: Recipe, **overrides: object) -> Recipe:
+    """Apply CLI overrides (``obo``, ``annotations``, ``date_cutoff``, ``min_genes``,
+    ``universe``, ``drop_nd``); ``None`` means keep the recipe's value."""
+    data = recipe.model_dump()
+    mapping = {"obo": ("ontology",), "annotations": ("annotations",), "universe": ("universe",)}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in mapping:
+            data[mapping[key][0]] = str(value)
+            data["base_dir"] = str(Path.cwd())
+        elif key in ("date_cutoff", "min_genes", "drop_nd", "exclude_evidence", "order"):
+            data["filters"][key] = value
+        else:
+            raise ConfigError(f"unknown recipe override {key!r}")
+    if overrides.get("obo") is not None and overrides.get("annotations") is None:
+        # keep annotations resolvable from the recipe's own directory
+        data["annotations"] = _absolute(recipe.annotations, recipe.base_dir)
+    if overrides.get("annotations") is not None and overrides.get("obo") is None:
+        data["ontology"] = _absolute(recipe.ontology, recipe.base_dir)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from exc
+
+
+def _absolute(source: str | None, base_dir: str) -> str | None:
+    if source is None:
+        return None
+    p = Path(base_dir) / source
+    return str(p) if p.exists() else source

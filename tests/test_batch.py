@@ -1,0 +1,35 @@
+"""Perturbation batches built on the sparse structure agree with a dense encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dcellx.batch import encode_genotypes, make_batch
+from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.errors import InputError
+
+
+def test_batch_matches_dense_encoding(onto_2017) -> None:
+    ds = load_dataset("dcell-dna-repair")["train"]
+    enc = encode_genotypes(ds, onto_2017)
+    rows = np.array([5, 0, 17, 3000, 8782])
+    b = make_batch(enc, rows)
+    x = b.dense(onto_2017.num_genes)
+    for i, r in enumerate(rows):
+        want = {onto_2017.gene_index[g] for g in ds.genes[r] if g in onto_2017.gene_index}
+        assert set(np.nonzero(x[i].numpy())[0].tolist()) == want
+    assert np.allclose(b.y.numpy()[:, 0], ds.values[rows, 0])
+
+
+def test_invisible_genes_counted_or_refused(onto_dna) -> None:
+    known = onto_dna.gene_ids[:2]
+    ds = GenotypeDataset(
+        [(known[0], "YNOTREAL"), (known[1],)], np.array([[1.0], [2.0]]), ["v"], "mem.txt"
+    )
+    with pytest.warns(UserWarning, match="invisible"):
+        enc = encode_genotypes(ds, onto_dna)
+    b = make_batch(enc, [0, 1])
+    assert b.invisible == 1 and b.gene.tolist() == [0, 1] and b.sample.tolist() == [0, 1]
+    with pytest.raises(InputError, match="not in ontology"):
+        encode_genotypes(ds, onto_dna, unknown="error")
