@@ -1,9 +1,10 @@
-"""``dcellx ontology build|stats``: compile a recipe (cached) and report its numbers."""
+"""``dcellx ontology build|stats|export``: compile a recipe (cached), report or export it."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,7 +20,9 @@ from cli.common import (
     UniverseOpt,
     ontology_overrides,
 )
+from dcellx.errors import ConfigError
 from dcellx.ontology.build import load_ontology
+from dcellx.ontology.formats import write_three_column, write_topology
 from dcellx.ontology.stats import ontology_stats
 
 app = typer.Typer(no_args_is_help=True)
@@ -84,3 +87,26 @@ def stats(
     for st in s["stages"]:
         stages.add_row(st["name"], f"{st['terms']:,}", f"{st['annotations']:,}", st["note"])
     console.print(stages)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="File to write (atomically).")],
+    go: GoOpt = "2017",
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: topology (DCell) or three-column.")
+    ] = "topology",
+    obo: OboOpt = None,
+    gaf: GafOpt = None,
+    date_cutoff: DateCutoffOpt = None,
+    min_genes: MinGenesOpt = None,
+    universe: UniverseOpt = None,
+) -> None:
+    """Write a compiled ontology as a DCell topology file or a three-column edge list."""
+    writers = {"topology": write_topology, "three-column": write_three_column}
+    if fmt not in writers:
+        raise ConfigError(f"--format must be one of {sorted(writers)}, not {fmt!r}")
+    overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
+    onto = load_ontology(go, **overrides)
+    writers[fmt](onto, out)
+    console.print(f"[bold]{onto.name}[/] ({onto.num_terms} terms, {onto.num_genes} genes) -> {out}")

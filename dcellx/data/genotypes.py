@@ -40,6 +40,8 @@ class GenotypeDataset:
     source: str
     # Measurements averaged into each row; left empty it means one measurement per row.
     counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    # Optional per-row annotations (e.g. allele types of screen rows), one array entry per row.
+    meta: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.genes)
@@ -53,6 +55,11 @@ class GenotypeDataset:
         self.counts = np.ones(n, dtype=np.int64) if counts.size == 0 else counts
         if self.counts.shape != (n,):
             raise ConfigError(f"{self.source}: counts has shape {self.counts.shape}, need ({n},)")
+        if self.meta is not None:
+            self.meta = {k: np.asarray(v) for k, v in self.meta.items()}
+            bad = {k: v.shape for k, v in self.meta.items() if v.shape[:1] != (n,)}
+            if bad:
+                raise ConfigError(f"{self.source}: meta arrays need {n} rows, got {bad}")
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -66,6 +73,7 @@ class GenotypeDataset:
             phenotypes=list(self.phenotypes),
             source=self.source,
             counts=self.counts[rows],
+            meta=None if self.meta is None else {k: v[rows] for k, v in self.meta.items()},
         )
 
 
@@ -218,6 +226,10 @@ def _is_table(lines: list[str]) -> bool:
 def load_genotypes(path_or_name: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
     """Read a registered name or a path, choosing the format from the first data line."""
     path = registry.resolve(path_or_name)
+    from dcellx.data import screens  # local import: screens builds on this module
+
+    if screens.sniff_format(path) in screens.SCREEN_FORMATS:
+        return screens.load_screen(path, duplicates=duplicates)
     lines = _read_lines(path)
     parse = _parse_table if _is_table(lines) else _parse_dcell
     return parse(lines, path, duplicates)

@@ -17,6 +17,7 @@ from dcellx.errors import InputError
 from dcellx.ontology.annotations import read_annotations
 from dcellx.ontology.compiled import FORMAT_VERSION, CompiledOntology, compile_graph
 from dcellx.ontology.filters import apply_filters, report
+from dcellx.ontology.formats import read_three_column
 from dcellx.ontology.graph import graph_from_release
 from dcellx.ontology.obo import read_obo
 from dcellx.ontology.recipe import Recipe
@@ -111,6 +112,9 @@ def compile_recipe(
         graph, sizes = read_topology(onto_path)
         stages = [report("loaded", graph, "DCell topology file: already filtered")]
         meta["listed_sizes"] = sizes
+    elif recipe.ontology_format == "three-column":
+        graph = read_three_column(onto_path)
+        stages = [report("loaded", graph, "three-column ontology file: already filtered")]
     else:
         if ann_path is None:
             raise InputError(onto_path, None, f"recipe {recipe.name!r} names no annotation file")

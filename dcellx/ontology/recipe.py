@@ -64,7 +64,7 @@ class Recipe(BaseModel):
     name: str
     description: str = ""
     ontology: str
-    ontology_format: Literal["obo", "topology"] = "obo"
+    ontology_format: Literal["obo", "topology", "three-column"] = "obo"
     annotations: str | None = None
     annotations_format: Literal["auto", "gaf", "tsv"] = "auto"
     relations: list[str] = ["is_a", "part_of"]

@@ -1,0 +1,300 @@
+"""Building blocks shared by the SGA screen readers (``dcellx.data.screens``).
+
+Both published screens are big tab-separated tables (Costanzo 2016: ~20 million rows) whose
+strain ids encode genes and alleles; this module streams them (plain, gzip or zip), finds columns
+by name, parses strain ids and types alleles, and merges measurements into genotypes.
+
+Allele type of a strain, first rule that applies (``allele_type``):
+
+1. strain-id suffix ``damp...`` or allele name containing ``damp`` -> ``damp``;
+2. suffix ``tsq``/``tsa`` (temperature-sensitive query/array) -> ``ts``;
+3. suffix ``sn``/``dma`` (NatMX query / KanMX array deletion) or allele name ending in ``Δ`` ->
+   ``deletion``;
+4. array strains only: ``Arraytype/Temp`` ``TSA..`` -> ``ts``, ``DMA..`` -> ``deletion``;
+5. allele name with ``-<digit>`` (``lcb1-10``) -> ``ts`` (a heuristic);
+6. otherwise ``other``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import io
+import math
+import re
+import warnings
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dcellx.data.genotypes import Duplicates, GenotypeDataset, _Collector
+from dcellx.data.symbols import ORF_PATTERN
+from dcellx.errors import ConfigError, InputError
+
+ALLELE_TYPES = ("deletion", "ts", "damp", "other")
+
+_STRAIN_GENES = re.compile(rf"{ORF_PATTERN}(?:\+{ORF_PATTERN})*")
+_TS_NAME = re.compile(r"-\d")
+_MISSING = {"", "nan", "na", "n/a", "none", "null"}
+
+Roles = dict[str, tuple[str, ...]]
+
+
+def norm_header(name: str) -> str:
+    """Header name as lowercase words: 'Genetic interaction score (ε)' -> '... score epsilon'."""
+    text = name.strip().casefold().replace("ε", "epsilon").replace("τ", "tau")
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def text_sources(path: Path) -> list[tuple[str, Callable[[], io.TextIOBase]]]:
+    """(label for messages, opener) per text source: the file itself, or each .txt/.tsv of a zip.
+
+    Text is decoded as UTF-8 with replacement: only ASCII fields (ids, numbers) matter, and a
+    stray byte in an allele name must not stop a 10-million-row read.
+    """
+
+    def wrap(raw: io.BufferedIOBase | gzip.GzipFile) -> io.TextIOBase:
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=None)
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                names = sorted(
+                    n
+                    for n in zf.namelist()
+                    if n.lower().endswith((".txt", ".tsv"))
+                    and not n.startswith("__MACOSX")
+                    and not Path(n).name.startswith(".")
+                )
+            if not names:
+                raise InputError(path, None, "zip archive holds no .txt/.tsv file")
+
+            def member(name: str) -> io.TextIOBase:
+                with zipfile.ZipFile(path) as zf:  # the open member keeps the file alive
+                    return wrap(zf.open(name))
+
+            return [(f"{path}!{n}", lambda n=n: member(n)) for n in names]
+        with open(path, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+        if gz:
+            return [(str(path), lambda: wrap(gzip.open(path, "rb")))]
+        return [(str(path), lambda: wrap(open(path, "rb")))]
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(path, None, f"cannot read: {exc}") from exc
+
+
+def data_lines(label: str, opener: Callable[[], io.TextIOBase]) -> Iterator[tuple[int, str]]:
+    """(1-based line, text without newline) for non-blank, non-'#' lines."""
+    try:
+        with opener() as fh:
+            for lineno, line in enumerate(fh, 1):
+                text = line.rstrip("\r\n")
+                if text.strip() and not text.lstrip().startswith("#"):
+                    yield lineno, text
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(label, None, f"cannot read: {exc}") from exc
+
+
+def first_line(path: Path) -> str:
+    """The header line of ``path`` (of its first member, for a zip)."""
+    return next((t for _, t in data_lines(*text_sources(path)[0])), "")
+
+
+@dataclass
+class Header:
+    """A header line and the column of each role it has; ``need`` names the missing ones."""
+
+    label: str
+    line: int
+    names: list[str]
+    index: dict[str, int]
+
+    @classmethod
+    def parse(cls, label: str, line: int, text: str, roles: Roles) -> Header:
+        names = text.split("\t")
+        normed = [norm_header(n) for n in names]
+        index: dict[str, int] = {}
+        for role, accepted in roles.items():
+            for name in accepted:  # first accepted spelling present wins
+                if name in normed:
+                    index[role] = normed.index(name)
+                    break
+        return cls(label, line, names, index)
+
+    def need(self, *roles: str) -> None:
+        missing = [r for r in roles if r not in self.index]
+        if missing:
+            raise InputError(
+                self.label,
+                self.line,
+                f"missing column(s) for {', '.join(missing)} (columns: {self.names})",
+            )
+
+
+def cell_value(text: str, label: str, lineno: int, what: str) -> float | None:
+    """A number, or None for an empty / NaN cell; anything else non-numeric is an error."""
+    text = text.strip()
+    if text.casefold() in _MISSING:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(label, lineno, f"{what} is not a number: {text!r}") from None
+    if math.isinf(value):
+        raise InputError(label, lineno, f"{what} is not finite: {text!r}")
+    return None if math.isnan(value) else value
+
+
+def strain_orfs(strain: str) -> tuple[tuple[str, ...], str] | None:
+    """``('YAL015C', 'YDL227C'), 'tm461'`` from ``YAL015C+YDL227C_tm461``; None if no ORF."""
+    prefix, _, suffix = strain.strip().partition("_")
+    if _STRAIN_GENES.fullmatch(prefix) is None:
+        return None
+    return tuple(prefix.split("+")), suffix
+
+
+def allele_type(suffix: str, allele: str, arraytype: str = "") -> str:
+    """One strain's allele type (``ALLELE_TYPES``) by the rules of the module docstring."""
+    s, a = suffix.casefold(), allele.strip()
+    if s.startswith("damp") or "damp" in a.casefold():
+        return "damp"
+    if s.startswith(("tsq", "tsa")):
+        return "ts"
+    if s.startswith(("sn", "dma")) or a.endswith(("Δ", "delta")):
+        return "deletion"
+    t = arraytype.strip().upper()
+    if t.startswith("TSA"):
+        return "ts"
+    if t.startswith("DMA"):
+        return "deletion"
+    if _TS_NAME.search(a):
+        return "ts"
+    return "other"
+
+
+def strain_alleles(
+    strain: str, allele: str, arraytype: str, label: str, lineno: int
+) -> tuple[tuple[str, str], ...]:
+    """((ORF, allele type), ...) of one strain id; an id without an ORF is an input error."""
+    parsed = _parse_strain(strain, allele, arraytype)
+    if parsed is None:
+        raise InputError(
+            label,
+            lineno,
+            f"strain id {strain!r} names no systematic ORF "
+            f"(expected {ORF_PATTERN}[+...] before '_')",
+        )
+    return parsed
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_strain(strain: str, allele: str, arraytype: str) -> tuple[tuple[str, str], ...] | None:
+    # cached: a screen names ~10^4 strains across ~10^7 rows
+    parsed = strain_orfs(strain)
+    if parsed is None:
+        return None
+    orfs, suffix = parsed
+    names = allele.split("+")
+    if len(names) != len(orfs):
+        names = [allele] * len(orfs)
+    return tuple((g, allele_type(suffix, n, arraytype)) for g, n in zip(orfs, names, strict=True))
+
+
+def row_alleles(
+    cells: list[str], ix: dict[str, int], arraytype: str, label: str, lineno: int
+) -> list[tuple[str, str]]:
+    """[(ORF, allele type)] of a row's query strain, then its array strain."""
+    query = strain_alleles(cells[ix["query"]], cells[ix["query_allele"]], "", label, lineno)
+    array = strain_alleles(cells[ix["array"]], cells[ix["array_allele"]], arraytype, label, lineno)
+    return [*query, *array]
+
+
+def check_allele_filter(allele_types: Iterable[str] | None) -> set[str] | None:
+    """The requested allele types, validated up front so a typo is not an empty dataset."""
+    if allele_types is None:
+        return None
+    wanted = {a.strip().casefold() for a in allele_types}
+    bad = sorted(wanted - set(ALLELE_TYPES))
+    if bad:
+        raise ConfigError(f"unknown allele type(s) {bad}; choose from {list(ALLELE_TYPES)}")
+    return wanted
+
+
+class ScreenCollector(_Collector):
+    """The genotype collector plus per-row string annotations and skip counts.
+
+    An annotation is stored as one shared string per row, becoming a set only where merged
+    measurements disagree: screens have ~10^7 rows, so per-row containers would dominate memory.
+    """
+
+    def __init__(self, path: Path, duplicates: Duplicates, meta_keys: tuple[str, ...]) -> None:
+        super().__init__(path, duplicates)
+        self.meta: dict[str, list[str | set[str]]] = {k: [] for k in meta_keys}
+        self.strings: dict[str, str] = {}  # one object per distinct annotation value
+        self.read = 0
+        self.skipped: Counter[str] = Counter()
+
+    def add_measurement(
+        self, alleles: list[tuple[str, str]], value: float, lineno: int, **meta: str
+    ) -> None:
+        genes = tuple(g for g, _ in alleles)
+        super().add(genes, [value], lineno)
+        row = self.index[frozenset(genes)]
+        kinds = dict(alleles)
+        meta["allele_types"] = "+".join(kinds[g] for g in self.genes[row])
+        for key, val in meta.items():
+            column = self.meta[key]
+            val = self.strings.setdefault(val, val)
+            if row == len(column):
+                column.append(val)
+            elif isinstance(column[row], set):
+                column[row].add(val)  # type: ignore[union-attr]
+            elif column[row] != val:
+                column[row] = {column[row], val}  # type: ignore[arg-type]
+
+    def result(self, phenotype: str, label: str, filters: str) -> GenotypeDataset:
+        if self.skipped:
+            detail = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
+            warnings.warn(f"{label}: skipped {detail}", stacklevel=3)
+        if not self.genes:
+            raise InputError(
+                label, None, f"no genotypes left ({self.read} rows read; filters: {filters})"
+            )
+        self.path = Path(label)  # the source named in the dataset, not the last zip member
+        ds = self.dataset([phenotype])
+        meta = {
+            k: np.array([v if isinstance(v, str) else "|".join(sorted(v)) for v in col], dtype=str)
+            for k, col in self.meta.items()
+        }
+        return GenotypeDataset(ds.genes, ds.values, ds.phenotypes, ds.source, ds.counts, meta)
+
+
+def scan_rows(
+    path: Path, roles: Roles, required: list[str], out: ScreenCollector
+) -> Iterator[tuple[str, int, list[str], dict[str, int]]]:
+    """(label, line, cells, column of each role) per data row of every source of ``path``.
+
+    A role the header lacks points at an extra empty cell, so optional columns read as ''.
+    """
+    for label, opener in text_sources(path):
+        out.path = Path(label)
+        lines = data_lines(label, opener)
+        first = next(lines, None)
+        if first is None:
+            continue
+        head = Header.parse(label, *first, roles)
+        head.need(*required)
+        width = len(head.names)
+        ix = {role: head.index.get(role, width) for role in roles}
+        for lineno, text in lines:
+            cells = text.split("\t")
+            if len(cells) != width:
+                problem = f"expected {width} tab-separated fields, got {len(cells)}"
+                raise InputError(label, lineno, problem)
+            cells.append("")
+            out.read += 1
+            yield label, lineno, cells, ix

@@ -1,0 +1,127 @@
+"""Standard gene names (``RAD52``) to systematic ORFs (``YML032C``).
+
+The ontology and every shipped genotype file key genes by systematic ORF, but screens exported
+by hand or by other tools often use standard names. A name the model cannot match is silently
+invisible to it, so mapping reports every name it could not resolve, with its count.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from dcellx.data import registry
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.errors import InputError
+
+# Nuclear systematic ORF names: Y, chromosome A-P, arm L/R, 3 digits, strand W/C, optional -A.
+# Mitochondrial (Q0010) and 2-micron (R0010W) loci do not match; they still pass through
+# ``map_gene_names`` because they are values of the symbol table.
+ORF_PATTERN = r"Y[A-P][LR]\d{3}[WC](?:-[A-Z])?"
+ORF_RE = re.compile(ORF_PATTERN)
+
+SYMBOL_TABLE = "yeast-symbols"
+
+
+def is_orf(name: str) -> bool:
+    """Whether ``name`` is a nuclear systematic ORF name (see ``ORF_PATTERN``)."""
+    return ORF_RE.fullmatch(name) is not None
+
+
+def load_symbol_table(path_or_name: str | Path = SYMBOL_TABLE) -> dict[str, str]:
+    """``{SYMBOL: ORF}`` from a tab-separated table with ``symbol`` and ``locus_name`` columns.
+
+    A ``symbol`` cell may list ``;``-joined aliases, the standard name first (``NTG1;OGG2;SCR1``).
+    Symbols are upper-cased so that ``rad52`` (allele style) and ``RAD52`` both resolve. A
+    standard name wins over another gene's alias (``ALD4`` is YOR374W, not YMR169C's alias); an
+    alias shared by several genes and nobody's standard name is ambiguous and left out, so it is
+    reported as unmapped rather than guessed.
+    """
+    path = registry.resolve(path_or_name)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, None, f"cannot read symbol table: {exc}") from exc
+    if not lines:
+        raise InputError(path, None, "empty symbol table")
+    header = [c.strip() for c in lines[0].split("\t")]
+    missing = [c for c in ("symbol", "locus_name") if c not in header]
+    if missing:
+        raise InputError(path, 1, f"missing column(s) {missing} (columns: {header})")
+    si, li = header.index("symbol"), header.index("locus_name")
+    standard: dict[str, str] = {}
+    aliases: dict[str, set[str]] = {}
+    for lineno, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) <= max(si, li):
+            raise InputError(path, lineno, f"expected {len(header)} tab-separated fields")
+        names = [n.strip().upper() for n in cells[si].split(";") if n.strip()]
+        locus = cells[li].strip()
+        if not names or not locus:
+            raise InputError(path, lineno, "empty symbol or locus_name")
+        if standard.get(names[0], locus) != locus:
+            problem = f"standard name {names[0]} given to {standard[names[0]]} and {locus}"
+            raise InputError(path, lineno, problem)
+        standard[names[0]] = locus
+        for alias in names[1:]:
+            aliases.setdefault(alias, set()).add(locus)
+    table = {a: next(iter(loci)) for a, loci in aliases.items() if len(loci) == 1}
+    table.update(standard)
+    return table
+
+
+def map_gene_names(
+    ds: GenotypeDataset, table: dict[str, str]
+) -> tuple[GenotypeDataset, Counter[str]]:
+    """Replace standard names by ORFs; return the new dataset and the unmapped names' counts.
+
+    ORF-looking names and loci named in the table pass through unchanged; other names are
+    looked up case-insensitively and, when absent, kept as they are and counted (the model will
+    not see them). Genotypes that become equal after mapping are merged (count-weighted mean).
+    """
+    loci = set(table.values())
+    unmapped: Counter[str] = Counter()
+    index: dict[frozenset[str], int] = {}
+    genes: list[tuple[str, ...]] = []
+    target = np.empty(len(ds), dtype=np.int64)  # output row of each input row
+    for i, row in enumerate(ds.genes):
+        mapped: list[str] = []
+        for name in row:
+            if is_orf(name) or name in loci:
+                new = name
+            elif name.upper() in table:
+                new = table[name.upper()]
+            else:
+                new = name
+                unmapped[name] += 1
+            if new not in mapped:  # RAD52 and YML032C in one genotype are one gene
+                mapped.append(new)
+        j = index.setdefault(frozenset(mapped), len(genes))
+        if j == len(genes):
+            genes.append(tuple(mapped))
+        target[i] = j
+    n = len(genes)
+    counts = np.bincount(target, weights=ds.counts, minlength=n).astype(np.int64)
+    values = np.zeros((n, ds.values.shape[1]))
+    np.add.at(values, target, ds.values * ds.counts[:, None])
+    values /= np.maximum(counts, 1)[:, None]
+    meta = None
+    if ds.meta is not None:
+        sources: list[list[int]] = [[] for _ in range(n)]
+        for i, j in enumerate(target.tolist()):
+            sources[j].append(i)
+        meta = {k: [_merged(v, rows) for rows in sources] for k, v in ds.meta.items()}
+    return GenotypeDataset(genes, values, list(ds.phenotypes), ds.source, counts, meta), unmapped
+
+
+def _merged(column: np.ndarray, rows: list[int]) -> object:
+    """One row's value as is; merged rows' values as their sorted distinct '|'-joined strings."""
+    if len(rows) == 1:
+        return column[rows[0]]
+    parts = {p for i in rows for p in str(column[i]).split("|")}
+    return "|".join(sorted(parts))

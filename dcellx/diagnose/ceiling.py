@@ -1,0 +1,113 @@
+"""Identifiability ceiling: the best fit *any* model on a given ontology can reach.
+
+A DCell model sees a genotype only through its perturbed genes that are inputs of the ontology
+(``onto.gene_index``). Two genotypes whose visible perturbed genes form the same set get identical
+inputs, hence identical predictions, whatever the weights. Group the samples by that visible set
+(a group key); then for squared error the best any model can do is predict each group's mean
+``m(k)``, and
+
+    ceiling_mse     = (1/N) sum_i (y_i - m(k_i))^2            (the within-group variance)
+    ceiling_pearson = corr(y, m(k)) = sqrt(SS_between / SS_total)
+
+The second identity holds because ``m`` is an orthogonal projection of ``y`` (cov(y, m) = var(m)),
+and ``m`` also maximises Pearson among all functions of the key: by Cauchy-Schwarz,
+corr(y, f(k)) = cov(m, f) / (sd(y) sd(f)) <= sd(m) / sd(y). So both numbers are exact upper bounds
+for an overfit run, not estimates. Each dataset row counts once (replicates were already averaged
+into a row), matching how a model is trained on the rows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.errors import ConfigError
+from dcellx.ontology.compiled import CompiledOntology
+
+
+def visible_keys(
+    ds: GenotypeDataset, onto: CompiledOntology
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-sample group id of the visible gene set, visible counts, and unknown gene names.
+
+    Returns ``(group, n_visible, unknown)``: ``group[i]`` numbers the distinct visible sets
+    (0..D-1, order of ``np.unique`` over sorted rows), ``n_visible[i]`` how many of sample i's genes
+    are inputs, and ``unknown`` every gene occurrence that is not an input (with repeats).
+    """
+    index = onto.gene_index
+    n = len(ds)
+    lens = np.fromiter((len(g) for g in ds.genes), dtype=np.int64, count=n)
+    flat = [index.get(g, -1) for gs in ds.genes for g in gs]
+    idx = np.asarray(flat, dtype=np.int64)
+    unknown = [g for gs in ds.genes for g in gs if g not in index]
+    width = int(lens.max()) if n else 0
+    # Rows padded with a sentinel past every gene index, then sorted: equal sets -> equal rows.
+    sentinel = onto.num_genes
+    mat = np.full((n, max(width, 1)), sentinel, dtype=np.int64)
+    row = np.repeat(np.arange(n), lens)
+    col = np.arange(len(idx)) - np.repeat(np.cumsum(lens) - lens, lens)
+    mat[row, col] = np.where(idx >= 0, idx, sentinel)
+    mat.sort(axis=1)
+    n_visible = (mat != sentinel).sum(axis=1)
+    if n == 0:
+        return np.zeros(0, np.int64), n_visible, unknown
+    _, group = np.unique(mat, axis=0, return_inverse=True)
+    return group.reshape(-1).astype(np.int64), n_visible, unknown
+
+
+def identifiability_ceiling(ds: GenotypeDataset, onto: CompiledOntology, column: int = 0) -> dict:
+    """Exact ceiling of any model on ``onto`` for phenotype ``column`` of ``ds`` (see module doc).
+
+    Keys: ``samples``, ``distinct_inputs`` (groups), ``wildtype_inputs`` (samples with no visible
+    perturbed gene: they all share the all-zero input), ``shared_input_samples`` (samples in a
+    group of 2+), ``largest_group``, ``unknown_genes`` (distinct names that are not inputs),
+    ``unknown_gene_occurrences``, ``unknown_gene_names`` (sorted), ``ceiling_pearson`` (None when
+    undefined: constant ``y``, or every sample in one group so any prediction is constant),
+    ``ceiling_mse``. Unknown genes are reported, never an error: they are exactly what the model
+    cannot see.
+    """
+    if not -len(ds.phenotypes) <= column < len(ds.phenotypes):
+        raise ConfigError(f"phenotype column {column} out of range for {ds.phenotypes}")
+    group, n_visible, unknown = visible_keys(ds, onto)
+    y = ds.values[:, column]
+    n = len(y)
+    out: dict = {
+        "samples": n,
+        "phenotype": ds.phenotypes[column],
+        "distinct_inputs": 0,
+        "wildtype_inputs": int((n_visible == 0).sum()),
+        "shared_input_samples": 0,
+        "largest_group": 0,
+        "unknown_genes": len(set(unknown)),
+        "unknown_gene_occurrences": len(unknown),
+        "unknown_gene_names": sorted(set(unknown)),
+        "ceiling_pearson": None,
+        "ceiling_mse": None,
+    }
+    if n == 0:
+        return out
+    sizes = np.bincount(group)
+    means = np.bincount(group, weights=y) / sizes
+    fitted = means[group]
+    ss_within = float(np.sum((y - fitted) ** 2))
+    ss_total = float(np.sum((y - y.mean()) ** 2))
+    out.update(
+        distinct_inputs=int(len(sizes)),
+        shared_input_samples=int(sizes[sizes > 1].sum()),
+        largest_group=int(sizes.max()),
+        ceiling_mse=ss_within / n,
+    )
+    if len(sizes) == n:  # every input unique: a model can in principle fit every sample
+        out["ceiling_mse"] = 0.0
+        out["ceiling_pearson"] = None if _constant(y) else 1.0
+    elif not _constant(y) and len(sizes) > 1:
+        ratio = max(0.0, 1.0 - ss_within / ss_total)
+        out["ceiling_pearson"] = None if ratio == 0.0 else math.sqrt(min(ratio, 1.0))
+    return out
+
+
+def _constant(y: np.ndarray) -> bool:
+    """Treat y as constant when its spread is at rounding level (Pearson is then undefined)."""
+    return bool(np.ptp(y) <= 1e-12 * max(1.0, float(np.max(np.abs(y)))))

@@ -1,0 +1,324 @@
+"""``DCell``: the fast engine. No Python loop over terms or samples in the forward pass.
+
+Per stratum s (children always sit in lower strata):
+
+1. gather the input rows of every term in s from the states of lower strata (``index_select``);
+2. one padded ``bmm`` per bucket of similar-sized terms computes W_t I(t) for all of them;
+3. add bias and the sparse gene contribution (``GeneInput``), apply tanh and the normalisation
+   over the stratum's neurons at once (BatchNorm is per neuron, so one call covers every term);
+4. auxiliary heads of every term in s at once: a per-neuron product summed per term.
+
+States are kept neuron-major ([neurons, batch]) so that gathering a term's inputs is a row gather.
+Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict`` convert to and from
+the per-GO-term names of ``ReferenceDCell`` (used for checkpoints, so they are inspectable by id).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcellx.batch import PerturbationBatch
+from dcellx.nn.config import ModelConfig
+from dcellx.nn.genes import GeneInput
+from dcellx.nn.layout import ModelLayout
+from dcellx.nn.norm import batch_norm_rows
+from dcellx.ontology.compiled import CompiledOntology
+
+
+class DCell(nn.Module):
+    """Forward: ``PerturbationBatch`` -> (root prediction [B], auxiliary [B, T-1])."""
+
+    def __init__(self, onto: CompiledOntology, cfg: ModelConfig, layout: ModelLayout | None = None):
+        super().__init__()
+        self.onto, self.cfg = onto, cfg
+        self.layout = L = layout or ModelLayout(onto, cfg)
+        N, T = L.num_neurons, onto.num_terms
+        self.genes = GeneInput(L)
+        self.weights = nn.ParameterList()
+        self.deep_weights = nn.ParameterList()
+        self._plans = []
+        for s, plan in enumerate(L.strata):
+            srcs = []
+            for j, (src, rows) in enumerate(plan.sources):
+                name = f"src_{s}_{j}"
+                self.register_buffer(name, torch.from_numpy(rows), persistent=False)
+                srcs.append((src, name))
+            bks = []
+            for k, b in enumerate(plan.buckets):
+                self.register_buffer(f"in_{s}_{k}", torch.from_numpy(b.in_rows), persistent=False)
+                self.weights.append(nn.Parameter(torch.zeros(len(b.terms), b.out_pad, b.fan_pad)))
+                if cfg.depth > 1:
+                    # pad map: padded output row -> stratum-local neuron, or the zero row N_s
+                    loc = np.where(
+                        b.out_pos >= 0,
+                        b.out_pos - plan.neurons[0],
+                        plan.neurons[1] - plan.neurons[0],
+                    )
+                    self.register_buffer(f"pad_{s}_{k}", torch.from_numpy(loc), persistent=False)
+                    self.deep_weights.append(
+                        nn.Parameter(torch.zeros(cfg.depth - 1, len(b.terms), b.out_pad, b.out_pad))
+                    )
+                bks.append((len(self.weights) - 1, len(b.terms), b.fan_pad, b.out_pad))
+            self.register_buffer(f"unpad_{s}", torch.from_numpy(plan.unpad), persistent=False)
+            local_term = L.term_of_neuron[plan.neurons[0] : plan.neurons[1]] - plan.terms[0]
+            self.register_buffer(f"lterm_{s}", torch.from_numpy(local_term), persistent=False)
+            self._plans.append(
+                (plan.neurons, (int(plan.terms[0]), int(plan.terms[-1]) + 1), srcs, bks)
+            )
+        self.bias = nn.Parameter(torch.zeros(N))
+        self.deep_bias = nn.Parameter(torch.zeros(max(cfg.depth - 1, 0), N))
+        n_norm = cfg.depth if cfg.norm != "none" else 0
+        self.norm_weight = nn.Parameter(torch.ones(n_norm, N))
+        self.norm_bias = nn.Parameter(torch.zeros(n_norm, N))
+        n_run = cfg.depth if cfg.norm in ("batch", "batch-frozen") else 0
+        self.register_buffer("running_mean", torch.zeros(n_run, N))
+        self.register_buffer("running_var", torch.ones(n_run, N))
+        self.register_buffer("norm_steps", torch.zeros((), dtype=torch.long))
+        self.aux_weight = nn.Parameter(torch.zeros(N))  # root's entries unused (kept at zero)
+        self.aux_bias = nn.Parameter(torch.zeros(T))
+        self.head_weight = nn.Parameter(torch.zeros(int(L.width[onto.root])))
+        self.head_bias = nn.Parameter(torch.zeros(1))
+        self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
+
+    # -- forward -------------------------------------------------------------------------------
+    def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int) -> torch.Tensor:
+        """z [N_s, B] -> normalised, per neuron (batch) or per term (layer)."""
+        cfg = self.cfg
+        if cfg.norm == "none":
+            return z
+        w, b = self.norm_weight[layer, n0:n1], self.norm_bias[layer, n0:n1]
+        if cfg.norm == "layer":
+            lt = getattr(self, f"lterm_{s}")
+            n_terms = int(lt[-1]) + 1
+            cnt = torch.zeros(n_terms, dtype=z.dtype, device=z.device).index_add(
+                0, lt, torch.ones_like(lt, dtype=z.dtype)
+            )
+            mean = torch.zeros(n_terms, z.shape[1], dtype=z.dtype, device=z.device).index_add(
+                0, lt, z
+            ) / cnt.unsqueeze(1)
+            c = z - mean.index_select(0, lt)
+            var = torch.zeros_like(mean).index_add(0, lt, c * c) / cnt.unsqueeze(1)
+            zn = c / torch.sqrt(var.index_select(0, lt) + cfg.bn_eps)
+            return zn * w.unsqueeze(1) + b.unsqueeze(1)
+        frozen = cfg.norm == "batch-frozen" and self.norm_steps >= cfg.bn_freeze_after
+        out = batch_norm_rows(
+            z.t(),
+            self.running_mean[layer, n0:n1],
+            self.running_var[layer, n0:n1],
+            w,
+            b,
+            self.training and not frozen,
+            cfg.bn_momentum,
+            cfg.bn_eps,
+        )
+        return out.t()
+
+    def _block(self, z, layer, n0, n1, s):
+        if self.cfg.block == "linear-tanh-norm":
+            pre = torch.tanh(z)
+            return pre, self._norm(pre, layer, n0, n1, s)
+        pre = self._norm(z, layer, n0, n1, s)
+        return pre, torch.tanh(pre)
+
+    def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, B = self.cfg, batch.size
+        gene_out = self.genes(batch)
+        lua = cfg.gene_layer == "masked-layer"
+        extra, gene_pre = (gene_out, None) if lua else (None, gene_out)
+        outs: list[torch.Tensor] = []
+        aux: list[torch.Tensor] = []
+        for s, ((n0, n1), (t0, t1), srcs, bks) in enumerate(self._plans):
+            parts = [
+                (extra if src < 0 else outs[src]).index_select(0, getattr(self, name))
+                for src, name in srcs
+            ]
+            parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
+            X = torch.cat(parts, 0)
+            ys = []
+            for k, (wi, Tk, fp, op) in enumerate(bks):
+                Xk = X.index_select(0, getattr(self, f"in_{s}_{k}")).view(Tk, fp, B)
+                ys.append(torch.bmm(self.weights[wi], Xk).view(Tk * op, B))
+            Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
+            z = Y.index_select(0, getattr(self, f"unpad_{s}")) + self.bias[n0:n1].unsqueeze(1)
+            if gene_pre is not None:
+                z = z + gene_pre[n0:n1]
+            pre, h = self._block(z, 0, n0, n1, s)
+            for layer in range(1, cfg.depth):
+                hp = torch.cat([h, h.new_zeros(1, B)], 0)
+                ys = []
+                for k, (wi, Tk, _, op) in enumerate(bks):
+                    Hk = hp.index_select(0, getattr(self, f"pad_{s}_{k}")).view(Tk, op, B)
+                    ys.append(torch.bmm(self.deep_weights[wi][layer - 1], Hk).view(Tk * op, B))
+                Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
+                z = Y.index_select(0, getattr(self, f"unpad_{s}"))
+                z = z + self.deep_bias[layer - 1, n0:n1].unsqueeze(1)
+                pre, h = self._block(z, layer, n0, n1, s)
+            outs.append(h)
+            if t1 - 1 == self.onto.root:
+                continue  # the root has the main head instead of an auxiliary one
+            a_in = pre if cfg.aux_input == "pre-norm" else h
+            lt = getattr(self, f"lterm_{s}")
+            contrib = a_in * self.aux_weight[n0:n1].unsqueeze(1)
+            a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
+            a = a.index_add(0, lt, contrib) + self.aux_bias[t0:t1].unsqueeze(1)
+            aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
+        if self.training:
+            self.norm_steps += 1
+        root = self.head_weight @ outs[-1] + self.head_bias
+        return root, torch.cat(aux, 0).t()
+
+    def l2_parameters(self) -> list[torch.Tensor]:
+        """Weight matrices penalised by the L2 term (biases and norm parameters excluded)."""
+        g = self.genes
+        out = list(self.weights) + list(self.deep_weights) + [self.aux_weight, self.head_weight]
+        for name in ("gene_w", "gene_A", "gene_P", "embedding"):
+            if hasattr(g, name):
+                out.append(getattr(g, name))
+        for mod in ("phi", "rho", "attn"):
+            if hasattr(g, mod):
+                out += [p for n, p in getattr(g, mod).named_parameters() if n.endswith("weight")]
+        return out
+
+    # -- parameter counting ------------------------------------------------------------------
+    def num_parameters(self) -> int:
+        """True parameter count (bucket padding and unused slots excluded)."""
+        return sum(v.numel() for k, v in self.term_state_dict().items() if "running" not in k)
+
+    # -- term-named state ----------------------------------------------------------------------
+    def _term_slots(self):
+        """Yield (term, bucket weight index, slot j) for every term."""
+        for s, plan in enumerate(self.layout.strata):
+            for k, b in enumerate(plan.buckets):
+                wi = self._plans[s][3][k][0]
+                for j, t in enumerate(b.terms):
+                    yield int(t), wi, j
+
+    def term_state_dict(self) -> dict[str, torch.Tensor]:
+        """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies."""
+        L, cfg, onto = self.layout, self.cfg, self.onto
+        out: dict[str, torch.Tensor] = {}
+        g = self.genes
+        with torch.no_grad():
+            if cfg.variant != "binary":
+                out["gene_embedding.weight"] = g.embedding.detach().clone()
+            for mod in ("phi", "rho", "attn"):
+                if hasattr(g, mod):
+                    for k, v in getattr(g, mod).state_dict().items():
+                        out[f"{mod}.{k}"] = v.detach().clone()
+            gcols = self._gene_columns()
+            for t, wi, j in self._term_slots():
+                tid, w = onto.term_ids[t], int(L.width[t])
+                dense_in = int(L.child_in[t] + L.extra_width[t])
+                W = self.weights[wi][j, :w, :dense_in]
+                if gcols is not None and L.gene_in[t] and cfg.gene_layer != "masked-layer":
+                    W = torch.cat([W, gcols[t]], 1)
+                lo, hi = int(L.offset[t]), int(L.offset[t + 1])
+                out[f"terms.{tid}.weight"] = W.clone()
+                out[f"terms.{tid}.bias"] = self.bias[lo:hi].clone()
+                if cfg.gene_layer == "masked-layer" and L.direct[t]:
+                    out[f"genes.{tid}.weight"] = gcols[t].clone()
+                    e0 = int(L.extra_offset[t])
+                    out[f"genes.{tid}.bias"] = g.gene_b[e0 : e0 + w].clone()
+                for k in range(1, cfg.depth):
+                    out[f"deep.{tid}.{k}.weight"] = self.deep_weights[wi][k - 1, j, :w, :w].clone()
+                    out[f"deep.{tid}.{k}.bias"] = self.deep_bias[k - 1, lo:hi].clone()
+                for k in range(cfg.depth):
+                    p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                    if cfg.norm != "none":
+                        out[f"{p}.weight"] = self.norm_weight[k, lo:hi].clone()
+                        out[f"{p}.bias"] = self.norm_bias[k, lo:hi].clone()
+                    if cfg.norm in ("batch", "batch-frozen"):
+                        out[f"{p}.running_mean"] = self.running_mean[k, lo:hi].clone()
+                        out[f"{p}.running_var"] = self.running_var[k, lo:hi].clone()
+                if t != onto.root:
+                    out[f"aux.{tid}.weight"] = self.aux_weight[lo:hi].view(1, -1).clone()
+                    out[f"aux.{tid}.bias"] = self.aux_bias[t : t + 1].clone()
+            out["head.weight"] = self.head_weight.view(1, -1).clone()
+            out["head.bias"] = self.head_bias.clone()
+            out["norm_steps"] = self.norm_steps.clone()
+        return dict(sorted(out.items()))
+
+    def _gene_columns(self) -> dict[int, torch.Tensor] | None:
+        """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
+        L, g, kind = self.layout, self.genes, self.genes.kind
+        if kind in ("binary", "masked-layer", "embedding"):
+            flat = g.gene_w if kind != "embedding" else g.gene_A
+            cols = {}
+            for t in np.nonzero(L.direct)[0]:
+                i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
+                e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
+                w = int(L.width[t])
+                block = flat[e0:e1].view(i1 - i0, w, -1)  # [n, w, d or 1]
+                cols[int(t)] = block.permute(1, 0, 2).reshape(w, -1)
+            return cols
+        cols = {}
+        gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())}
+        for t in np.nonzero(L.direct)[0]:
+            lo = int(L.offset[t])
+            r = gl[lo]
+            cols[int(t)] = g.gene_P[r : r + int(L.width[t])]
+        return cols
+
+    def load_term_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of ``term_state_dict``: fill the packed parameters from per-term tensors."""
+        L, cfg, onto, g = self.layout, self.cfg, self.onto, self.genes
+        with torch.no_grad():
+            if cfg.variant != "binary":
+                g.embedding.copy_(state["gene_embedding.weight"])
+            for mod in ("phi", "rho", "attn"):
+                if hasattr(g, mod):
+                    sub = {
+                        k[len(mod) + 1 :]: v for k, v in state.items() if k.startswith(mod + ".")
+                    }
+                    getattr(g, mod).load_state_dict(sub)
+            gl = (
+                {int(n): i for i, n in enumerate(g.gneurons.tolist())}
+                if hasattr(g, "gene_P")
+                else {}
+            )
+            for t, wi, j in self._term_slots():
+                tid, w = onto.term_ids[t], int(L.width[t])
+                dense_in = int(L.child_in[t] + L.extra_width[t])
+                W = state[f"terms.{tid}.weight"]
+                self.weights[wi][j].zero_()
+                self.weights[wi][j, :w, :dense_in] = W[:, :dense_in]
+                lo, hi = int(L.offset[t]), int(L.offset[t + 1])
+                self.bias[lo:hi] = state[f"terms.{tid}.bias"]
+                if L.direct[t]:
+                    i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
+                    e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
+                    if cfg.gene_layer == "masked-layer":
+                        G = state[f"genes.{tid}.weight"]  # [w, n]
+                        g.gene_w[e0:e1] = G.t().reshape(-1)
+                        x0 = int(L.extra_offset[t])
+                        g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
+                    elif g.kind in ("binary", "embedding"):
+                        G = W[:, dense_in:]  # [w, n*d]
+                        n = i1 - i0
+                        G = G.reshape(w, n, -1).permute(1, 0, 2)  # [n, w, d]
+                        flat = g.gene_w if g.kind == "binary" else g.gene_A
+                        flat[e0:e1] = G.reshape(flat[e0:e1].shape)
+                    else:
+                        r = gl[lo]
+                        g.gene_P[r : r + w] = W[:, dense_in:]
+                for k in range(1, cfg.depth):
+                    self.deep_weights[wi][k - 1, j].zero_()
+                    self.deep_weights[wi][k - 1, j, :w, :w] = state[f"deep.{tid}.{k}.weight"]
+                    self.deep_bias[k - 1, lo:hi] = state[f"deep.{tid}.{k}.bias"]
+                for k in range(cfg.depth):
+                    p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                    if cfg.norm != "none":
+                        self.norm_weight[k, lo:hi] = state[f"{p}.weight"]
+                        self.norm_bias[k, lo:hi] = state[f"{p}.bias"]
+                    if cfg.norm in ("batch", "batch-frozen"):
+                        self.running_mean[k, lo:hi] = state[f"{p}.running_mean"]
+                        self.running_var[k, lo:hi] = state[f"{p}.running_var"]
+                if t != onto.root:
+                    self.aux_weight[lo:hi] = state[f"aux.{tid}.weight"].view(-1)
+                    self.aux_bias[t] = state[f"aux.{tid}.bias"][0]
+            self.head_weight.copy_(state["head.weight"].view(-1))
+            self.head_bias.copy_(state["head.bias"])
+            if "norm_steps" in state:
+                self.norm_steps.copy_(state["norm_steps"])

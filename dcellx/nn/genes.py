@@ -1,0 +1,251 @@
+"""Gene inputs of the fast engine, computed on the sparse perturbation list.
+
+Every variant's gene block enters a term through that term's Linear, so the engine only needs its
+contribution to the pre-activations, ``gene_pre`` [N neurons, B]. A genotype deletes 1-3 genes, so
+each variant is written as (wild-type part, computed once per forward, batch-independent) plus
+(corrections for the perturbed genes), both O(what is perturbed):
+
+* binary:  z_t += sum_{g in direct(t), disrupted} W_t[:, g]
+* embedding (flattened):  z_t += sum_g s_g A_{t,g} e_g
+                                = sum_g A_{t,g} e_g - sum_{deleted} A_{t,g} e_g
+* pooled:  z_t += P_t (sum_g e_g - sum_{deleted} e_g)
+* deepset / attention: a d-vector per (sample, term) from the present genes, then P_t.
+
+The Lua masked gene layer outputs a state-like block (``extra`` rows) instead; see ``DCell``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from dcellx.batch import PerturbationBatch
+from dcellx.nn.layout import ModelLayout
+from dcellx.nn.reference import mlp
+
+
+def expand_csr(
+    ptr: torch.Tensor, items: torch.Tensor, keys: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each key k (with repetition), its CSR items ``items[ptr[k]:ptr[k+1]]``.
+    Returns (which key position each item came from, item)."""
+    starts = ptr[keys]
+    lens = ptr[keys + 1] - starts
+    which = torch.repeat_interleave(torch.arange(len(keys), device=keys.device), lens)
+    offs = torch.arange(len(which), device=keys.device) - torch.repeat_interleave(
+        torch.cumsum(lens, 0) - lens, lens
+    )
+    return which, items[starts[which] + offs]
+
+
+class GeneInput(nn.Module):
+    """Owns the gene-side parameters and produces ``gene_pre`` (or Lua's ``extra`` rows)."""
+
+    def __init__(self, layout: ModelLayout) -> None:
+        super().__init__()
+        L, cfg = layout, layout.cfg
+        self.layout, self.cfg = L, cfg
+        self.num_neurons = L.num_neurons
+        d = cfg.embedding_dim
+        buf = lambda name, arr: self.register_buffer(name, torch.as_tensor(arr), persistent=False)  # noqa: E731
+        buf("gene_elem_ptr", L.gene_elem_ptr)
+        buf("gene_elems", L.gene_elems)
+        buf("elem_neuron", L.elem_neuron)
+        buf("elem_gene", L.elem_gene)
+        buf("gene_inc_ptr", L.gene_inc_ptr)
+        buf("gene_incs", L.gene_incs)
+        buf("inc_gene", L.inc_gene)
+        has = L.direct > 0
+        self.gterms = torch.from_numpy(has.nonzero()[0])  # terms with direct genes
+        tg = torch.full((len(L.width),), -1, dtype=torch.long)
+        tg[self.gterms] = torch.arange(len(self.gterms))
+        buf("term_to_g", tg)
+        buf("inc_tg", tg[torch.from_numpy(L.inc_term)])
+        gneur = torch.from_numpy(has[L.term_of_neuron].nonzero()[0])
+        buf("gneurons", gneur)  # neurons of terms with genes
+        buf("gneuron_tg", tg[torch.from_numpy(L.term_of_neuron)][gneur])
+        self.kind = (
+            "masked-layer"
+            if cfg.gene_layer == "masked-layer"
+            else ("binary" if cfg.variant == "binary" else cfg.variant)
+        )
+        if self.kind in ("binary", "masked-layer"):
+            self.gene_w = nn.Parameter(torch.zeros(L.num_elements))
+        if self.kind == "masked-layer":
+            # element e writes into the extra row of its term: extra_offset[t] + unit
+            inc_t = L.inc_term[L.elem_inc]
+            buf("elem_extra", L.extra_offset[inc_t] + L.elem_unit)
+            self.gene_b = nn.Parameter(torch.zeros(L.num_extra))
+        if self.kind != "binary" and self.kind != "masked-layer":
+            self.embedding = nn.Parameter(torch.zeros(L.onto.num_genes, d))
+        if self.kind == "embedding":
+            self.gene_A = nn.Parameter(torch.zeros(L.num_elements, d))
+        if self.kind in ("embedding-pooled", "embedding-deepset", "embedding-attention"):
+            self.gene_P = nn.Parameter(torch.zeros(len(gneur), d))
+        if self.kind == "embedding-deepset":
+            self.phi = mlp([d, cfg.deepset_hidden, cfg.deepset_hidden])
+            self.rho = mlp([cfg.deepset_hidden, cfg.deepset_hidden, d])
+        if self.kind == "embedding-attention":
+            self.attn = nn.ModuleDict({k: nn.Linear(d, d) for k in ("q", "k", "v")})
+            self._attention_buckets(L)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _perturbed_elements(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch row, element) for every element of every perturbed gene."""
+        which, elems = expand_csr(self.gene_elem_ptr, self.gene_elems, batch.gene)
+        return batch.sample[which], elems
+
+    def _perturbed_incidences(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        which, incs = expand_csr(self.gene_inc_ptr, self.gene_incs, batch.gene)
+        return batch.sample[which], incs
+
+    def _scatter(self, b: torch.Tensor, rows: torch.Tensor, vals: torch.Tensor, n: int, B: int):
+        out = torch.zeros(n * B, dtype=vals.dtype, device=vals.device)
+        return out.index_add(0, rows * B + b, vals).view(n, B)
+
+    # -- forward -----------------------------------------------------------------------------
+    def forward(self, batch: PerturbationBatch) -> torch.Tensor:
+        """``gene_pre`` [N, B] for the direct variants, Lua's gene-layer output [N_extra, B]."""
+        B, N = batch.size, self.num_neurons
+        if self.kind == "binary":
+            b, e = self._perturbed_elements(batch)
+            return self._scatter(b, self.elem_neuron[e], self.gene_w[e], N, B)
+        if self.kind == "masked-layer":
+            b, e = self._perturbed_elements(batch)
+            n_x = self.layout.num_extra
+            out = self._scatter(b, self.elem_extra[e], self.gene_w[e], n_x, B)
+            return out + self.gene_b.unsqueeze(1)
+        E = self.embedding
+        if self.kind == "embedding":
+            # C_e = A_e . e_g(e): the binary-equivalent column entry of element e
+            C = (self.gene_A * E[self.elem_gene]).sum(1)
+            base = torch.zeros(N, dtype=C.dtype, device=C.device).index_add(0, self.elem_neuron, C)
+            b, e = self._perturbed_elements(batch)
+            delta = self._scatter(b, self.elem_neuron[e], C[e], N, B)
+            return base.unsqueeze(1) - delta
+        # per (sample, term-with-genes) d-vectors R [Tg, B, d] -> gene_pre via P_t
+        R = self._term_vectors(batch)
+        Tg = len(self.gterms)
+        Rn = R.index_select(0, self.gneuron_tg)  # [Ng, B, d]
+        pre_g = (Rn * self.gene_P.unsqueeze(1)).sum(2)  # [Ng, B]
+        out = torch.zeros(N, B, dtype=pre_g.dtype, device=pre_g.device)
+        del Tg
+        return out.index_copy(0, self.gneurons, pre_g)
+
+    def _pool(self, F: torch.Tensor, batch: PerturbationBatch) -> torch.Tensor:
+        """sum over present direct genes of per-gene features F [G, h] -> [Tg, B, h]."""
+        Tg = len(self.gterms)
+        base = torch.zeros(Tg, F.shape[1], dtype=F.dtype, device=F.device).index_add(
+            0, self.inc_tg, F[self.inc_gene]
+        )
+        b, inc = self._perturbed_incidences(batch)
+        rows = self.inc_tg[inc] * batch.size + b
+        delta = torch.zeros(Tg * batch.size, F.shape[1], dtype=F.dtype, device=F.device)
+        delta = delta.index_add(0, rows, F[self.inc_gene[inc]])
+        return base.unsqueeze(1) - delta.view(Tg, batch.size, -1)
+
+    def _term_vectors(self, batch: PerturbationBatch) -> torch.Tensor:
+        if self.kind == "embedding-pooled":
+            return self._pool(self.embedding, batch)
+        if self.kind == "embedding-deepset":
+            return self.rho(self._pool(self.phi(self.embedding), batch))
+        return self._attention(batch)
+
+    # -- attention -----------------------------------------------------------------------------
+    def _attention_buckets(self, L: ModelLayout) -> None:
+        """Terms with genes grouped by gene count (powers of two) for padded base attention."""
+        n = L.direct[self.gterms.numpy()]
+        keys = torch.from_numpy(n).float().log2().ceil().long().numpy()
+        self.att_buckets = []
+        for k in sorted(set(keys.tolist())):
+            tg = (keys == k).nonzero()[0]
+            npad = int(n[tg].max())
+            idx = torch.full((len(tg), npad), -1, dtype=torch.long)
+            for j, g in enumerate(tg):
+                t = int(self.gterms[g])
+                lo, hi = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
+                idx[j, : hi - lo] = torch.arange(lo, hi)  # incidence ids
+            name = f"att_bucket_{k}"
+            self.register_buffer(name + "_tg", torch.from_numpy(tg), persistent=False)
+            self.register_buffer(name + "_inc", idx, persistent=False)
+            self.att_buckets.append(name)
+        # local position of each incidence inside its term
+        self.register_buffer(
+            "inc_local",
+            torch.from_numpy(__import__("numpy").arange(len(L.inc_term)) - L.gene_ptr[L.inc_term]),
+            persistent=False,
+        )
+        self.register_buffer("tg_ptr", torch.from_numpy(L.gene_ptr[self.gterms.numpy()]))
+        self.register_buffer("tg_len", torch.from_numpy(n))
+
+    def _attention(self, batch: PerturbationBatch) -> torch.Tensor:
+        """Exact masked attention: full-set statistics per term once, then for each sample the
+        deleted keys' terms are subtracted from numerator/denominator and deleted queries dropped:
+
+            h_i = (N_i - sum_{j in Del} a_ij v_j) / (D_i - sum_{j in Del} a_ij),
+            a_ij = exp(s_ij - m_i)
+        """
+        cfg = self.cfg
+        H = cfg.attention_heads
+        dh = cfg.embedding_dim // H
+        E = self.embedding
+        q = self.attn["q"](E).view(-1, H, dh)
+        k = self.attn["k"](E).view(-1, H, dh)
+        v = self.attn["v"](E).view(-1, H, dh)
+        n_inc = len(self.inc_gene)
+        Ninc = torch.zeros(n_inc, H, dh, dtype=E.dtype, device=E.device)
+        Dinc = torch.zeros(n_inc, H, dtype=E.dtype, device=E.device)
+        Minc = torch.zeros(n_inc, H, dtype=E.dtype, device=E.device)
+        for name in self.att_buckets:
+            inc = getattr(self, name + "_inc")  # [Tk, n]
+            valid = inc >= 0
+            g = self.inc_gene[inc.clamp(min=0)]  # [Tk, n]
+            s = torch.einsum("tihc,tjhc->thij", q[g], k[g]) / math.sqrt(dh)
+            s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
+            m = s.amax(-1)  # [Tk, H, n]
+            a = torch.exp(s - m.unsqueeze(-1))
+            num = torch.einsum("thij,tjhc->tihc", a, v[g])
+            den = a.sum(-1).transpose(1, 2)  # [Tk, n, H]
+            flat = inc[valid]
+            Ninc = Ninc.index_copy(0, flat, num[valid])
+            Dinc = Dinc.index_copy(0, flat, den[valid])
+            Minc = Minc.index_copy(0, flat, m.transpose(1, 2)[valid])
+        B = batch.size
+        Tg = len(self.gterms)
+        # base pooled output per term (no deletions)
+        h = Ninc / Dinc.unsqueeze(-1)
+        base = torch.zeros(Tg, H, dh, dtype=E.dtype, device=E.device).index_add(0, self.inc_tg, h)
+        out = base.flatten(1).unsqueeze(1).expand(Tg, B, H * dh).clone()
+        b, dinc = self._perturbed_incidences(batch)  # deleted (sample, incidence)
+        if len(dinc) == 0:
+            return out
+        # affected (sample, term) pairs
+        tg = self.inc_tg[dinc]
+        pair = tg * B + b
+        upair, pinv = torch.unique(pair, return_inverse=True)
+        ut, ub = upair // B, upair % B
+        nmax = int(self.tg_len[ut].max())
+        ar = torch.arange(nmax, device=E.device)
+        qinc = self.tg_ptr[ut].unsqueeze(1) + ar  # [P, nmax] incidences of the pair's term
+        qvalid = ar.unsqueeze(0) < self.tg_len[ut].unsqueeze(1)
+        qinc = torch.where(qvalid, qinc, torch.zeros_like(qinc))
+        # per deleted key j: contributions a_ij v_j, a_ij to every query i of its term
+        qg = self.inc_gene[qinc[pinv]]  # [K, nmax]
+        kj = k[self.inc_gene[dinc]]  # [K, H, dh]
+        s = torch.einsum("kihc,khc->kih", q[qg], kj) / math.sqrt(dh)
+        a = torch.exp(s - Minc[qinc[pinv]])  # [K, nmax, H]
+        dN = torch.zeros(len(upair), nmax, H, dh, dtype=E.dtype, device=E.device).index_add(
+            0, pinv, a.unsqueeze(-1) * v[self.inc_gene[dinc]].unsqueeze(1)
+        )
+        dD = torch.zeros(len(upair), nmax, H, dtype=E.dtype, device=E.device).index_add(0, pinv, a)
+        # queries that are deleted themselves drop out of the pooled sum
+        qdel = torch.zeros(len(upair), nmax, dtype=torch.bool, device=E.device)
+        qdel[pinv, self.inc_local[dinc]] = True
+        keep = qvalid & ~qdel
+        den = Dinc[qinc] - dD
+        hq = (Ninc[qinc] - dN) / den.clamp_min(1e-30).unsqueeze(-1)
+        hq = torch.where(keep[:, :, None, None], hq, torch.zeros_like(hq))
+        pooled = hq.sum(1).flatten(1)  # [P, d]
+        return out.index_put((ut, ub), pooled)

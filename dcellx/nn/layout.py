@@ -1,0 +1,197 @@
+"""``ModelLayout``: the compiled ontology turned into the index plan the fast engine executes.
+
+Neurons are numbered globally, term by term in the ontology's order (by stratum, root last), so
+each stratum owns a contiguous range. A term's Linear input I(t) is [children's states (in
+``child_idx`` order) | gene block]; the gene block depends on the variant:
+
+=====================  =======================================  ==============================
+variant / gene layer   gene block of I(t)                       width of the block
+=====================  =======================================  ==============================
+binary                 x_g for g in direct(t) (1 = disrupted)   n_t
+embedding              vec(s_g e_g), g in direct(t)             n_t * d
+embedding-pooled       sum_g s_g e_g                            d   (0 if n_t = 0)
+embedding-deepset      rho(sum_g s_g phi(e_g))                  d   (0 if n_t = 0)
+embedding-attention    sum_i attn_i over present genes          d   (0 if n_t = 0)
+masked-layer (Lua)     G_t x + c_t, G_t: Linear(direct -> w_t)  w_t (0 if n_t = 0)
+=====================  =======================================  ==============================
+
+Within a stratum, terms are grouped into *buckets* of similar (fan-in, width); each bucket is one
+padded ``bmm``. Padding is zero on both sides and never read back, so it stays zero under any
+optimiser that maps zero gradients to zero updates (SGD, Adam, L2 in the loss).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dcellx.nn.config import ModelConfig
+from dcellx.ontology.compiled import CompiledOntology
+
+
+@dataclass
+class Bucket:
+    terms: np.ndarray  # term indices
+    fan_pad: int
+    out_pad: int
+    in_rows: np.ndarray  # [T_k * fan_pad] positions into the stratum's gathered input (pad -> zero)
+    out_pos: np.ndarray  # [T_k * out_pad] global neuron of each padded output row, -1 for padding
+
+
+@dataclass
+class StratumPlan:
+    index: int
+    terms: np.ndarray  # contiguous term range
+    neurons: tuple[int, int]  # global [n0, n1)
+    sources: list[tuple[int, np.ndarray]]  # (source id: -1 extra, j stratum; local rows)
+    buckets: list[Bucket]
+    unpad: np.ndarray  # [N_s] position of each stratum neuron in the concatenated bucket outputs
+
+
+class ModelLayout:
+    """Widths, offsets, incidence element tables and per-stratum bucket plans."""
+
+    def __init__(self, onto: CompiledOntology, cfg: ModelConfig, bucket_ratio: float = 1.3):
+        self.onto, self.cfg = onto, cfg
+        T = onto.num_terms
+        basis = onto.contained if cfg.width_basis == "contained" else onto.direct_counts()
+        f = math.ceil if cfg.width_rounding == "ceil" else math.floor
+        # -1e-9 keeps exact products (0.3 * 20 = 6.000000000000001) from rounding up
+        self.width = np.array(
+            [max(cfg.width_floor, f(cfg.width_multiplier * n - 1e-9)) for n in basis], np.int64
+        )
+        self.offset = np.concatenate([[0], np.cumsum(self.width)]).astype(np.int64)
+        self.num_neurons = int(self.offset[-1])
+        self.term_of_neuron = np.repeat(np.arange(T), self.width)
+        # direct genes per term (gene_term is sorted by term, then gene)
+        self.gene_ptr = onto.direct_gene_ptr()
+        self.direct = np.diff(self.gene_ptr)
+        self.inc_gene = onto.gene_term[0].copy()
+        self.inc_term = onto.gene_term[1].copy()
+        d = cfg.embedding_dim
+        has = (self.direct > 0).astype(np.int64)
+        if cfg.gene_layer == "masked-layer":
+            self.gene_in = self.width * has
+        elif cfg.variant == "binary":
+            self.gene_in = self.direct.copy()
+        elif cfg.variant == "embedding":
+            self.gene_in = self.direct * d
+        else:
+            self.gene_in = has * d
+        self.child_in = np.array([self.width[onto.children(t)].sum() for t in range(T)], np.int64)
+        self.fan_in = self.child_in + self.gene_in
+        # Lua's gene layer outputs live in an "extra" row space fed to the term matmuls.
+        self.extra_width = (
+            self.width * has if cfg.gene_layer == "masked-layer" else np.zeros(T, int)
+        )
+        self.extra_offset = np.concatenate([[0], np.cumsum(self.extra_width)]).astype(np.int64)
+        self.num_extra = int(self.extra_offset[-1])
+        self._incidence_elements()
+        self.strata = [self._plan(s, bucket_ratio) for s in range(onto.num_strata)]
+
+    # -- gene incidence elements: one per (direct annotation, unit of the term) --------------
+    def _incidence_elements(self) -> None:
+        """Element e = (incidence i, unit u): the weight W_t[u, col(g)] of a direct gene column.
+        Sorted by gene so that a perturbed gene's elements are one contiguous CSR slice."""
+        order = np.lexsort((self.inc_term, self.inc_gene))  # by gene, then term
+        w = self.width[self.inc_term]
+        # canonical element numbering is by incidence (term-major), unit-minor
+        inc_elem_start = np.concatenate([[0], np.cumsum(w)]).astype(np.int64)
+        self.num_elements = int(inc_elem_start[-1])
+        self.inc_elem_start = inc_elem_start
+        self.elem_inc = np.repeat(np.arange(len(w)), w)
+        self.elem_unit = np.arange(self.num_elements) - np.repeat(inc_elem_start[:-1], w)
+        self.elem_neuron = self.offset[self.inc_term[self.elem_inc]] + self.elem_unit
+        self.elem_gene = self.inc_gene[self.elem_inc]
+        # gene -> elements CSR (elements listed by gene)
+        by_gene = (
+            np.concatenate([np.arange(inc_elem_start[i], inc_elem_start[i + 1]) for i in order])
+            if len(order)
+            else np.zeros(0, np.int64)
+        )
+        self.gene_elems = by_gene.astype(np.int64)
+        counts = np.bincount(self.elem_gene, minlength=self.onto.num_genes)
+        self.gene_elem_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # gene -> incidences CSR (for per-term pooled variants)
+        self.gene_incs = order.astype(np.int64)
+        ic = np.bincount(self.inc_gene, minlength=self.onto.num_genes)
+        self.gene_inc_ptr = np.concatenate([[0], np.cumsum(ic)]).astype(np.int64)
+
+    # -- per-stratum bucket plan ---------------------------------------------------------
+    def _plan(self, s: int, ratio: float) -> StratumPlan:
+        onto = self.onto
+        terms = np.nonzero(onto.strata == s)[0]
+        n0, n1 = int(self.offset[terms[0]]), int(self.offset[terms[-1] + 1])
+        # dense input rows of each term: children's neurons (+ its Lua gene-layer outputs)
+        rows_per_term: list[list[tuple[int, int]]] = []  # (source, local row)
+        needed: dict[int, set[int]] = {}
+        for t in terms:
+            rows: list[tuple[int, int]] = []
+            for c in onto.children(t):
+                src = int(onto.strata[c])
+                base = int(self.offset[c]) - int(self.stratum_first_neuron(src))
+                rows.extend((src, base + u) for u in range(int(self.width[c])))
+            if self.extra_width[t]:
+                e0 = int(self.extra_offset[t])
+                rows.extend((-1, e0 + u) for u in range(int(self.extra_width[t])))
+            rows_per_term.append(rows)
+            for src, r in rows:
+                needed.setdefault(src, set()).add(r)
+        sources = [(src, np.array(sorted(r), np.int64)) for src, r in sorted(needed.items())]
+        pos: dict[tuple[int, int], int] = {}
+        for src, rows in sources:
+            for r in rows:
+                pos[(src, r)] = len(pos)
+        zero_row = len(pos)
+        dense_in = np.array([len(r) for r in rows_per_term], np.int64)
+        width = self.width[terms]
+        # bucket: group terms whose fan-in and width fall in the same log-ratio cell
+        key_f = np.floor(np.log(np.maximum(dense_in, 1)) / math.log(ratio)).astype(int)
+        key_o = np.floor(np.log(width) / math.log(ratio)).astype(int)
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i in range(len(terms)):
+            groups.setdefault((key_f[i], key_o[i]), []).append(i)
+        buckets: list[Bucket] = []
+        out_cursor = 0
+        unpad = np.full(n1 - n0, -1, np.int64)
+        for key in sorted(groups):
+            idx = groups[key]
+            fp = max(1, int(dense_in[idx].max()))
+            op = int(width[idx].max())
+            in_rows = np.full(len(idx) * fp, zero_row, np.int64)
+            out_pos = np.full(len(idx) * op, -1, np.int64)
+            for j, i in enumerate(idx):
+                for k, sr in enumerate(rows_per_term[i]):
+                    in_rows[j * fp + k] = pos[sr]
+                t = terms[i]
+                lo = int(self.offset[t])
+                for u in range(int(self.width[t])):
+                    out_pos[j * op + u] = lo + u
+                    unpad[lo + u - n0] = out_cursor + j * op + u
+            out_cursor += len(idx) * op
+            buckets.append(Bucket(terms[idx], fp, op, in_rows, out_pos))
+        assert (unpad >= 0).all()
+        return StratumPlan(s, terms, (n0, n1), sources, buckets, unpad)
+
+    def stratum_first_neuron(self, s: int) -> int:
+        first = int(np.argmax(self.onto.strata == s))
+        return int(self.offset[first])
+
+    # -- sizes -------------------------------------------------------------------------------
+    def term_params(self) -> int:
+        """Parameters of the term Linear layers (true sizes, no padding)."""
+        return int((self.fan_in * self.width + self.width).sum())
+
+    def padded_dense_params(self) -> int:
+        return int(
+            sum(len(b.terms) * b.fan_pad * b.out_pad for p in self.strata for b in p.buckets)
+        )
+
+    def useful_macs_per_sample(self) -> int:
+        """Multiply-adds of the term Linear layers, in*out per term (what the paper's model does
+        per sample); the benchmark counts FLOPs as 2x this, and forward+backward as 3x forward."""
+        macs = int((self.fan_in * self.width).sum())
+        macs += int((self.cfg.depth - 1) * (self.width**2).sum())
+        return macs
