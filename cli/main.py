@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import data_cmd, ontology_cmd
+from cli import bench_cmd, data_cmd, diagnose_cmd, ontology_cmd
 from dcellx.errors import DcellxError
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app.add_typer(data_cmd.app, name="data", help="Registered data files: list and f
 app.add_typer(
     ontology_cmd.app, name="ontology", help="Build, cache and inspect compiled ontologies."
 )
+app.command("bench")(bench_cmd.bench)
+diagnose_cmd.register(app)
+diagnose_cmd.register_simulate(data_cmd.app)
 
 
 def main() -> None:

@@ -39,15 +39,22 @@ class DCell(nn.Module):
         self.weights = nn.ParameterList()
         self.deep_weights = nn.ParameterList()
         self._plans = []
+        # Fan-out of every source (a stratum's states, or Lua's gene-layer rows): one gather of
+        # all rows any later stratum reads, split per consumer. Gathering per (consumer, source)
+        # instead would zero-fill a full-size source gradient for every consumer in backward.
+        consumers: dict[int, list[tuple[int, np.ndarray]]] = {}
         for s, plan in enumerate(L.strata):
-            srcs = []
-            for j, (src, rows) in enumerate(plan.sources):
-                name = f"src_{s}_{j}"
-                self.register_buffer(name, torch.from_numpy(rows), persistent=False)
-                srcs.append((src, name))
+            for src, rows in plan.sources:
+                consumers.setdefault(src, []).append((s, rows))
+        self._fanout: dict[int, tuple[list[int], list[int]]] = {}
+        for src, uses in consumers.items():
+            rows = np.concatenate([r for _, r in uses])
+            self.register_buffer(f"fan_{src + 1}", torch.from_numpy(rows), persistent=False)
+            self._fanout[src] = ([s for s, _ in uses], [len(r) for _, r in uses])
+        for s, plan in enumerate(L.strata):
+            srcs = [src for src, _ in plan.sources]
             bks = []
             for k, b in enumerate(plan.buckets):
-                self.register_buffer(f"in_{s}_{k}", torch.from_numpy(b.in_rows), persistent=False)
                 self.weights.append(nn.Parameter(torch.zeros(len(b.terms), b.out_pad, b.fan_pad)))
                 if cfg.depth > 1:
                     # pad map: padded output row -> stratum-local neuron, or the zero row N_s
@@ -61,6 +68,10 @@ class DCell(nn.Module):
                         nn.Parameter(torch.zeros(cfg.depth - 1, len(b.terms), b.out_pad, b.out_pad))
                     )
                 bks.append((len(self.weights) - 1, len(b.terms), b.fan_pad, b.out_pad))
+            # one gather per stratum for all its buckets (a gather per bucket would zero-fill the
+            # whole stratum input once per bucket in the backward pass)
+            in_rows = np.concatenate([b.in_rows for b in plan.buckets])
+            self.register_buffer(f"in_{s}", torch.from_numpy(in_rows), persistent=False)
             self.register_buffer(f"unpad_{s}", torch.from_numpy(plan.unpad), persistent=False)
             local_term = L.term_of_neuron[plan.neurons[0] : plan.neurons[1]] - plan.terms[0]
             self.register_buffer(f"lterm_{s}", torch.from_numpy(local_term), persistent=False)
@@ -80,6 +91,8 @@ class DCell(nn.Module):
         self.aux_bias = nn.Parameter(torch.zeros(T))
         self.head_weight = nn.Parameter(torch.zeros(int(L.width[onto.root])))
         self.head_bias = nn.Parameter(torch.zeros(1))
+        self._stratum_sizes = [p.neurons[1] - p.neurons[0] for p in L.strata]
+        self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
 
     # -- forward -------------------------------------------------------------------------------
@@ -88,7 +101,7 @@ class DCell(nn.Module):
         cfg = self.cfg
         if cfg.norm == "none":
             return z
-        w, b = self.norm_weight[layer, n0:n1], self.norm_bias[layer, n0:n1]
+        w, b = self._split_norm_w[layer][s], self._split_norm_b[layer][s]
         if cfg.norm == "layer":
             lt = getattr(self, f"lterm_{s}")
             n_terms = int(lt[-1]) + 1
@@ -115,6 +128,17 @@ class DCell(nn.Module):
         )
         return out.t()
 
+    @staticmethod
+    def _add_genes(z, genes, base_s, s: int, n0: int, B: int) -> torch.Tensor:
+        """z [N_s, B] + the stratum's gene contribution (dense base + sparse entries)."""
+        if base_s is not None:
+            z = z + base_s[s].unsqueeze(1)
+        lo, hi = genes.ptr[s], genes.ptr[s + 1]
+        if hi > lo:
+            idx = (genes.neuron[lo:hi] - n0) * B + genes.sample[lo:hi]
+            z = z.reshape(-1).index_add(0, idx, genes.value[lo:hi]).view(z.shape)
+        return z
+
     def _block(self, z, layer, n0, n1, s):
         if self.cfg.block == "linear-tanh-norm":
             pre = torch.tanh(z)
@@ -126,24 +150,44 @@ class DCell(nn.Module):
         cfg, B = self.cfg, batch.size
         gene_out = self.genes(batch)
         lua = cfg.gene_layer == "masked-layer"
-        extra, gene_pre = (gene_out, None) if lua else (None, gene_out)
+        extra, genes = (gene_out, None) if lua else (None, gene_out)
+        # Per-stratum views through one split each: the backward of a split is a single cat,
+        # while slicing a parameter per stratum would zero-fill a full-size gradient per slice.
+        sizes = self._stratum_sizes
+        base = genes.base if genes is not None else None
+        base_s = torch.split(base, sizes) if base is not None else None
+        bias_s = torch.split(self.bias, sizes)
+        aux_w_s = torch.split(self.aux_weight, sizes)
+        aux_b_s = torch.split(self.aux_bias, self._stratum_terms)
+        deep_b_s = [torch.split(self.deep_bias[k], sizes) for k in range(cfg.depth - 1)]
+        self._split_norm_w = [torch.split(w, sizes) for w in self.norm_weight]
+        self._split_norm_b = [torch.split(b, sizes) for b in self.norm_bias]
         outs: list[torch.Tensor] = []
         aux: list[torch.Tensor] = []
+        fed: dict[tuple[int, int], torch.Tensor] = {}  # (source, consumer) -> rows
+
+        def fan_out(src: int, states: torch.Tensor) -> None:
+            if src in self._fanout:
+                who, sizes = self._fanout[src]
+                rows = states.index_select(0, getattr(self, f"fan_{src + 1}"))
+                for s_, part in zip(who, torch.split(rows, sizes), strict=True):
+                    fed[(src, s_)] = part
+
+        if extra is not None:
+            fan_out(-1, extra)
         for s, ((n0, n1), (t0, t1), srcs, bks) in enumerate(self._plans):
-            parts = [
-                (extra if src < 0 else outs[src]).index_select(0, getattr(self, name))
-                for src, name in srcs
-            ]
+            parts = [fed.pop((src, s)) for src in srcs]
             parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
             X = torch.cat(parts, 0)
+            Xall = X.index_select(0, getattr(self, f"in_{s}"))
+            Xks = torch.split(Xall, [Tk * fp for _, Tk, fp, _ in bks]) if len(bks) > 1 else [Xall]
             ys = []
-            for k, (wi, Tk, fp, op) in enumerate(bks):
-                Xk = X.index_select(0, getattr(self, f"in_{s}_{k}")).view(Tk, fp, B)
-                ys.append(torch.bmm(self.weights[wi], Xk).view(Tk * op, B))
+            for (wi, Tk, fp, op), Xk in zip(bks, Xks, strict=True):
+                ys.append(torch.bmm(self.weights[wi], Xk.view(Tk, fp, B)).view(Tk * op, B))
             Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
-            z = Y.index_select(0, getattr(self, f"unpad_{s}")) + self.bias[n0:n1].unsqueeze(1)
-            if gene_pre is not None:
-                z = z + gene_pre[n0:n1]
+            z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
+            if genes is not None:
+                z = self._add_genes(z, genes, base_s, s, n0, B)
             pre, h = self._block(z, 0, n0, n1, s)
             for layer in range(1, cfg.depth):
                 hp = torch.cat([h, h.new_zeros(1, B)], 0)
@@ -153,16 +197,17 @@ class DCell(nn.Module):
                     ys.append(torch.bmm(self.deep_weights[wi][layer - 1], Hk).view(Tk * op, B))
                 Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
                 z = Y.index_select(0, getattr(self, f"unpad_{s}"))
-                z = z + self.deep_bias[layer - 1, n0:n1].unsqueeze(1)
+                z = z + deep_b_s[layer - 1][s].unsqueeze(1)
                 pre, h = self._block(z, layer, n0, n1, s)
             outs.append(h)
+            fan_out(s, h)
             if t1 - 1 == self.onto.root:
                 continue  # the root has the main head instead of an auxiliary one
             a_in = pre if cfg.aux_input == "pre-norm" else h
             lt = getattr(self, f"lterm_{s}")
-            contrib = a_in * self.aux_weight[n0:n1].unsqueeze(1)
+            contrib = a_in * aux_w_s[s].unsqueeze(1)
             a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
-            a = a.index_add(0, lt, contrib) + self.aux_bias[t0:t1].unsqueeze(1)
+            a = a.index_add(0, lt, contrib) + aux_b_s[s].unsqueeze(1)
             aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
         if self.training:
             self.norm_steps += 1

@@ -17,6 +17,7 @@ The Lua masked gene layer outputs a state-like block (``extra`` rows) instead; s
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -38,6 +39,18 @@ def expand_csr(
         torch.cumsum(lens, 0) - lens, lens
     )
     return which, items[starts[which] + offs]
+
+
+@dataclass
+class GeneContribution:
+    """Gene part of every term's pre-activation: ``base`` [N] (batch-independent, may be None)
+    plus sparse entries (neuron, sample, value) grouped by stratum (``ptr`` [S+1])."""
+
+    base: torch.Tensor | None
+    neuron: torch.Tensor
+    sample: torch.Tensor
+    value: torch.Tensor
+    ptr: list[int]
 
 
 class GeneInput(nn.Module):
@@ -66,6 +79,13 @@ class GeneInput(nn.Module):
         gneur = torch.from_numpy(has[L.term_of_neuron].nonzero()[0])
         buf("gneurons", gneur)  # neurons of terms with genes
         buf("gneuron_tg", tg[torch.from_numpy(L.term_of_neuron)][gneur])
+        # neuron -> row of gene_P; term -> its neurons (CSR); term -> stratum
+        grow = torch.full((L.num_neurons,), -1, dtype=torch.long)
+        grow[gneur] = torch.arange(len(gneur))
+        buf("gneuron_row", grow)
+        buf("neuron_ptr", torch.from_numpy(L.offset))
+        buf("neuron_ids", torch.arange(L.num_neurons))
+        buf("stratum_of_term", torch.from_numpy(L.onto.strata))
         self.kind = (
             "masked-layer"
             if cfg.gene_layer == "masked-layer"
@@ -92,10 +112,18 @@ class GeneInput(nn.Module):
             self._attention_buckets(L)
 
     # -- helpers -----------------------------------------------------------------------------
-    def _perturbed_elements(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch row, element) for every element of every perturbed gene."""
-        which, elems = expand_csr(self.gene_elem_ptr, self.gene_elems, batch.gene)
-        return batch.sample[which], elems
+    def _perturbed_elements(
+        self, batch: PerturbationBatch
+    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """(batch row, element) for every element of every perturbed gene, grouped by stratum,
+        and the per-stratum pointer into them."""
+        S = self.layout.onto.num_strata
+        dev = batch.gene.device
+        keys = (batch.gene.unsqueeze(0) * S + torch.arange(S, device=dev).unsqueeze(1)).view(-1)
+        which, elems = expand_csr(self.gene_elem_ptr, self.gene_elems, keys)
+        lens = (self.gene_elem_ptr[keys + 1] - self.gene_elem_ptr[keys]).view(S, -1).sum(1)
+        ptr = [0] + torch.cumsum(lens, 0).tolist()
+        return batch.sample.repeat(S)[which], elems, ptr
 
     def _perturbed_incidences(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         which, incs = expand_csr(self.gene_inc_ptr, self.gene_incs, batch.gene)
@@ -106,51 +134,70 @@ class GeneInput(nn.Module):
         return out.index_add(0, rows * B + b, vals).view(n, B)
 
     # -- forward -----------------------------------------------------------------------------
-    def forward(self, batch: PerturbationBatch) -> torch.Tensor:
-        """``gene_pre`` [N, B] for the direct variants, Lua's gene-layer output [N_extra, B]."""
+    def forward(self, batch: PerturbationBatch) -> GeneContribution | torch.Tensor:
+        """A ``GeneContribution`` for the direct variants; Lua's gene-layer output
+        [N_extra, B] (a dense input block) for the masked layer."""
         B, N = batch.size, self.num_neurons
-        if self.kind == "binary":
-            b, e = self._perturbed_elements(batch)
-            return self._scatter(b, self.elem_neuron[e], self.gene_w[e], N, B)
         if self.kind == "masked-layer":
-            b, e = self._perturbed_elements(batch)
+            b, e, _ = self._perturbed_elements(batch)
             n_x = self.layout.num_extra
             out = self._scatter(b, self.elem_extra[e], self.gene_w[e], n_x, B)
             return out + self.gene_b.unsqueeze(1)
+        if self.kind == "binary":
+            b, e, ptr = self._perturbed_elements(batch)
+            return GeneContribution(None, self.elem_neuron[e], b, self.gene_w[e], ptr)
         E = self.embedding
         if self.kind == "embedding":
             # C_e = A_e . e_g(e): the binary-equivalent column entry of element e
             C = (self.gene_A * E[self.elem_gene]).sum(1)
-            base = torch.zeros(N, dtype=C.dtype, device=C.device).index_add(0, self.elem_neuron, C)
-            b, e = self._perturbed_elements(batch)
-            delta = self._scatter(b, self.elem_neuron[e], C[e], N, B)
-            return base.unsqueeze(1) - delta
-        # per (sample, term-with-genes) d-vectors R [Tg, B, d] -> gene_pre via P_t
-        R = self._term_vectors(batch)
-        Tg = len(self.gterms)
-        Rn = R.index_select(0, self.gneuron_tg)  # [Ng, B, d]
-        pre_g = (Rn * self.gene_P.unsqueeze(1)).sum(2)  # [Ng, B]
-        out = torch.zeros(N, B, dtype=pre_g.dtype, device=pre_g.device)
-        del Tg
-        return out.index_copy(0, self.gneurons, pre_g)
+            base = torch.zeros(N, dtype=C.dtype, device=C.device)
+            base = base.index_add(0, self.elem_neuron, C)
+            b, e, ptr = self._perturbed_elements(batch)
+            return GeneContribution(base, self.elem_neuron[e], b, -C[e], ptr)
+        # d-vectors per term with genes: wild type R0 [Tg, d]; for the (term, sample) pairs a
+        # deletion touches, R [P, d]. The term's Linear maps them through P_t [w_t, d].
+        R0, pt, pb, R = self._term_vectors(batch)
+        pre0 = (R0.index_select(0, self.gneuron_tg) * self.gene_P).sum(1)  # [Ng]
+        base = torch.zeros(N, dtype=pre0.dtype, device=pre0.device)
+        base = base.index_copy(0, self.gneurons, pre0)
+        # expand each affected pair over its term's neurons; sorted by term = by stratum
+        t = self.gterms.to(pt.device)[pt]
+        order = torch.argsort(t, stable=True)
+        t, pt, pb = t[order], pt[order], pb[order]
+        dR = R[order] - R0[pt]
+        which, neuron = expand_csr(self.neuron_ptr, self.neuron_ids, t)
+        value = (self.gene_P[self.gneuron_row[neuron]] * dR[which]).sum(1)
+        S = self.layout.onto.num_strata
+        counts = torch.bincount(self.stratum_of_term[t[which]], minlength=S)
+        ptr = [0] + torch.cumsum(counts, 0).tolist()
+        return GeneContribution(base, neuron, pb[which], value, ptr)
 
-    def _pool(self, F: torch.Tensor, batch: PerturbationBatch) -> torch.Tensor:
-        """sum over present direct genes of per-gene features F [G, h] -> [Tg, B, h]."""
-        Tg = len(self.gterms)
-        base = torch.zeros(Tg, F.shape[1], dtype=F.dtype, device=F.device).index_add(
-            0, self.inc_tg, F[self.inc_gene]
-        )
+    def _affected_pairs(self, batch: PerturbationBatch):
+        """Deleted (sample, incidence) entries and the distinct (term, sample) pairs they touch:
+        (sample, incidence, pair term, pair sample, pair of each entry)."""
         b, inc = self._perturbed_incidences(batch)
-        rows = self.inc_tg[inc] * batch.size + b
-        delta = torch.zeros(Tg * batch.size, F.shape[1], dtype=F.dtype, device=F.device)
-        delta = delta.index_add(0, rows, F[self.inc_gene[inc]])
-        return base.unsqueeze(1) - delta.view(Tg, batch.size, -1)
+        pair = self.inc_tg[inc] * batch.size + b
+        upair, pinv = torch.unique(pair, return_inverse=True)
+        return b, inc, upair // batch.size, upair % batch.size, pinv
 
-    def _term_vectors(self, batch: PerturbationBatch) -> torch.Tensor:
+    def _pool(self, F: torch.Tensor, batch: PerturbationBatch):
+        """Sum over present direct genes of per-gene features F [G, h]: wild type [Tg, h] and
+        the affected (term, sample) pairs [P, h]."""
+        Tg = len(self.gterms)
+        base = torch.zeros(Tg, F.shape[1], dtype=F.dtype, device=F.device)
+        base = base.index_add(0, self.inc_tg, F[self.inc_gene])
+        b, inc, pt, pb, pinv = self._affected_pairs(batch)
+        delta = torch.zeros(len(pt), F.shape[1], dtype=F.dtype, device=F.device)
+        delta = delta.index_add(0, pinv, F[self.inc_gene[inc]])
+        return base, pt, pb, base[pt] - delta
+
+    def _term_vectors(self, batch: PerturbationBatch):
+        """(R0 [Tg, d], pair term [P], pair sample [P], R [P, d])."""
         if self.kind == "embedding-pooled":
             return self._pool(self.embedding, batch)
         if self.kind == "embedding-deepset":
-            return self.rho(self._pool(self.phi(self.embedding), batch))
+            base, pt, pb, pooled = self._pool(self.phi(self.embedding), batch)
+            return self.rho(base), pt, pb, self.rho(pooled)
         return self._attention(batch)
 
     # -- attention -----------------------------------------------------------------------------
@@ -212,20 +259,14 @@ class GeneInput(nn.Module):
             Ninc = Ninc.index_copy(0, flat, num[valid])
             Dinc = Dinc.index_copy(0, flat, den[valid])
             Minc = Minc.index_copy(0, flat, m.transpose(1, 2)[valid])
-        B = batch.size
         Tg = len(self.gterms)
         # base pooled output per term (no deletions)
         h = Ninc / Dinc.unsqueeze(-1)
         base = torch.zeros(Tg, H, dh, dtype=E.dtype, device=E.device).index_add(0, self.inc_tg, h)
-        out = base.flatten(1).unsqueeze(1).expand(Tg, B, H * dh).clone()
-        b, dinc = self._perturbed_incidences(batch)  # deleted (sample, incidence)
+        base = base.flatten(1)
+        b, dinc, ut, ub, pinv = self._affected_pairs(batch)  # deleted (sample, incidence)
         if len(dinc) == 0:
-            return out
-        # affected (sample, term) pairs
-        tg = self.inc_tg[dinc]
-        pair = tg * B + b
-        upair, pinv = torch.unique(pair, return_inverse=True)
-        ut, ub = upair // B, upair % B
+            return base, ut, ub, base[ut]
         nmax = int(self.tg_len[ut].max())
         ar = torch.arange(nmax, device=E.device)
         qinc = self.tg_ptr[ut].unsqueeze(1) + ar  # [P, nmax] incidences of the pair's term
@@ -236,16 +277,16 @@ class GeneInput(nn.Module):
         kj = k[self.inc_gene[dinc]]  # [K, H, dh]
         s = torch.einsum("kihc,khc->kih", q[qg], kj) / math.sqrt(dh)
         a = torch.exp(s - Minc[qinc[pinv]])  # [K, nmax, H]
-        dN = torch.zeros(len(upair), nmax, H, dh, dtype=E.dtype, device=E.device).index_add(
+        dN = torch.zeros(len(ut), nmax, H, dh, dtype=E.dtype, device=E.device).index_add(
             0, pinv, a.unsqueeze(-1) * v[self.inc_gene[dinc]].unsqueeze(1)
         )
-        dD = torch.zeros(len(upair), nmax, H, dtype=E.dtype, device=E.device).index_add(0, pinv, a)
+        dD = torch.zeros(len(ut), nmax, H, dtype=E.dtype, device=E.device).index_add(0, pinv, a)
         # queries that are deleted themselves drop out of the pooled sum
-        qdel = torch.zeros(len(upair), nmax, dtype=torch.bool, device=E.device)
+        qdel = torch.zeros(len(ut), nmax, dtype=torch.bool, device=E.device)
         qdel[pinv, self.inc_local[dinc]] = True
         keep = qvalid & ~qdel
         den = Dinc[qinc] - dD
         hq = (Ninc[qinc] - dN) / den.clamp_min(1e-30).unsqueeze(-1)
         hq = torch.where(keep[:, :, None, None], hq, torch.zeros_like(hq))
         pooled = hq.sum(1).flatten(1)  # [P, d]
-        return out.index_put((ut, ub), pooled)
+        return base, ut, ub, pooled

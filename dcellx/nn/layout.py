@@ -112,7 +112,12 @@ class ModelLayout:
             else np.zeros(0, np.int64)
         )
         self.gene_elems = by_gene.astype(np.int64)
-        counts = np.bincount(self.elem_gene, minlength=self.onto.num_genes)
+        # finer CSR over the same array, keyed by gene * S + stratum (elements are sorted by gene,
+        # then term, and terms by stratum), so a batch's elements come out grouped by stratum
+        S = self.onto.num_strata
+        elem_stratum = self.onto.strata[self.inc_term[self.elem_inc]]
+        key = self.elem_gene * S + elem_stratum
+        counts = np.bincount(key, minlength=self.onto.num_genes * S)
         self.gene_elem_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         # gene -> incidences CSR (for per-term pooled variants)
         self.gene_incs = order.astype(np.int64)
