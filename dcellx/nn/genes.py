@@ -227,6 +227,33 @@ class GeneInput(nn.Module):
         self.register_buffer("tg_ptr", torch.from_numpy(L.gene_ptr[self.gterms.numpy()]))
         self.register_buffer("tg_len", torch.from_numpy(n))
 
+    def _attention_pairs(self, ut, dinc, pinv, q, k, v, Ninc, Dinc, Minc) -> torch.Tensor:
+        """Pooled attention output [P, d] of the pairs (term ``ut``) given the deleted incidences
+        ``dinc`` (each belonging to pair ``pinv``)."""
+        H, dh = q.shape[1], q.shape[2]
+        nmax = int(self.tg_len[ut].max())
+        ar = torch.arange(nmax, device=q.device)
+        qinc = self.tg_ptr[ut].unsqueeze(1) + ar  # [P, nmax] incidences of the pair's term
+        qvalid = ar.unsqueeze(0) < self.tg_len[ut].unsqueeze(1)
+        qinc = torch.where(qvalid, qinc, torch.zeros_like(qinc))
+        # per deleted key j: contributions a_ij v_j and a_ij to every query i of its term
+        qg = self.inc_gene[qinc[pinv]]  # [K, nmax]
+        kj = k[self.inc_gene[dinc]]  # [K, H, dh]
+        s = torch.einsum("kihc,khc->kih", q[qg], kj) / math.sqrt(dh)
+        a = torch.exp(s - Minc[qinc[pinv]])  # [K, nmax, H]
+        P = len(ut)
+        dN = torch.zeros(P, nmax, H, dh, dtype=q.dtype, device=q.device)
+        dN = dN.index_add(0, pinv, a.unsqueeze(-1) * v[self.inc_gene[dinc]].unsqueeze(1))
+        dD = torch.zeros(P, nmax, H, dtype=q.dtype, device=q.device).index_add(0, pinv, a)
+        # queries that are deleted themselves drop out of the pooled sum
+        qdel = torch.zeros(P, nmax, dtype=torch.bool, device=q.device)
+        qdel[pinv, self.inc_local[dinc]] = True
+        keep = qvalid & ~qdel
+        den = Dinc[qinc] - dD
+        hq = (Ninc[qinc] - dN) / den.clamp_min(1e-30).unsqueeze(-1)
+        hq = torch.where(keep[:, :, None, None], hq, torch.zeros_like(hq))
+        return hq.sum(1).flatten(1)
+
     def _attention(self, batch: PerturbationBatch) -> torch.Tensor:
         """Exact masked attention: full-set statistics per term once, then for each sample the
         deleted keys' terms are subtracted from numerator/denominator and deleted queries dropped:
@@ -267,26 +294,17 @@ class GeneInput(nn.Module):
         b, dinc, ut, ub, pinv = self._affected_pairs(batch)  # deleted (sample, incidence)
         if len(dinc) == 0:
             return base, ut, ub, base[ut]
-        nmax = int(self.tg_len[ut].max())
-        ar = torch.arange(nmax, device=E.device)
-        qinc = self.tg_ptr[ut].unsqueeze(1) + ar  # [P, nmax] incidences of the pair's term
-        qvalid = ar.unsqueeze(0) < self.tg_len[ut].unsqueeze(1)
-        qinc = torch.where(qvalid, qinc, torch.zeros_like(qinc))
-        # per deleted key j: contributions a_ij v_j, a_ij to every query i of its term
-        qg = self.inc_gene[qinc[pinv]]  # [K, nmax]
-        kj = k[self.inc_gene[dinc]]  # [K, H, dh]
-        s = torch.einsum("kihc,khc->kih", q[qg], kj) / math.sqrt(dh)
-        a = torch.exp(s - Minc[qinc[pinv]])  # [K, nmax, H]
-        dN = torch.zeros(len(ut), nmax, H, dh, dtype=E.dtype, device=E.device).index_add(
-            0, pinv, a.unsqueeze(-1) * v[self.inc_gene[dinc]].unsqueeze(1)
-        )
-        dD = torch.zeros(len(ut), nmax, H, dtype=E.dtype, device=E.device).index_add(0, pinv, a)
-        # queries that are deleted themselves drop out of the pooled sum
-        qdel = torch.zeros(len(ut), nmax, dtype=torch.bool, device=E.device)
-        qdel[pinv, self.inc_local[dinc]] = True
-        keep = qvalid & ~qdel
-        den = Dinc[qinc] - dD
-        hq = (Ninc[qinc] - dN) / den.clamp_min(1e-30).unsqueeze(-1)
-        hq = torch.where(keep[:, :, None, None], hq, torch.zeros_like(hq))
-        pooled = hq.sum(1).flatten(1)  # [P, d]
+        # pairs grouped by their term's gene count (powers of two): padding, and so memory, stays
+        # proportional to the affected terms' own sizes instead of the largest term's
+        size_key = torch.log2(self.tg_len[ut].double()).ceil().long()
+        pooled = torch.zeros(len(ut), H * dh, dtype=E.dtype, device=E.device)
+        for key in torch.unique(size_key).tolist():
+            psel = (size_key == key).nonzero().squeeze(1)
+            local = torch.full((len(ut),), -1, dtype=torch.long, device=E.device)
+            local[psel] = torch.arange(len(psel), device=E.device)
+            esel = (local[pinv] >= 0).nonzero().squeeze(1)
+            part = self._attention_pairs(
+                ut[psel], dinc[esel], local[pinv[esel]], q, k, v, Ninc, Dinc, Minc
+            )
+            pooled = pooled.index_copy(0, psel, part)
         return base, ut, ub, pooled

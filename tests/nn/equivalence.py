@@ -66,8 +66,9 @@ def compare_engines(
         gf = fast_grads_by_term(fast)
         grads = {n: p.grad for n, p in ref.named_parameters() if p.grad is not None}
         # exact zeros (e.g. a key bias under softmax) come out as rounding noise: floor the
-        # denominator at 1e-8 of the largest gradient (Lua-scaled inits make some 1e-9 small)
-        floor = 1e-8 * max(float(g.norm()) for g in grads.values())
+        # denominator at 1e-7 of the largest gradient (terms whose gradient is 1e-13 of the
+        # largest, e.g. under an ill-conditioned BatchNorm, agree only to rounding)
+        floor = 1e-7 * max(float(g.norm()) for g in grads.values())
         for name, g in grads.items():
             worst["grad"] = max(worst["grad"], rel(gf[name], g, floor))
         with torch.no_grad():
