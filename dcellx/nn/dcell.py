@@ -36,6 +36,8 @@ class DCell(nn.Module):
         self.layout = L = layout or ModelLayout(onto, cfg)
         N, T = L.num_neurons, onto.num_terms
         self.genes = GeneInput(L)
+        self.keep_states = False
+        self.last_states: torch.Tensor | None = None
         self.weights = nn.ParameterList()
         self.deep_weights = nn.ParameterList()
         self._plans = []
@@ -211,6 +213,8 @@ class DCell(nn.Module):
             aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
         if self.training:
             self.norm_steps += 1
+        if self.keep_states:  # for diagnostics (RLIPP, saturation): all neuron states [N, B]
+            self.last_states = torch.cat(outs, 0).detach()
         root = self.head_weight @ outs[-1] + self.head_bias
         return root, torch.cat(aux, 0).t()
 
