@@ -1,5 +1,5 @@
 """``dcellx bench``: training throughput of the fast engine against the reference loop, in one
-process, on the real DNA-repair genotypes, with the machine's own dense-matmul speed as the yardstick.
+process, on the real DNA-repair genotypes, with the dense-matmul speed as the yardstick.
 
 FLOPs counted are the model's useful multiply-adds only: 2 * in * out per term Linear per sample
 (what the paper's dense model computes; padding and the sparse shortcut for gene inputs do not
@@ -107,7 +107,7 @@ def run_bench(
         "batch_build_ms": round(batch_ms, 4),
     }
     out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
-    del model, opt
+    model = opt = None  # free the engine before building the reference
     if with_reference:
         ref = ReferenceDCell(onto, cfg, layout)
         ref.load_state_dict(state)

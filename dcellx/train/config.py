@@ -1,0 +1,194 @@
+"""``RunConfig``: everything one training run depends on, validated once, recorded verbatim.
+
+A run is reproducible from its ``config.json`` alone: the model architecture (``ModelConfig``,
+preset plus overrides), the ontology recipe name and overrides, the data, the optimiser and the
+seeds. Defaults that depend on the mode (epochs, early stopping) are filled in here, so the recorded
+config never holds a ``None`` that means "whatever the code did at the time".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dcellx.errors import ConfigError
+from dcellx.nn.config import VARIANTS, ModelConfig, make_config
+
+# Negative controls run by name like model variants (see dcellx.diagnose.controls).
+CONTROLS: tuple[str, ...] = ("shuffled-ontology", "shuffled-labels", "mlp")
+ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS)
+DEFAULT_EPOCHS = {"overfit": 500, "train": 100}
+DEFAULT_PATIENCE = {"overfit": None, "train": 10}
+
+
+class OntologyOverrides(BaseModel):
+    """The recipe overrides of ``--go`` (``None`` = the recipe's own value)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    obo: str | None = None
+    annotations: str | None = None
+    date_cutoff: str | None = None
+    min_genes: int | None = None
+    universe: str | None = None
+
+    def as_kwargs(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class RunConfig(BaseModel):
+    """One training run (``overfit`` or ``train``). Defaults are the README's main job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["overfit", "train"] = "overfit"
+    go: str = "2017"
+    ontology: OntologyOverrides = OntologyOverrides()
+    data: str = "dcell-dna-repair"
+    test_data: str | None = None  # train mode: a test file (default: the dataset's own test split)
+    phenotype: int = Field(0, ge=0)  # phenotype column of the data file
+    unknown_genes: Literal["warn", "error", "ignore"] = "warn"
+    # BatchNorm with batch statistics needs at least two samples.
+    batch_size: int = Field(32, ge=2)
+    batch_seed: int | None = None  # overfit batch: None = the first N training genotypes
+    epochs: int | None = Field(None, ge=1)  # None -> 500 (overfit) / 100 (train)
+    lr: float = Field(1e-3, gt=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    scheduler: Literal["none", "cosine", "plateau"] = "none"
+    plateau_patience: int = Field(10, ge=0)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    min_lr: float = Field(1e-6, ge=0)
+    early_stopping_patience: int | None = Field(None, ge=1)  # None -> 10 in train mode
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    seed: int = 0
+    label_norm: Literal["zscore", "none"] = "zscore"
+    threads: int | None = Field(None, ge=1)  # None -> torch's current setting, recorded
+    device: str = "cpu"
+    checkpoint_every: int | None = Field(None, ge=1)  # epochs; None -> every checkpoint_seconds
+    checkpoint_seconds: float = Field(300.0, gt=0)
+    keep_checkpoints: Literal["last", "best", "all", "none"] = "last"
+    runs_dir: str = "runs"
+    variant: str = "binary"
+    model: ModelConfig = ModelConfig()
+    quiet: bool = False
+
+    @field_validator("variant")
+    @classmethod
+    def _known_variant(cls, v: str) -> str:
+        if v not in ALL_VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; choose from {', '.join(ALL_VARIANTS)}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        try:
+            torch.device(v)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"not a torch device: {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _resolve(self) -> RunConfig:
+        if self.epochs is None:
+            self.epochs = DEFAULT_EPOCHS[self.mode]
+        if self.early_stopping_patience is None:
+            self.early_stopping_patience = DEFAULT_PATIENCE[self.mode]
+        if self.mode == "overfit" and self.early_stopping_patience is not None:
+            raise ValueError("early stopping needs a validation split: use it with `train`")
+        if self.variant in VARIANTS and self.model.variant != self.variant:
+            # the run's variant names the model variant; re-validate the pair
+            self.model = ModelConfig.model_validate(
+                {**self.model.model_dump(), "variant": self.variant}
+            )
+        return self
+
+
+def _one_line(exc: ValidationError) -> ConfigError:
+    e = exc.errors()[0]
+    loc = ".".join(str(x) for x in e["loc"]) or "config"
+    msg = e["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{loc}: {msg}")
+
+
+def parse_value(text: str) -> Any:
+    """``--set``/``--grid`` values: JSON where it parses (numbers, true, null, lists), else text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """``["alpha=0", "lr=1e-4"]`` -> ``{"alpha": 0, "lr": 0.0001}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def route(key: str) -> tuple[str, str]:
+    """Which part of the config a (possibly dotted) key sets: ("run"|"model"|"ontology", name)."""
+    if "." in key:
+        part, name = key.split(".", 1)
+        fields = {"model": ModelConfig.model_fields, "ontology": OntologyOverrides.model_fields}
+        if part in fields and name in fields[part]:
+            return part, name
+        raise ConfigError(f"unknown config key {key!r}")
+    if key in RunConfig.model_fields and key not in ("model", "ontology"):
+        return "run", key
+    if key in ModelConfig.model_fields:
+        return "model", key
+    if key in OntologyOverrides.model_fields:
+        return "ontology", key
+    raise ConfigError(
+        f"unknown config key {key!r}: not a field of RunConfig, ModelConfig or the ontology "
+        "overrides"
+    )
+
+
+def make_run_config(
+    preset: str = "paper",
+    model: dict[str, Any] | None = None,
+    ontology: dict[str, Any] | None = None,
+    sets: dict[str, Any] | None = None,
+    **fields: Any,
+) -> RunConfig:
+    """Build and validate a ``RunConfig``: run fields, then the model preset plus overrides, then
+    generic ``sets`` (``--set``/``--grid``, which win). ``None`` values mean "default"."""
+    run = {k: v for k, v in fields.items() if v is not None}
+    model = {k: v for k, v in (model or {}).items() if v is not None}
+    onto = {k: (str(v) if k != "min_genes" else v) for k, v in (ontology or {}).items() if v}
+    for key, value in (sets or {}).items():
+        part, name = route(key)
+        {"run": run, "model": model, "ontology": onto}[part][name] = value
+    preset = str(model.pop("preset", preset))
+    variant = run.get("variant", "binary")
+    if variant in VARIANTS:
+        model["variant"] = variant
+    elif variant not in ALL_VARIANTS:
+        raise ConfigError(
+            f"variant: unknown variant {variant!r}; choose from {', '.join(ALL_VARIANTS)}"
+        )
+    model_cfg = make_config(preset, **model)
+    try:
+        cfg = RunConfig(model=model_cfg, ontology=OntologyOverrides(**onto), **run)
+    except ValidationError as exc:
+        raise _one_line(exc) from None
+    if cfg.threads is None:
+        cfg.threads = torch.get_num_threads()
+    return cfg
+
+
+def load_run_config(data: dict[str, Any]) -> RunConfig:
+    """A ``RunConfig`` from the ``run`` block of a ``config.json`` (raises ``ConfigError``)."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _one_line(exc) from None

@@ -1,0 +1,496 @@
+"""The training loop: ``run(cfg)`` (a fresh run directory) and ``resume(run_dir)``.
+
+``overfit``: one fixed batch; every epoch is one training step, whose own forward pass gives the
+train-mode-BatchNorm predictions (so running statistics move once per step), followed by a separate
+no-grad eval-mode forward on the same batch (running statistics). "Best" is eval-mode Pearson.
+
+``train``: a seeded train/val split of the training file; an epoch is the training split in
+minibatches whose order depends only on (seed, epoch), so a resumed run needs no RNG state to
+replay it. Eval-mode metrics are on the validation split, whose root MSE drives early stopping and
+the plateau scheduler; the dataset's own test file is scored once, with the best weights.
+
+Determinism: the model is initialised from ``init_term_state(seed)``, nothing else draws random
+numbers, and torch's thread count is fixed from the config: the same config gives the same
+``metrics.csv`` on CPU, and a killed run resumed from its checkpoint gives the same file too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from torch import nn
+
+from dcellx.errors import ConfigError, InputError
+from dcellx.nn.loss import alpha_at, dcell_loss
+from dcellx.train import checkpoint
+from dcellx.train.checkpoint import BEST, LAST
+from dcellx.train.config import RunConfig, load_run_config
+from dcellx.train.data import RunData, Split, load_run_data
+from dcellx.train.metrics import COLUMNS, TRAIN_COLUMNS, MetricsLog, pearson, regression_metrics
+from dcellx.train.metrics import spearman as spearman_r
+from dcellx.train.models import build_model
+from dcellx.train.plots import draw_curves
+from dcellx.train.progress import EpochProgress
+from dcellx.train.rundir import create_run_dir, environment, read_json, write_json
+
+EVAL_BATCH = 512  # rows per no-grad forward when scoring a split
+THRESHOLD = 0.9  # summary: first epoch whose Pearson reaches this
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+class RunInterrupted(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """SIGTERM/SIGINT arrived: a checkpoint was written; exit with ``exit_code`` (143 / 130)."""
+
+    def __init__(self, signum: int, run_dir: Path) -> None:
+        self.signum, self.run_dir, self.exit_code = signum, run_dir, 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name}: checkpoint written; continue with --resume {run_dir}")
+
+
+@dataclass
+class LoopState:
+    """Everything besides model/optimiser/scheduler that a resumed loop must continue from."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # train mode: steps already done in epoch + 1 (after a mid-epoch signal)
+    best_pearson: float = -math.inf  # best eval-mode Pearson
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    elapsed: float = 0.0  # training seconds before this process
+    partial: dict[str, Any] | None = None  # train mode: the interrupted epoch's accumulators
+
+
+class _Signals:
+    """Turn SIGTERM/SIGINT into a flag the loop checks after each step (a step is never cut in
+    half, so the checkpoint is consistent). A second Ctrl-C aborts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGTERM, signal.SIGINT):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, old in self._old.items():
+            signal.signal(s, old)
+
+
+class _BestWeights:
+    """The model at its best epoch, held in memory (one preallocated copy, ``copy_`` on each
+    improvement) and written as ``weights-best.pt`` only with checkpoints and at the end."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.state: dict[str, torch.Tensor] | None = None
+        self.dirty = False
+
+    def capture(self) -> None:
+        current = self.model.state_dict()
+        if self.state is None:
+            self.state = {k: v.detach().clone() for k, v in current.items()}
+        else:
+            for k, v in current.items():
+                self.state[k].copy_(v)
+        self.dirty = True
+
+    def term_state(self) -> dict[str, torch.Tensor]:
+        """Term-named copy of the best weights (swapped in and out of the live model)."""
+        assert self.state is not None
+        live = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.state)
+        out = self.model.term_state_dict()
+        self.model.load_state_dict(live)
+        return out
+
+
+def _check_device(device: str) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available here")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available here")
+    return dev
+
+
+def _scheduler(cfg: RunConfig, opt: torch.optim.Optimizer):
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=cfg.min_lr,
+        )  # fmt: skip
+    return None
+
+
+@torch.no_grad()
+def predict_split(model: nn.Module, split: Split, rows: np.ndarray, device: torch.device):
+    """Eval-mode root predictions (normalised units) for ``rows`` of ``split``, float64."""
+    model.eval()
+    out = []
+    for i in range(0, len(rows), EVAL_BATCH):
+        root, _ = model(split.batch(rows[i : i + EVAL_BATCH]).to(device))
+        out.append(root.double().cpu())
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+# -- one epoch ---------------------------------------------------------------------------------
+def _step(model, opt, batch, cfg: RunConfig, alpha: float, l2):
+    """One optimiser step (BatchNorm in train mode); returns its own root predictions and losses."""
+    model.train()
+    root, aux = model(batch)
+    parts = dcell_loss(root, aux, batch.y, cfg.model, alpha=alpha, l2_params=l2)
+    opt.zero_grad(set_to_none=True)
+    parts.total.backward()
+    opt.step()
+    return root.detach(), (parts.total.item(), parts.root.item(), parts.aux.item())
+
+
+def _overfit_epoch(model, opt, batch, y: np.ndarray, cfg: RunConfig, alpha: float, l2) -> dict:
+    root, (total, root_loss, aux_loss) = _step(model, opt, batch, cfg, alpha, l2)
+    p_train = root.double().cpu().numpy()
+    model.eval()
+    with torch.no_grad():
+        p_eval = model(batch)[0].double().cpu().numpy()
+    # z-scoring is a positive affine map, so these equal the correlations in original units
+    return {
+        "loss_total": total,
+        "loss_root": root_loss,
+        "loss_aux": aux_loss,
+        "pearson_train_bn": pearson(p_train, y),
+        "spearman_train_bn": spearman_r(p_train, y),
+        "pearson_eval_bn": pearson(p_eval, y),
+        "spearman_eval_bn": spearman_r(p_eval, y),
+    }
+
+
+def _train_epoch(model, opt, data: RunData, cfg, epoch, alpha, l2, dev, state, stop) -> dict | None:
+    """Minibatches over the training split; ``None`` if a signal stopped it mid-epoch (the
+    accumulators are then in ``state.partial``, the position in ``state.step``)."""
+    split = data.train
+    order = np.random.default_rng([cfg.seed, epoch]).permutation(split.rows)
+    chunks = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+    if len(chunks[-1]) < 2:
+        chunks.pop()  # BatchNorm cannot use the statistics of a single sample
+    acc = state.partial or {"n": 0, "sums": [0.0, 0.0, 0.0], "pred": [], "y": []}
+    for k in range(state.step, len(chunks)):
+        batch = split.batch(chunks[k]).to(dev)
+        root, losses = _step(model, opt, batch, cfg, alpha, l2)
+        acc["n"] += batch.size
+        acc["sums"] = [s + v * batch.size for s, v in zip(acc["sums"], losses, strict=True)]
+        acc["pred"].append(root.double().cpu())
+        acc["y"].append(batch.y.double().cpu())
+        if stop.signum is not None and k + 1 < len(chunks):
+            acc["pred"], acc["y"] = [torch.cat(acc["pred"])], [torch.cat(acc["y"])]
+            state.step, state.partial = k + 1, acc
+            return None
+    p_train, y_train = torch.cat(acc["pred"]).numpy(), torch.cat(acc["y"]).numpy()
+    p_val = predict_split(model, data.val, data.val.rows, dev)
+    y_val = data.val.z[data.val.rows].astype(np.float64)
+    total, root_loss, aux_loss = (s / acc["n"] for s in acc["sums"])
+    return {
+        "loss_total": total,
+        "loss_root": root_loss,
+        "loss_aux": aux_loss,
+        "pearson_train_bn": pearson(p_train, y_train),
+        "spearman_train_bn": spearman_r(p_train, y_train),
+        "pearson_eval_bn": pearson(p_val, y_val),
+        "spearman_eval_bn": spearman_r(p_val, y_val),
+        "val_loss": float(np.mean((p_val - y_val) ** 2)),
+    }
+
+
+# -- run directory content ---------------------------------------------------------------------
+def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str, Any]:
+    onto = data.onto
+    described = data.describe()
+    if cfg.mode == "overfit":
+        described["batch_rows"] = data.train.rows.tolist()
+    return {
+        "run": cfg.model_dump(mode="json"),
+        "ontology": {
+            "go": cfg.go,
+            "name": onto.name,
+            "content_hash": onto.content_hash,
+            "terms": onto.num_terms,
+            "genes": onto.num_genes,
+            "recipe": onto.meta.get("recipe"),
+            "control": onto.meta.get("control"),
+        },
+        "data": {"name": cfg.data, **described},
+        "labels": dataclasses.asdict(data.labels),
+        "model": {"class": type(model).__name__, "params": model.num_parameters()},
+    }
+
+
+def _first_reaching(rows: list[dict], key: str, threshold: float) -> int | None:
+    for r in rows:
+        v = r.get(key)
+        if v is not None and v >= threshold:
+            return int(r["epoch"])
+    return None
+
+
+def _max(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None and math.isfinite(r[key])]
+    return max(vals) if vals else None
+
+
+def summarize(rows: list[dict], cfg: RunConfig, state: LoopState, params: int) -> dict[str, Any]:
+    """``summary.json``: best/final Pearson in both BN modes, epochs to 0.9, time."""
+    last = rows[-1] if rows else {}
+    seconds = float(last.get("seconds") or 0.0)
+    out = {
+        "status": "stopped_early" if state.stopped_early else "completed",
+        "mode": cfg.mode,
+        "variant": cfg.variant,
+        "seed": cfg.seed,
+        "epochs": int(last.get("epoch", 0)),
+        "epochs_planned": cfg.epochs,
+        "best_pearson_eval_bn": state.best_pearson if state.best_epoch else None,
+        "best_epoch": state.best_epoch or None,
+        "best_pearson_train_bn": _max(rows, "pearson_train_bn"),
+        "final_pearson_train_bn": last.get("pearson_train_bn"),
+        "final_pearson_eval_bn": last.get("pearson_eval_bn"),
+        "final_spearman_train_bn": last.get("spearman_train_bn"),
+        "final_spearman_eval_bn": last.get("spearman_eval_bn"),
+        "final_loss_total": last.get("loss_total"),
+        "final_loss_root": last.get("loss_root"),
+        f"epochs_to_{THRESHOLD}_eval_bn": _first_reaching(rows, "pearson_eval_bn", THRESHOLD),
+        f"epochs_to_{THRESHOLD}_train_bn": _first_reaching(rows, "pearson_train_bn", THRESHOLD),
+        "params": params,
+        "seconds": round(seconds, 3),
+        "seconds_per_epoch": round(seconds / len(rows), 5) if rows else None,
+    }
+    if cfg.mode == "train":
+        out["best_val_loss"] = state.best_val_loss if math.isfinite(state.best_val_loss) else None
+    return out
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def run(cfg: RunConfig, console: Console | None = None) -> RunResult:
+    """Train ``cfg`` into a new run directory under ``cfg.runs_dir``."""
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    dev = _check_device(cfg.device)
+    data = load_run_data(cfg)  # every input error surfaces before a run directory exists
+    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed)
+    run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed)
+    write_json(run_dir / "config.json", resolved_config(cfg, data, model))
+    write_json(run_dir / "env.json", environment(data.onto.content_hash, cfg.data, cfg.test_data))
+    return _fit(cfg, data, model, dev, run_dir, None, console)
+
+
+def resume(run_dir: str | Path, console: Console | None = None, quiet: bool | None = None):
+    """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise InputError(run_dir, None, "not a run directory (no config.json)")
+    if (run_dir / "summary.json").is_file():
+        return RunResult(run_dir, read_json(run_dir / "summary.json"))  # already finished
+    config = read_json(run_dir / "config.json")
+    cfg = load_run_config(config["run"])
+    if quiet is not None:
+        cfg.quiet = quiet
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    dev = _check_device(cfg.device)
+    data = load_run_data(cfg)
+    if data.onto.content_hash != config["ontology"]["content_hash"]:
+        raise ConfigError(
+            f"ontology {cfg.go!r} now compiles to {data.onto.content_hash[:12]}, the run was "
+            f"trained on {config['ontology']['content_hash'][:12]}: its inputs changed"
+        )
+    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed)
+    checkpoint.remove_stale_temps(run_dir)
+    ckpt = checkpoint.load(run_dir / LAST) if (run_dir / LAST).exists() else None
+    return _fit(cfg, data, model, dev, run_dir, ckpt, console)
+
+
+@dataclass
+class _Ctx:
+    """What checkpoints are made of (kept together to keep ``_fit`` readable)."""
+
+    cfg: RunConfig
+    data: RunData
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: Any
+    best: _BestWeights
+    run_dir: Path
+    saved_epoch: int = field(default=-1)
+
+    def best_payload(self, state: LoopState) -> dict[str, Any]:
+        return {
+            "model": self.best.term_state(),
+            "epoch": state.best_epoch,
+            "pearson_eval_bn": state.best_pearson,
+            **self.meta(),
+        }
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.model_dump(mode="json"),
+            "variant": self.cfg.variant,
+            "ontology_hash": self.data.onto.content_hash,
+            "labels": dataclasses.asdict(self.data.labels),
+        }
+
+    def save(self, state: LoopState) -> None:
+        """weights-best.pt (if it changed) then checkpoint-last.pt, each atomically."""
+        if self.best.dirty:
+            checkpoint.save(self.run_dir / BEST, self.best_payload(state))
+            self.best.dirty = False
+        payload = {
+            "epoch": state.epoch,
+            "loop": dataclasses.asdict(state),
+            "model": self.model.term_state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": None if self.sched is None else self.sched.state_dict(),
+            "rng": checkpoint.rng_state(),
+            **self.meta(),
+        }
+        checkpoint.save(self.run_dir / LAST, payload)
+        self.saved_epoch = state.epoch
+        if self.cfg.keep_checkpoints == "all" and state.step == 0:
+            checkpoint.keep_copy(self.run_dir / LAST, state.epoch)
+
+
+def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console) -> RunResult:
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    sched = _scheduler(cfg, opt)
+    ctx = _Ctx(cfg, data, model, opt, sched, _BestWeights(model), run_dir)
+    state = LoopState()
+    if ckpt is not None:
+        if (run_dir / BEST).exists():  # the best weights so far back into memory
+            model.load_term_state_dict(checkpoint.load(run_dir / BEST)["model"])
+            ctx.best.capture()
+            ctx.best.dirty = False
+        model.load_term_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        checkpoint.set_rng_state(ckpt["rng"])
+        state = LoopState(**ckpt["loop"])
+        ctx.saved_epoch = state.epoch
+    resuming = ckpt is not None or (run_dir / "metrics.csv").exists()
+    columns = TRAIN_COLUMNS if cfg.mode == "train" else COLUMNS
+    log = MetricsLog(run_dir, columns, resume_epoch=state.epoch if resuming else None)
+    l2 = model.l2_parameters()
+    batch = data.train.batch(data.train.rows).to(dev) if cfg.mode == "overfit" else None
+    y_batch = data.train.z[data.train.rows].astype(np.float64)
+    title = f"{cfg.mode} {cfg.variant} s{cfg.seed}"
+    progress = EpochProgress(title, cfg.epochs, state.epoch, cfg.quiet, console)
+    # A full-GO snapshot costs ~30 ms; skip it where nothing would use it (an overfit sweep run).
+    keep_best = not (cfg.mode == "overfit" and cfg.keep_checkpoints == "none")
+    t0 = last_ckpt = time.perf_counter()
+    try:
+        with _Signals() as stop:
+            last_epoch = state.epoch if state.stopped_early else cfg.epochs
+            for epoch in range(state.epoch + 1, last_epoch + 1):
+                lr = opt.param_groups[0]["lr"]  # the rate this epoch's steps use
+                alpha = alpha_at(cfg.model, epoch - 1)
+                if cfg.mode == "overfit":
+                    row = _overfit_epoch(model, opt, batch, y_batch, cfg, alpha, l2)
+                else:
+                    row = _train_epoch(model, opt, data, cfg, epoch, alpha, l2, dev, state, stop)
+                if row is None:  # a signal arrived mid-epoch: save the position and stop
+                    state.elapsed += time.perf_counter() - t0
+                    ctx.save(state)
+                    raise RunInterrupted(stop.signum, run_dir)
+                row.update(epoch=epoch, lr=lr, seconds=state.elapsed + time.perf_counter() - t0)
+                log.append(row)
+                r = row["pearson_eval_bn"]
+                if math.isfinite(r) and (state.best_epoch == 0 or r > state.best_pearson):
+                    state.best_pearson, state.best_epoch = r, epoch
+                    if keep_best:
+                        ctx.best.capture()
+                # overfit has no validation split: the plateau scheduler watches the training loss
+                monitored = row["val_loss"] if cfg.mode == "train" else row["loss_total"]
+                if cfg.scheduler == "plateau":
+                    sched.step(monitored)
+                elif sched is not None:
+                    sched.step()
+                if cfg.mode == "train":
+                    if monitored < state.best_val_loss:
+                        state.best_val_loss, state.bad_epochs = monitored, 0
+                    else:
+                        state.bad_epochs += 1
+                    state.stopped_early = state.bad_epochs >= cfg.early_stopping_patience
+                state.epoch, state.step, state.partial = epoch, 0, None
+                progress.update(epoch, row, state.best_pearson, state.best_epoch)
+                now = time.perf_counter()
+                due = (
+                    epoch % cfg.checkpoint_every == 0
+                    if cfg.checkpoint_every
+                    else now - last_ckpt >= cfg.checkpoint_seconds
+                )
+                if stop.signum is not None or (due and cfg.keep_checkpoints != "none"):
+                    state.elapsed += now - t0
+                    ctx.save(state)
+                    t0 = last_ckpt = time.perf_counter()  # checkpoint writes are not training
+                if stop.signum is not None:
+                    raise RunInterrupted(stop.signum, run_dir)
+                if state.stopped_early:
+                    break
+    finally:
+        progress.close()
+        log.close()
+    state.elapsed += time.perf_counter() - t0
+    return _finish(ctx, state, log.rows, dev)
+
+
+def _finish(ctx: _Ctx, state: LoopState, rows: list[dict], dev) -> RunResult:
+    """Final checkpoint per ``keep_checkpoints``, test metrics, summary.json, curves.png."""
+    cfg, run_dir, model = ctx.cfg, ctx.run_dir, ctx.model
+    keep = cfg.keep_checkpoints
+    if keep in ("last", "all") and ctx.saved_epoch != state.epoch:
+        ctx.save(state)
+    if keep in ("last", "all", "best") and ctx.best.dirty:
+        checkpoint.save(run_dir / BEST, ctx.best_payload(state))
+        ctx.best.dirty = False
+    if keep in ("best", "none"):
+        (run_dir / LAST).unlink(missing_ok=True)
+    if keep == "none":
+        (run_dir / BEST).unlink(missing_ok=True)
+    params = read_json(run_dir / "config.json")["model"]["params"]  # counted once, at the start
+    summary = summarize(rows, cfg, state, params)
+    summary["run_id"] = run_dir.name
+    summary["ontology_content_hash"] = ctx.data.onto.content_hash
+    test = ctx.data.test
+    if test is not None:
+        if ctx.best.state is not None:
+            model.load_state_dict(ctx.best.state)  # test the weights validation chose
+        pred = ctx.data.labels.inverse(predict_split(model, test, test.rows, dev))
+        scores = regression_metrics(pred, test.raw[test.rows])
+        summary.update({f"test_{k}": v for k, v in scores.items()})
+    write_json(run_dir / "summary.json", summary)
+    title = f"{run_dir.name}  ({cfg.go}, {cfg.data}, batch {cfg.batch_size})"
+    if rows:
+        draw_curves(rows, run_dir / "curves.png", title)
+    return RunResult(run_dir, summary)

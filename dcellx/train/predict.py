@@ -1,0 +1,130 @@
+"""``predict``: apply a finished run to genotypes, in the original label units.
+
+The ontology is rebuilt from the run's recorded recipe (or ``--go``) and must compile to exactly the
+structure the weights were trained on (same content hash): a model's weights are only meaningful on
+the gene-term wiring they were learned on, so a mismatch is refused rather than silently misused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dcellx.batch import encode_genotypes
+from dcellx.data import registry
+from dcellx.data.genotypes import NAMED_DATASETS, GenotypeDataset, load_dataset
+from dcellx.errors import ConfigError, InputError
+from dcellx.ontology.build import load_ontology
+from dcellx.train import checkpoint
+from dcellx.train.checkpoint import BEST, LAST
+from dcellx.train.config import load_run_config
+from dcellx.train.data import LabelStats, Split
+from dcellx.train.loop import predict_split
+from dcellx.train.metrics import regression_metrics
+from dcellx.train.models import build_model, run_ontology
+from dcellx.train.rundir import atomic_write, read_json
+
+
+def _genes_only(path: Path) -> GenotypeDataset | None:
+    """A table whose only column is ``genes`` (nothing measured): genotypes, no values."""
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not lines or lines[0].strip("\"'") != "genes":
+        return None
+    genes = [tuple(g.strip() for g in ln.strip("\"'").split(";")) for ln in lines[1:]]
+    if not genes:
+        raise InputError(path, None, "no genotypes found")
+    return GenotypeDataset(genes, np.full((len(genes), 1), np.nan), ["(none)"], str(path))
+
+
+def read_genotypes(data: str, split: str | None) -> tuple[GenotypeDataset, bool]:
+    """The genotypes to predict and whether they carry measured values."""
+    if data in NAMED_DATASETS:
+        sets = load_dataset(data)
+        split = split or ("test" if "test" in sets else "train")
+        if split not in sets:
+            raise ConfigError(f"--split {split!r}: {data!r} has {', '.join(sets)}")
+        return sets[split], True
+    path = registry.resolve(data)
+    bare = _genes_only(path)
+    if bare is not None:
+        return bare, False
+    return load_dataset(path)["train"], True
+
+
+def load_weights(run_dir: Path, which: str = "best") -> dict[str, Any]:
+    """``weights-best.pt`` (or ``checkpoint-last.pt`` for ``which="last"`` or when no best)."""
+    order = [BEST, LAST] if which == "best" else [LAST]
+    for name in order:
+        if (run_dir / name).exists():
+            return checkpoint.load(run_dir / name)
+    raise InputError(
+        run_dir, None, "no weights in this run (was it run with --keep-checkpoints none?)"
+    )
+
+
+def predict(
+    run_dir: str | Path,
+    data: str,
+    out: str | Path,
+    go: str | None = None,
+    weights: str = "best",
+    split: str | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Write ``out`` (CSV: genes, prediction[, measured]); return counts and, where measured
+    values exist, Pearson/Spearman/MSE/R^2 in original units."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise InputError(run_dir, None, "not a run directory (no config.json)")
+    config = read_json(run_dir / "config.json")
+    cfg = load_run_config(config["run"])
+    state = load_weights(run_dir, weights)
+    base = load_ontology(go) if go else load_ontology(cfg.go, **cfg.ontology.as_kwargs())
+    onto = run_ontology(base, cfg.variant, cfg.seed)
+    if onto.content_hash != state["ontology_hash"]:
+        raise ConfigError(
+            f"ontology {go or cfg.go!r} compiles to {onto.content_hash[:12]} but the run's "
+            f"weights were trained on {state['ontology_hash'][:12]}: refusing to predict"
+        )
+    model = build_model(onto, cfg.model, cfg.variant, cfg.seed)
+    model.load_term_state_dict(state["model"])
+    dev = torch.device(device)
+    model.to(dev)
+    labels = LabelStats(**state["labels"])
+    ds, measured = read_genotypes(data, split)
+    enc = encode_genotypes(ds, onto, unknown=cfg.unknown_genes)
+    column = None
+    if measured:
+        name = config["data"]["phenotype"]
+        column = ds.phenotypes.index(name) if name in ds.phenotypes else cfg.phenotype
+        if column >= len(ds.phenotypes):
+            column = None
+    rows = np.arange(len(enc))
+    dummy = np.zeros(len(enc), dtype=np.float32)
+    pred = labels.inverse(predict_split(model, Split(enc, rows, dummy, dummy), rows, dev))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["genes", "prediction", *(["measured"] if column is not None else [])])
+    for i, genes in enumerate(ds.genes):
+        cells = [";".join(genes), repr(float(pred[i]))]
+        if column is not None:
+            cells.append(repr(float(ds.values[i, column])))
+        w.writerow(cells)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, lambda fh: fh.write(buf.getvalue().encode()))
+    report: dict[str, Any] = {
+        "run": run_dir.name,
+        "genotypes": len(ds),
+        "invisible_genes": int(enc.invisible.sum()),
+        "out": str(out),
+    }
+    if column is not None:
+        report.update(regression_metrics(pred, ds.values[:, column]))
+    return report

@@ -1,0 +1,74 @@
+"""Config validation: one-line errors, exit code 2, and no run directory left behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcellx.errors import ConfigError
+from dcellx.train.compare import parse_grid
+from dcellx.train.config import make_run_config, parse_assignments, route
+from tests.train.conftest import run_cli
+
+BAD = {
+    "unknown variant": ["--variant", "binarry"],
+    "negative epochs": ["--epochs", "-5"],
+    "missing data": ["--data", "no/such/genotypes.txt"],
+    "unknown --set key": ["--set", "lrr=0.1"],
+    "bad model value": ["--alpha", "-1"],
+}
+
+
+def test_cli_config_errors_are_one_line_and_create_nothing(tmp_path, cli_env) -> None:
+    runs = tmp_path / "runs"
+    for what, extra in BAD.items():
+        args = ["overfit", "--go", "dna-repair", "--runs-dir", str(runs), "-q", *extra]
+        res = run_cli(args, cli_env)
+        assert res.returncode == 2, (what, res.stdout, res.stderr)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (what, res.stderr)
+        assert not runs.exists(), what
+
+
+def test_config_resolution() -> None:
+    cfg = make_run_config(go="dna-repair", variant="embedding", alpha=None, model={"alpha": 0.0})
+    assert cfg.model.variant == "embedding" and cfg.model.alpha == 0.0
+    assert cfg.epochs == 500 and cfg.early_stopping_patience is None and cfg.threads >= 1
+    train = make_run_config(mode="train")
+    assert train.epochs == 100 and train.early_stopping_patience == 10
+    # --set routes to run, model or ontology fields; sets win over flags
+    cfg = make_run_config(
+        lr=1e-3, sets={"lr": 0.01, "norm": "layer", "min_genes": 4, "model.depth": 2}
+    )
+    assert cfg.lr == 0.01 and cfg.model.norm == "layer" and cfg.model.depth == 2
+    assert cfg.ontology.min_genes == 4
+    cfg = make_run_config(sets={"preset": "lua"})  # a preset re-applies its values
+    assert cfg.model.preset == "lua" and cfg.model.width_floor == 10
+    assert make_run_config(variant="mlp").model.variant == "binary"
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ConfigError, match="variant"):
+        make_run_config(variant="nope")
+    with pytest.raises(ConfigError, match="epochs"):
+        make_run_config(epochs=0)
+    with pytest.raises(ConfigError, match="early stopping"):
+        make_run_config(early_stopping_patience=3)
+    with pytest.raises(ConfigError, match="batch_size"):
+        make_run_config(batch_size=1)
+    with pytest.raises(ConfigError, match="device"):
+        make_run_config(device="gpu0")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_assignments(["alpha"])
+    with pytest.raises(ConfigError, match="unknown config key"):
+        route("model.nope")
+
+
+def test_parse_values_and_grid() -> None:
+    assert parse_assignments(["alpha=0", "lr=1e-4", "batch_seed=null", "norm=layer"]) == {
+        "alpha": 0, "lr": 1e-4, "batch_seed": None, "norm": "layer"
+    }  # fmt: skip
+    assert parse_grid(["norm=batch,layer,none", "alpha=0.3,0"]) == {
+        "norm": ["batch", "layer", "none"], "alpha": [0.3, 0]
+    }  # fmt: skip
+    with pytest.raises(ConfigError):
+        parse_grid(["nonsense=1,2"])
