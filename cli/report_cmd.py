@@ -1,0 +1,34 @@
+"""``dcellx report``: run what the research question needs and write report.md + figures."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from dcellx.report.build import build_report
+from dcellx.report.plan import make_plan
+
+
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("report"),
+    go: Annotated[str, typer.Option("--go", help="GO versions, comma-separated.")] = "2017,2018",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per variant/lever.")] = 3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Epochs per overfit run.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="One GO, one seed, 40 epochs.")] = False,
+    threads: Annotated[int, typer.Option(min=1)] = 2,
+    runs_dir: Annotated[
+        Path | None, typer.Option("--runs-dir", help="Where sweeps go (reused if finished).")
+    ] = None,
+) -> None:
+    """Ceilings, overfit curves per variant, lever table, embedding equivalence: report.md."""
+    plan = make_plan([g.strip() for g in go.split(",") if g.strip()], seeds, epochs, quick, threads)
+    command = "dcellx " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dcellx report"
+    build_report(plan, out, runs_dir or out / "runs", command, Console())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

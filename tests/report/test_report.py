@@ -1,0 +1,27 @@
+"""`dcellx report` end to end on the small real ontology (DNA repair), tiny epochs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_report_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    cmd = [sys.executable, "-c", "from cli.main import main; main()", "report"]
+    cmd += ["--go", "dna-repair", "--quick", "--epochs", "2", "--out", str(out), "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    text = (out / "report.md").read_text()
+    for heading in ("Identifiability ceiling", "Overfitting one batch", "Levers", "equivalence"):
+        assert heading.lower() in text.lower()
+    assert (out / "ceiling-vs-fit.png").stat().st_size > 1000
+    assert (out / "overfit-dna-repair.png").exists()
+    # every variant and control appears with numbers
+    for v in ("binary", "embedding-attention", "shuffled-ontology", "mlp"):
+        assert f"| {v} |" in text
+    assert "max |difference|" in text
+    # a second call reuses the finished sweeps instead of re-running them
+    r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r2.returncode == 0 and "reusing" in r2.stdout
