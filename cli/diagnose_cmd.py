@@ -64,8 +64,15 @@ def diagnose(
         str, typer.Option("--compare-go", help="Comma-separated recipes for the coverage table.")
     ] = "2017,2018",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    run: Annotated[
+        Path | None,
+        typer.Option("--run", help="A finished run: saturation, BN gap, gradients per stratum."),
+    ] = None,
 ) -> None:
     """What any model could fit, before training: identifiability ceiling, coverage, capacity."""
+    if run is not None:
+        _run_diagnostics(run, as_json)
+        return
     t0 = time.perf_counter()
     onto = load_ontology(go)
     sample, scope = select_samples(load_dataset(data)["train"], batch_size, split)
@@ -151,14 +158,24 @@ def simulate(
     ] = None,
     order: Annotated[int, typer.Option("--order", help="Genes per genotype: 2 or 3.")] = 2,
     n: Annotated[int, typer.Option("--n", help="Number of distinct genotypes.")] = 10_000,
-    teacher: Annotated[str, typer.Option("--teacher", help="Teacher: additive.")] = "additive",
+    teacher: Annotated[
+        str, typer.Option("--teacher", help="Teacher: additive or dcell.")
+    ] = "additive",
+    teacher_go: Annotated[
+        str, typer.Option("--teacher-go", help="dcell teacher: its ontology recipe.")
+    ] = "2017",
     noise: Annotated[float, typer.Option("--noise", help="Noise standard deviation.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:
     """Write a synthetic genotype screen with planted effects (marked synthetic in its header)."""
     t0 = time.perf_counter()
     gene_list = read_gene_file(genes) if genes is not None else None
-    screen = simulate_genotypes(gene_list, order, n, teacher, noise, seed)
+    teacher_fn = None
+    if teacher == "dcell":
+        from dcellx.data.teacher import dcell_teacher
+
+        teacher_fn = dcell_teacher(teacher_go, seed)
+    screen = simulate_genotypes(gene_list, order, n, teacher, noise, seed, teacher_fn=teacher_fn)
     screen.write(out)
     console.print(
         f"{out}: {len(screen.dataset):,} synthetic genotypes (order {order}, teacher {teacher}, "
@@ -168,10 +185,65 @@ def simulate(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``diagnose`` to the top-level app."""
+    """Add ``diagnose`` and ``rlipp`` to the top-level app."""
+    app.command("rlipp")(rlipp_command)
     app.command("diagnose")(diagnose)
 
 
 def register_simulate(data_app: typer.Typer) -> None:
     """Add ``simulate`` to the ``data`` command group."""
     data_app.command("simulate")(simulate)
+
+
+def _run_diagnostics(run: Path, as_json: bool) -> None:
+    from dcellx.diagnose.run_stats import run_diagnostics
+
+    out = run_diagnostics(run)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    table = Table(title=f"run diagnostics: {run} ({out['samples']} samples, train-mode forward)")
+    cols = ["stratum", "neurons", "saturated_fraction", "bn_mean_gap", "bn_logvar_gap"]
+    cols += ["constant_neurons", "grad_norm"]
+    for c in cols:
+        table.add_column(c, justify="right")
+    for r in out["strata"]:
+        table.add_row(
+            *(f"{r[c]:.4g}" if isinstance(r.get(c), float) else str(r.get(c, "-")) for c in cols)
+        )
+    Console().print(table)
+
+
+def rlipp_command(
+    run: Annotated[Path, typer.Option("--run", help="A finished run directory.")],
+    target: Annotated[str, typer.Option(help="prediction (NeST-VNN) or phenotype.")] = "prediction",
+    top: Annotated[int, typer.Option(help="Terms to print.")] = 15,
+) -> None:
+    """RLIPP per term (PCA k=4, ridge 5-fold CV, Spearman); writes rlipp.csv in the run."""
+    import csv
+
+    from dcellx.diagnose.run_stats import run_rlipp
+    from dcellx.train.rundir import atomic_write
+
+    if target not in ("prediction", "phenotype"):
+        raise typer.BadParameter("--target must be prediction or phenotype")
+    rows = run_rlipp(run, target)
+    cols = ["term", "name", "parent_rho", "children_rho", "rlipp_ratio", "rlipp"]
+
+    def write(fh) -> None:
+        import io
+
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        fh.write(buf.getvalue().encode())
+
+    atomic_write(run / "rlipp.csv", write)
+    ranked = sorted((r for r in rows if r["rlipp"] == r["rlipp"]), key=lambda r: -r["rlipp"])
+    table = Table(title=f"top {top} terms by RLIPP (target: {target}) -> {run / 'rlipp.csv'}")
+    for c in cols:
+        table.add_column(c)
+    for r in ranked[:top]:
+        table.add_row(*(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols))
+    Console().print(table)

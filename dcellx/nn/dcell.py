@@ -37,6 +37,8 @@ class DCell(nn.Module):
         N, T = L.num_neurons, onto.num_terms
         self.genes = GeneInput(L)
         self.keep_states = False
+        # diagnostics: when a list, forward appends (stratum, layer, z, pre, h) detached
+        self.trace: list | None = None
         self.last_states: torch.Tensor | None = None
         self.weights = nn.ParameterList()
         self.deep_weights = nn.ParameterList()
@@ -144,9 +146,25 @@ class DCell(nn.Module):
     def _block(self, z, layer, n0, n1, s):
         if self.cfg.block == "linear-tanh-norm":
             pre = torch.tanh(z)
-            return pre, self._norm(pre, layer, n0, n1, s)
-        pre = self._norm(z, layer, n0, n1, s)
-        return pre, torch.tanh(pre)
+            h = self._norm(pre, layer, n0, n1, s)
+        else:
+            pre = self._norm(z, layer, n0, n1, s)
+            h = torch.tanh(pre)
+        if self.trace is not None:
+            self.trace.append((s, layer, z.detach(), pre.detach(), h.detach()))
+        return pre, h
+
+    def stratum_weight_grad_norms(self) -> list[float]:
+        """L2 norm of the term-Linear weight gradients per stratum (after a backward pass)."""
+        out = []
+        for _, _, _, bks in self._plans:
+            sq = 0.0
+            for wi, *_ in bks:
+                g = self.weights[wi].grad
+                if g is not None:
+                    sq += float((g * g).sum())
+            out.append(sq**0.5)
+        return out
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, B = self.cfg, batch.size
