@@ -148,6 +148,14 @@ class ReferenceDCell(nn.Module):
         frozen = self.cfg.norm == "batch-frozen" and self.norm_steps >= self.cfg.bn_freeze_after
         return module(z, self.training and not frozen)
 
+    def _block(self, z: torch.Tensor, norm: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pre-norm activation, state): paper BN(tanh(z)) or torchcell tanh(BN(z))."""
+        if self.cfg.block == "linear-tanh-norm":
+            pre = torch.tanh(z)
+            return pre, self._norm(norm, pre)
+        pre = self._norm(norm, z)
+        return pre, torch.tanh(pre)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, onto = self.cfg, self.onto
         states: list[torch.Tensor | None] = [None] * onto.num_terms
@@ -158,22 +166,11 @@ class ReferenceDCell(nn.Module):
             if g is not None:
                 parts.append(g)
             z = self.terms[tid](torch.cat(parts, dim=1))
-            norm = self.norms[tid] if tid in self.norms else None
-            if cfg.block == "linear-tanh-norm":
-                pre = torch.tanh(z)
-                h = self._norm(norm, pre)
-            else:
-                pre = self._norm(norm, z)
-                h = torch.tanh(pre)
+            pre, h = self._block(z, self.norms[tid] if tid in self.norms else None)
             for k in range(1, cfg.depth):
                 z = self.deep[tid][str(k)](h)
                 dn = self.deep_norms[tid][str(k)] if tid in self.deep_norms else None
-                if cfg.block == "linear-tanh-norm":
-                    pre = torch.tanh(z)
-                    h = self._norm(dn, pre)
-                else:
-                    pre = self._norm(dn, z)
-                    h = torch.tanh(pre)
+                pre, h = self._block(z, dn)
             states[t] = h
             if t != onto.root:
                 a = self.aux[tid](pre if cfg.aux_input == "pre-norm" else h).squeeze(1)

@@ -6,13 +6,13 @@ keeps the source line of each row so a later filter or check can point at the fi
 
 from __future__ import annotations
 
-import gzip
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcellx.errors import InputError
+from dcellx.fileio import read_maybe_gzip
 
 # GO evidence codes (geneontology.org/docs/guide-go-evidence-codes), including retired ones that
 # occur in older files. Anything else in column 7 is an error: a typo must not pass silently.
@@ -72,12 +72,7 @@ class AnnotationTable:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(path, None, f"corrupt gzip data: {exc}") from exc
+    raw = read_maybe_gzip(path)
     for n, line in enumerate(io.StringIO(raw.decode("utf-8", errors="replace")), start=1):
         yield n, line.rstrip("\n").rstrip("\r")
 

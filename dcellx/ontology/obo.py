@@ -7,7 +7,6 @@ the maps that rescue annotations to retired ids (``alt_id`` -> live term, obsole
 
 from __future__ import annotations
 
-import gzip
 import io
 import re
 import warnings
@@ -17,6 +16,7 @@ from pathlib import Path
 import pronto
 
 from dcellx.errors import InputError
+from dcellx.fileio import read_maybe_gzip
 
 NAMESPACES = ("biological_process", "molecular_function", "cellular_component")
 NAMESPACE_ROOTS = {
@@ -43,13 +43,7 @@ class GoRelease:
 
 def _open_bytes(path: Path) -> io.BytesIO:
     """Read the whole file (decompressing gzip) so pronto gets one in-memory stream."""
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(path, None, f"corrupt gzip data: {exc}") from exc
-    return io.BytesIO(raw)
+    return io.BytesIO(read_maybe_gzip(path))
 
 
 def _line_of(path: Path, needle: str) -> int | None:

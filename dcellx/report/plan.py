@@ -52,6 +52,8 @@ def make_plan(
     n_seeds = 1 if quick else seeds
     levers = [
         Lever("norm", "norm", ["batch-frozen", "layer", "none"], {"bn_freeze_after": epochs // 2}),
+        # running statistics = the last batch's: on a fixed batch eval mode then tracks train mode
+        Lever("BN momentum", "bn_momentum", [1.0]),
         Lever("width floor", "width_floor", [40]),
         Lever("width multiplier", "width_multiplier", [0.6]),
         Lever("alpha", "alpha", [0.0]),
