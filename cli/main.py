@@ -29,8 +29,13 @@ train_cmd.register(app)
 
 def main() -> None:
     """Run the CLI. A library error becomes one red line on stderr and exit code 2."""
+    from dcellx.train.loop import RunInterrupted
+
     try:
         app()
+    except RunInterrupted as exc:  # SIGTERM/SIGINT inside a sweep or report: checkpoint written
+        typer.secho(str(exc), fg="yellow", err=True)
+        sys.exit(exc.exit_code)
     except DcellxError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(2)
