@@ -18,6 +18,7 @@ from rich.console import Console
 
 from cli.common import DateCutoffOpt, GafOpt, GoOpt, MinGenesOpt, OboOpt, UniverseOpt
 from dcellx.errors import ConfigError
+from dcellx.scale.ddp import session as ddp_session
 from dcellx.train.compare import RunSpec, collect, parse_grid, plan_sweep, run_sweep, sweep_table
 from dcellx.train.config import parse_assignments
 from dcellx.train.loop import RunInterrupted, RunResult, resume, run
@@ -74,7 +75,8 @@ RUN_OPTIONS: list[inspect.Parameter] = [
         str | None,
         None,
         "binary, embedding[-pooled|-deepset|-attention], "
-        "shuffled-ontology, shuffled-labels, mlp (default: binary).",
+        "shuffled-ontology, shuffled-labels, mlp; baselines additive, pairwise "
+        "(default: binary).",
     ),  # fmt: skip
     _opt("preset", str, "paper", "Model preset: paper, lua or torchcell."),
     _opt("norm", str | None, None, "batch, batch-frozen, layer or none. " + _MODEL),
@@ -95,6 +97,15 @@ RUN_OPTIONS: list[inspect.Parameter] = [
     _opt("threads", int | None, None, "torch threads (recorded; fixes the arithmetic)."),
     _opt("device", str | None, None, "torch device (default: cpu)."),
     _opt("label_norm", str | None, None, "zscore or none (default: zscore)."),
+    _opt(
+        "split",
+        str | None,
+        None,
+        "train: random (val from the training file, the dataset's test file) or genes|pairs "
+        "(train+test pooled and re-split: test genotypes hold an unseen gene / pair).",
+    ),  # fmt: skip
+    _opt("holdout_fraction", float | None, None, "genes/pairs: test genotypes (default: 0.2)."),
+    _opt("split_seed", int | None, None, "Seed of the split (default: --seed)."),
     _opt("checkpoint_every", int | None, None, "Checkpoint every N epochs (default: ~5 min)."),
     _opt("keep_checkpoints", str | None, None, "last, best, all, none (default: last)."),
     _opt("set_", list[str] | None, None, "Any config field: key=value (repeatable).", "--set"),
@@ -152,31 +163,44 @@ def _report(result: RunResult) -> None:
 
 def _run_mode(mode: str, opts: dict[str, Any]) -> None:
     resume_dir = opts.pop("resume")
+    ddp, sync_bn = opts.pop("ddp"), opts.pop("sync_bn")
+    main = True
     try:
         if resume_dir is not None:
-            result = resume(resume_dir, console=console, quiet=True if opts["quiet"] else None)
+            quiet = True if opts["quiet"] else None
+            with ddp_session(ddp, sync_bn, run_dir=resume_dir) as comm:
+                main = comm is None or comm.is_main
+                result = resume(resume_dir, console=console, quiet=quiet, comm=comm)
         else:
             cfg = run_spec(opts).config(mode=mode)
-            if not cfg.quiet:
-                what = f"--go {cfg.go}, {cfg.data}, variant {cfg.variant}, seed {cfg.seed}"
-                console.print(f"{mode}: {what}, {cfg.threads} threads", highlight=False)
-            result = run(cfg, console=console)
+            with ddp_session(ddp, sync_bn, device=cfg.device) as comm:
+                main = comm is None or comm.is_main
+                if not cfg.quiet and main:
+                    what = f"--go {cfg.go}, {cfg.data}, variant {cfg.variant}, seed {cfg.seed}"
+                    console.print(f"{mode}: {what}, {cfg.threads} threads", highlight=False)
+                result = run(cfg, console=console, comm=comm)
     except RunInterrupted as exc:
-        typer.secho(str(exc), fg="yellow", err=True)
+        if main:
+            typer.secho(str(exc), fg="yellow", err=True)
         raise typer.Exit(exc.exit_code) from None
-    _report(result)
+    if main:
+        _report(result)
 
 
 _RESUME = _opt("resume", Path | None, None, "Continue runs/<id> from its checkpoint-last.pt.")
+_DDP = [
+    _opt("ddp", bool, False, "Data parallel over the processes of torchrun or srun."),
+    _opt("sync_bn", bool, False, "--ddp: BatchNorm statistics over the global batch."),
+]
 
 
-@_with_options([_RESUME])
+@_with_options([_RESUME, *_DDP])
 def overfit(**opts: Any) -> None:
     """Train repeatedly on one fixed batch; Pearson per epoch in train- and eval-mode BatchNorm."""
     _run_mode("overfit", opts)
 
 
-@_with_options([_RESUME])
+@_with_options([_RESUME, *_DDP])
 def train(**opts: Any) -> None:
     """Full training: seeded train/val split, early stopping, schedulers, test metrics."""
     _run_mode("train", opts)

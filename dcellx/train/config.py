@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dcellx.errors import ConfigError
 from dcellx.nn.config import VARIANTS, ModelConfig, make_config
+from dcellx.train.baselines import BASELINE_L2, BASELINES
 
 # Negative controls run by name like model variants (see dcellx.diagnose.controls).
 CONTROLS: tuple[str, ...] = ("shuffled-ontology", "shuffled-labels", "mlp")
-ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS)
+# Baselines (dcellx.train.baselines) are trained by the same runner, next to DCell's numbers.
+ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS, *BASELINES)
 DEFAULT_EPOCHS = {"overfit": 500, "train": 100}
 DEFAULT_PATIENCE = {"overfit": None, "train": 10}
 
@@ -63,6 +65,13 @@ class RunConfig(BaseModel):
     min_lr: float = Field(1e-6, ge=0)
     early_stopping_patience: int | None = Field(None, ge=1)  # None -> 10 in train mode
     val_fraction: float = Field(0.1, gt=0, lt=1)
+    # train mode: how genotypes are split (dcellx.train.splits). random: val_fraction of the
+    # training file, the dataset's own test file as test. genes/pairs: the training file and the
+    # test file (the dataset's own or --test-data) are pooled and re-split leak-free, val_fraction
+    # and holdout_fraction counting genotypes of the pool.
+    split: Literal["random", "genes", "pairs"] = "random"
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    split_seed: int | None = None  # None -> seed (resolved and recorded)
     seed: int = 0
     label_norm: Literal["zscore", "none"] = "zscore"
     threads: int | None = Field(None, ge=1)  # None -> torch's current setting, recorded
@@ -99,6 +108,12 @@ class RunConfig(BaseModel):
             self.early_stopping_patience = DEFAULT_PATIENCE[self.mode]
         if self.mode == "overfit" and self.early_stopping_patience is not None:
             raise ValueError("early stopping needs a validation split: use it with `train`")
+        if self.mode == "overfit" and self.split != "random":
+            raise ValueError("split: overfit trains on one batch; use --split with `train`")
+        if self.split_seed is None:
+            self.split_seed = self.seed
+        if self.split != "random" and self.val_fraction + self.holdout_fraction >= 1:
+            raise ValueError("val_fraction + holdout_fraction must leave genotypes to train on")
         if self.variant in VARIANTS and self.model.variant != self.variant:
             # the run's variant names the model variant; re-validate the pair
             self.model = ModelConfig.model_validate(
@@ -170,6 +185,8 @@ def make_run_config(
         {"run": run, "model": model, "ontology": onto}[part][name] = value
     preset = str(model.pop("preset", preset))
     variant = run.get("variant", "binary")
+    if variant in BASELINES:
+        model.setdefault("l2", BASELINE_L2)  # ridge; an explicit --l2 (even 0) wins
     if variant in VARIANTS:
         model["variant"] = variant
     elif variant not in ALL_VARIANTS:

@@ -4,14 +4,19 @@ Everything here is loaded and checked *before* a run directory exists, so a bad 
 file never leaves an empty run behind. Labels are z-scored with statistics of the data the model
 is fitted on (the overfit batch, or the training split); the statistics are stored in the run and
 inverted for predictions.
+
+Splits (``cfg.split``, see ``dcellx.train.splits``): ``random`` splits the training file into
+train/val and tests on the dataset's own test file (or ``--test-data``), as ``train`` always did.
+``genes`` and ``pairs`` pool the training file with that test file and re-split the pool: a gene of
+the official test file also occurs in its training file, so only a re-split can be leak-free.
+The split, its sizes and its leakage counts are recorded in ``config.json`` (``data.split``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -23,8 +28,10 @@ from dcellx.diagnose.controls import shuffle_labels
 from dcellx.errors import ConfigError
 from dcellx.ontology.build import load_ontology
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.train.baselines import training_pairs
 from dcellx.train.config import RunConfig
 from dcellx.train.models import run_ontology
+from dcellx.train.splits import leakage_between, random_split, split_genotypes
 
 
 @dataclass
@@ -74,15 +81,32 @@ class RunData:
     train: Split  # overfit: rows = the fixed batch
     val: Split | None
     test: Split | None
+    split: dict = field(default_factory=dict)  # train mode: method, sources, sizes, leakage
 
     def describe(self) -> dict:
-        return {
+        out = {
             "phenotype": self.phenotype,
             "train": len(self.train.rows),
             "val": 0 if self.val is None else len(self.val.rows),
             "test": 0 if self.test is None else len(self.test.rows),
             "invisible_genes": int(self.train.enc.invisible[self.train.rows].sum()),
         }
+        if self.split:
+            out["split"] = self.split
+        return out
+
+    def train_pairs(self) -> np.ndarray:
+        """Pair keys of the training genotypes (the ``pairwise`` baseline's vocabulary)."""
+        return training_pairs(self.train.enc, self.train.rows, self.onto.num_genes)
+
+    def model_pairs(self, variant: str) -> np.ndarray | None:
+        """``train_pairs()`` for the model that uses them (``pairwise``), else ``None``."""
+        return self.train_pairs() if variant == "pairwise" else None
+
+    def parts(self) -> dict[str, Split]:
+        """The splits that exist, by name (``train``, ``val``, ``test``)."""
+        named = {"train": self.train, "val": self.val, "test": self.test}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 @lru_cache(maxsize=4)
@@ -100,16 +124,96 @@ def base_ontology(cfg: RunConfig) -> CompiledOntology:
     return _ontology(cfg.go, json.dumps(cfg.ontology.as_kwargs(), sort_keys=True))
 
 
+def _test_source(cfg: RunConfig) -> tuple[str, GenotypeDataset] | None:
+    """The test file of a ``train`` run: ``--test-data`` (its test part, else the whole file) or
+    the named dataset's own test file; ``None`` if there is none."""
+    if cfg.mode != "train":
+        return None
+    if cfg.test_data:
+        sets = _dataset(cfg.test_data)
+        if "test" in sets:
+            return f"{cfg.test_data}:test", sets["test"]
+        return cfg.test_data, sets["train"]
+    test = _dataset(cfg.data).get("test")
+    return None if test is None else (f"{cfg.data}:test", test)
+
+
+def pool_datasets(parts: list[tuple[str, GenotypeDataset]], column: int) -> GenotypeDataset:
+    """One dataset of phenotype ``column`` from several files: a gene set present in more than
+    one is one genotype, its value the count-weighted mean (a genotype on both sides of a split is
+    exactly the leak a re-split removes)."""
+    index: dict[frozenset[str], int] = {}
+    genes: list[tuple[str, ...]] = []
+    sums: list[float] = []
+    counts: list[int] = []
+    for _, ds in parts:
+        for g, v, c in zip(ds.genes, ds.values[:, column], ds.counts, strict=True):
+            row = index.setdefault(frozenset(g), len(genes))
+            if row == len(genes):
+                genes.append(g)
+                sums.append(0.0)
+                counts.append(0)
+            sums[row] += float(v) * int(c)
+            counts[row] += int(c)
+    n = np.asarray(counts, dtype=np.int64)
+    values = (np.asarray(sums, dtype=np.float64) / n)[:, None]
+    name = parts[0][1].phenotypes[column]
+    source = " + ".join(p[1].source for p in parts)
+    return GenotypeDataset(genes, values, [name], source, n)
+
+
+def _check_phenotype(cfg: RunConfig, ds: GenotypeDataset, what: str) -> None:
+    if cfg.phenotype >= len(ds.phenotypes):
+        raise ConfigError(
+            f"phenotype: column {cfg.phenotype} requested, {what} has "
+            f"{len(ds.phenotypes)} ({', '.join(ds.phenotypes)})"
+        )
+
+
+def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
+    """``--split genes|pairs``: pool the training and test files, split the pool leak-free."""
+    sources = [(f"{cfg.data}:train", _dataset(cfg.data)["train"])]
+    test_src = _test_source(cfg)
+    if test_src is not None:
+        sources.append(test_src)
+    for name, ds in sources:
+        _check_phenotype(cfg, ds, repr(name))
+    pool = pool_datasets(sources, cfg.phenotype)
+    sp = split_genotypes(
+        pool.genes,
+        cfg.split,
+        val_fraction=cfg.val_fraction,
+        test_fraction=cfg.holdout_fraction,
+        seed=cfg.split_seed,
+    )
+    raw = pool.values[:, 0].copy()
+    if cfg.variant == "shuffled-labels":
+        # as with a random split: training-side labels permuted, test labels kept true
+        fit = np.concatenate([sp.train, sp.val])
+        raw[fit] = raw[fit[np.random.default_rng(cfg.seed).permutation(len(fit))]]
+    enc = encode_genotypes(pool, onto, unknown=cfg.unknown_genes)
+    labels = LabelStats.fit(raw[sp.train], cfg.label_norm)
+    z = labels.forward(raw).astype(np.float32)
+    info = {
+        **sp.info,
+        "pooled": [name for name, _ in sources],
+        "pooled_genotypes": {name: len(ds) for name, ds in sources},
+        "merged_duplicates": sum(len(ds) for _, ds in sources) - len(pool),
+        "val_fraction": cfg.val_fraction,
+        "holdout_fraction": cfg.holdout_fraction,
+    }
+    train, val, test = (Split(enc, rows, z, raw) for rows in (sp.train, sp.val, sp.test))
+    return RunData(onto, pool.phenotypes[0], labels, train, val, test, info)
+
+
 def load_run_data(cfg: RunConfig) -> RunData:
     """Ontology, encoded genotypes, splits and label statistics for ``cfg``."""
     onto = run_ontology(base_ontology(cfg), cfg.variant, cfg.seed)
+    if cfg.mode == "train" and cfg.split != "random":
+        return _load_resplit(cfg, onto)
     sets = _dataset(cfg.data)
     train_ds = sets["train"]
-    if cfg.phenotype >= len(train_ds.phenotypes):
-        raise ConfigError(
-            f"phenotype: column {cfg.phenotype} requested, {cfg.data!r} has "
-            f"{len(train_ds.phenotypes)} ({', '.join(train_ds.phenotypes)})"
-        )
+    _check_phenotype(cfg, train_ds, repr(cfg.data))
     if cfg.variant == "shuffled-labels":
         train_ds = shuffle_labels(train_ds, cfg.seed)
     enc = encode_genotypes(train_ds, onto, unknown=cfg.unknown_genes)
@@ -126,24 +230,36 @@ def load_run_data(cfg: RunConfig) -> RunData:
             rows = np.sort(rng.choice(n, cfg.batch_size, replace=False)).astype(np.int64)
     else:
         # a seeded split of the training file; the dataset's own test file stays untouched
-        perm = np.random.default_rng(cfg.seed).permutation(n)
-        n_val = max(1, math.floor(cfg.val_fraction * n + 0.5))
-        if n - n_val < 2:
-            raise ConfigError(f"{n} training genotypes leave too few after a validation split")
-        val_rows, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        val_rows, rows = random_split(n, cfg.val_fraction, cfg.split_seed)
     labels = LabelStats.fit(raw[rows], cfg.label_norm)
     z = labels.forward(raw).astype(np.float32)
     train = Split(enc, rows, z, raw)
     val = None if val_rows is None else Split(enc, val_rows, z, raw)
     test = None
-    test_ds = None
-    if cfg.mode == "train":
-        test_sets = _dataset(cfg.test_data) if cfg.test_data else sets
-        test_ds = test_sets.get("test", test_sets["train"] if cfg.test_data else None)
-    if test_ds is not None:
+    test_src = _test_source(cfg)
+    if test_src is not None:
+        test_ds = test_src[1]
         if cfg.phenotype >= len(test_ds.phenotypes):
             raise ConfigError(f"phenotype: the test data has no column {cfg.phenotype}")
         tenc = encode_genotypes(test_ds, onto, unknown=cfg.unknown_genes)
         traw = test_ds.values[:, cfg.phenotype].copy()
         test = Split(tenc, np.arange(len(tenc)), labels.forward(traw).astype(np.float32), traw)
-    return RunData(onto, train_ds.phenotypes[cfg.phenotype], labels, train, val, test)
+    info: dict = {}
+    if cfg.mode == "train":
+        # what a random split leaks: test genotypes made only of training genes, pairs seen
+        others = {"val": [train_ds.genes[i] for i in val_rows.tolist()]}
+        if test_src is not None:
+            others["test"] = test_src[1].genes
+        info = {
+            "method": "random",
+            "seed": cfg.split_seed,
+            "sizes": {
+                "train": len(rows),
+                "val": len(val_rows),
+                "test": 0 if test is None else len(test.rows),
+            },
+            "test_source": None if test_src is None else test_src[0],
+            "val_fraction": cfg.val_fraction,
+            "leakage": leakage_between([train_ds.genes[i] for i in rows.tolist()], others),
+        }
+    return RunData(onto, train_ds.phenotypes[cfg.phenotype], labels, train, val, test, info)

@@ -129,6 +129,19 @@ class _BestWeights:
         return out
 
 
+class _MemoryLog:
+    """The metrics log of a rank that writes nothing (``--ddp``, rank > 0)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def close(self) -> None:
+        pass
+
+
 def _check_device(device: str) -> torch.device:
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -160,9 +173,22 @@ def predict_split(model: nn.Module, split: Split, rows: np.ndarray, device: torc
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+def score_splits(model: nn.Module, data: RunData, device: torch.device) -> dict[str, dict]:
+    """Pearson, Spearman, MSE, R^2 (original units, eval mode) on every split of ``data``."""
+    out = {}
+    for name, split in data.parts().items():
+        pred = data.labels.inverse(predict_split(model, split, split.rows, device))
+        out[name] = regression_metrics(pred, split.raw[split.rows])
+    return out
+
+
 # -- one epoch ---------------------------------------------------------------------------------
-def _step(model, opt, batch, cfg: RunConfig, alpha: float, l2):
-    """One optimiser step (BatchNorm in train mode); returns its own root predictions and losses."""
+def _step(model, opt, batch, cfg: RunConfig, alpha: float, l2, comm=None, n_global: int = 0):
+    """One optimiser step (BatchNorm in train mode); returns its own root predictions and losses.
+    Under ``--ddp`` (``comm``), ``batch`` is this rank's part of a global batch of ``n_global``
+    rows and the predictions and losses returned are the global batch's."""
+    if comm is not None:
+        return comm.step(comm.model, opt, batch, n_global, cfg.model, alpha, l2)
     model.train()
     root, aux = model(batch)
     parts = dcell_loss(root, aux, batch.y, cfg.model, alpha=alpha, l2_params=l2)
@@ -172,8 +198,17 @@ def _step(model, opt, batch, cfg: RunConfig, alpha: float, l2):
     return root.detach(), (parts.total.item(), parts.root.item(), parts.aux.item())
 
 
-def _overfit_epoch(model, opt, batch, y: np.ndarray, cfg: RunConfig, alpha: float, l2) -> dict:
-    root, (total, root_loss, aux_loss) = _step(model, opt, batch, cfg, alpha, l2)
+def _overfit_epoch(
+    model, opt, batch, y: np.ndarray, cfg: RunConfig, alpha: float, l2, comm=None, part=None
+) -> dict:
+    """``part``: this rank's share of ``batch`` under ``--ddp``; rank 0 alone scores the batch
+    (the others get its row: see ``_fit``)."""
+    if comm is None:
+        root, (total, root_loss, aux_loss) = _step(model, opt, batch, cfg, alpha, l2)
+    else:
+        root, (total, root_loss, aux_loss) = _step(model, opt, part, cfg, alpha, l2, comm, len(y))
+        if not comm.is_main:
+            return {}
     p_train = root.double().cpu().numpy()
     model.eval()
     with torch.no_grad():
@@ -190,26 +225,34 @@ def _overfit_epoch(model, opt, batch, y: np.ndarray, cfg: RunConfig, alpha: floa
     }
 
 
-def _train_epoch(model, opt, data: RunData, cfg, epoch, alpha, l2, dev, state, stop) -> dict | None:
+def _train_epoch(
+    model, opt, data: RunData, cfg, epoch, alpha, l2, dev, state, stop, comm=None
+) -> dict | None:
     """Minibatches over the training split; ``None`` if a signal stopped it mid-epoch (the
-    accumulators are then in ``state.partial``, the position in ``state.step``)."""
+    accumulators are then in ``state.partial``, the position in ``state.step``). Under ``--ddp``
+    (``comm``) every rank walks the same global batches and trains on its part of each."""
     split = data.train
     order = np.random.default_rng([cfg.seed, epoch]).permutation(split.rows)
     chunks = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-    if len(chunks[-1]) < 2:
+    if len(chunks[-1]) < 2 or (comm is not None and not comm.usable(len(chunks[-1]))):
         chunks.pop()  # BatchNorm cannot use the statistics of a single sample
     acc = state.partial or {"n": 0, "sums": [0.0, 0.0, 0.0], "pred": [], "y": []}
     for k in range(state.step, len(chunks)):
-        batch = split.batch(chunks[k]).to(dev)
-        root, losses = _step(model, opt, batch, cfg, alpha, l2)
-        acc["n"] += batch.size
-        acc["sums"] = [s + v * batch.size for s, v in zip(acc["sums"], losses, strict=True)]
+        rows = chunks[k]
+        batch = split.batch(rows if comm is None else comm.shard(rows)).to(dev)
+        root, losses = _step(model, opt, batch, cfg, alpha, l2, comm, len(rows))
+        acc["n"] += len(rows)
+        acc["sums"] = [s + v * len(rows) for s, v in zip(acc["sums"], losses, strict=True)]
         acc["pred"].append(root.double().cpu())
-        acc["y"].append(batch.y.double().cpu())
+        acc["y"].append(torch.from_numpy(split.z[rows]).double())
+        if comm is not None:
+            stop.signum = comm.agree_signal(stop.signum)
         if stop.signum is not None and k + 1 < len(chunks):
             acc["pred"], acc["y"] = [torch.cat(acc["pred"])], [torch.cat(acc["y"])]
             state.step, state.partial = k + 1, acc
             return None
+    if comm is not None and not comm.is_main:
+        return {}  # rank 0 scores the epoch
     p_train, y_train = torch.cat(acc["pred"]).numpy(), torch.cat(acc["y"]).numpy()
     p_val = predict_split(model, data.val, data.val.rows, dev)
     y_val = data.val.z[data.val.rows].astype(np.float64)
@@ -294,20 +337,32 @@ def summarize(rows: list[dict], cfg: RunConfig, state: LoopState, params: int) -
 
 
 # -- the loop ----------------------------------------------------------------------------------
-def run(cfg: RunConfig, console: Console | None = None) -> RunResult:
-    """Train ``cfg`` into a new run directory under ``cfg.runs_dir``."""
+def run(cfg: RunConfig, console: Console | None = None, comm=None) -> RunResult:
+    """Train ``cfg`` into a new run directory under ``cfg.runs_dir``. ``comm``: a
+    ``dcellx.scale.ddp.DDPContext`` (``--ddp``); rank 0 creates and writes the directory."""
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     dev = _check_device(cfg.device)
     data = load_run_data(cfg)  # every input error surfaces before a run directory exists
-    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed)
-    run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed)
-    write_json(run_dir / "config.json", resolved_config(cfg, data, model))
-    write_json(run_dir / "env.json", environment(data.onto.content_hash, cfg.data, cfg.test_data))
-    return _fit(cfg, data, model, dev, run_dir, None, console)
+    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    run_dir = None
+    if comm is None or comm.is_main:
+        run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed)
+        config = resolved_config(cfg, data, model)
+        if comm is not None:
+            config["distributed"] = comm.describe()
+        write_json(run_dir / "config.json", config)
+        env = environment(data.onto.content_hash, cfg.data, cfg.test_data)
+        write_json(run_dir / "env.json", env)
+    if comm is not None:
+        run_dir = comm.from_main(run_dir)
+    return _fit(cfg, data, model, dev, run_dir, None, console, comm)
 
 
-def resume(run_dir: str | Path, console: Console | None = None, quiet: bool | None = None):
-    """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet)."""
+def resume(
+    run_dir: str | Path, console: Console | None = None, quiet: bool | None = None, comm=None
+):
+    """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet), with
+    any world size under ``--ddp`` (``comm``: every rank reads the checkpoint)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError(run_dir, None, "not a run directory (no config.json)")
@@ -325,10 +380,11 @@ def resume(run_dir: str | Path, console: Console | None = None, quiet: bool | No
             f"ontology {cfg.go!r} now compiles to {data.onto.content_hash[:12]}, the run was "
             f"trained on {config['ontology']['content_hash'][:12]}: its inputs changed"
         )
-    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed)
-    checkpoint.remove_stale_temps(run_dir)
+    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    if comm is None or comm.is_main:
+        checkpoint.remove_stale_temps(run_dir)
     ckpt = checkpoint.load(run_dir / LAST) if (run_dir / LAST).exists() else None
-    return _fit(cfg, data, model, dev, run_dir, ckpt, console)
+    return _fit(cfg, data, model, dev, run_dir, ckpt, console, comm)
 
 
 @dataclass
@@ -343,6 +399,7 @@ class _Ctx:
     best: _BestWeights
     run_dir: Path
     saved_epoch: int = field(default=-1)
+    writes: bool = True  # False on ranks other than 0 under --ddp
 
     def best_payload(self, state: LoopState) -> dict[str, Any]:
         return {
@@ -362,6 +419,9 @@ class _Ctx:
 
     def save(self, state: LoopState) -> None:
         """weights-best.pt (if it changed) then checkpoint-last.pt, each atomically."""
+        if not self.writes:
+            self.saved_epoch = state.epoch
+            return
         if self.best.dirty:
             checkpoint.save(self.run_dir / BEST, self.best_payload(state))
             self.best.dirty = False
@@ -380,11 +440,12 @@ class _Ctx:
             checkpoint.keep_copy(self.run_dir / LAST, state.epoch)
 
 
-def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console) -> RunResult:
+def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console, comm=None) -> RunResult:
     model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
     sched = _scheduler(cfg, opt)
     ctx = _Ctx(cfg, data, model, opt, sched, _BestWeights(model), run_dir)
+    ctx.writes = comm is None or comm.is_main
     state = LoopState()
     if ckpt is not None:
         if (run_dir / BEST).exists():  # the best weights so far back into memory
@@ -400,14 +461,23 @@ def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console) -> RunRes
         ctx.saved_epoch = state.epoch
     resuming = ckpt is not None or (run_dir / "metrics.csv").exists()
     columns = TRAIN_COLUMNS if cfg.mode == "train" else COLUMNS
-    log = MetricsLog(run_dir, columns, resume_epoch=state.epoch if resuming else None)
+    if ctx.writes:
+        log = MetricsLog(run_dir, columns, resume_epoch=state.epoch if resuming else None)
+    else:
+        log = _MemoryLog()
     l2 = model.l2_parameters()
     batch = data.train.batch(data.train.rows).to(dev) if cfg.mode == "overfit" else None
+    part = None
+    if comm is not None:  # after the checkpoint is loaded: DDP broadcasts rank 0's state
+        comm.check_batch_size(cfg.batch_size)
+        comm.wrap(model)
+        if batch is not None:
+            part = data.train.batch(comm.shard(data.train.rows)).to(dev)
     y_batch = data.train.z[data.train.rows].astype(np.float64)
     title = f"{cfg.mode} {cfg.variant} s{cfg.seed}"
-    progress = EpochProgress(title, cfg.epochs, state.epoch, cfg.quiet, console)
+    progress = EpochProgress(title, cfg.epochs, state.epoch, cfg.quiet or not ctx.writes, console)
     # A full-GO snapshot costs ~30 ms; skip it where nothing would use it (an overfit sweep run).
-    keep_best = not (cfg.mode == "overfit" and cfg.keep_checkpoints == "none")
+    keep_best = ctx.writes and not (cfg.mode == "overfit" and cfg.keep_checkpoints == "none")
     t0 = last_ckpt = time.perf_counter()
     try:
         with _Signals() as stop:
@@ -416,9 +486,14 @@ def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console) -> RunRes
                 lr = opt.param_groups[0]["lr"]  # the rate this epoch's steps use
                 alpha = alpha_at(cfg.model, epoch - 1)
                 if cfg.mode == "overfit":
-                    row = _overfit_epoch(model, opt, batch, y_batch, cfg, alpha, l2)
+                    row = _overfit_epoch(model, opt, batch, y_batch, cfg, alpha, l2, comm, part)
                 else:
-                    row = _train_epoch(model, opt, data, cfg, epoch, alpha, l2, dev, state, stop)
+                    row = _train_epoch(
+                        model, opt, data, cfg, epoch, alpha, l2, dev, state, stop, comm
+                    )
+                if comm is not None and row is not None:  # rank 0's scores decide for all
+                    row = comm.from_main(row)
+                    stop.signum = comm.agree_signal(stop.signum)
                 if row is None:  # a signal arrived mid-epoch: save the position and stop
                     state.elapsed += time.perf_counter() - t0
                     ctx.save(state)
@@ -468,6 +543,8 @@ def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console) -> RunRes
 def _finish(ctx: _Ctx, state: LoopState, rows: list[dict], dev) -> RunResult:
     """Final checkpoint per ``keep_checkpoints``, test metrics, summary.json, curves.png."""
     cfg, run_dir, model = ctx.cfg, ctx.run_dir, ctx.model
+    if not ctx.writes:  # --ddp: rank 0 writes and scores
+        return RunResult(run_dir, {})
     keep = cfg.keep_checkpoints
     if keep in ("last", "all") and ctx.saved_epoch != state.epoch:
         ctx.save(state)
@@ -482,13 +559,13 @@ def _finish(ctx: _Ctx, state: LoopState, rows: list[dict], dev) -> RunResult:
     summary = summarize(rows, cfg, state, params)
     summary["run_id"] = run_dir.name
     summary["ontology_content_hash"] = ctx.data.onto.content_hash
-    test = ctx.data.test
-    if test is not None:
+    if cfg.mode == "train":
         if ctx.best.state is not None:
-            model.load_state_dict(ctx.best.state)  # test the weights validation chose
-        pred = ctx.data.labels.inverse(predict_split(model, test, test.rows, dev))
-        scores = regression_metrics(pred, test.raw[test.rows])
-        summary.update({f"test_{k}": v for k, v in scores.items()})
+            model.load_state_dict(ctx.best.state)  # score the weights validation chose
+        # metrics.{train,val,test}.{pearson,spearman,mse,r2,n}; test_* kept flat for compare.csv
+        summary["metrics"] = score_splits(model, ctx.data, dev)
+        summary["split"] = ctx.data.split
+        summary.update({f"test_{k}": v for k, v in summary["metrics"].get("test", {}).items()})
     write_json(run_dir / "summary.json", summary)
     title = f"{run_dir.name}  ({cfg.go}, {cfg.data}, batch {cfg.batch_size})"
     if rows:

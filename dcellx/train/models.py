@@ -1,4 +1,5 @@
-"""The model a run trains: a DCell variant, a DCell on a control, or the dense-MLP control.
+"""The model a run trains: a DCell variant, a DCell on a control, the dense-MLP control, or a
+baseline (``additive``, ``pairwise``; see ``dcellx.train.baselines``).
 
 Every model answers the same small interface the loop needs: ``forward(batch) -> (root [B],
 aux [B, T-1])``, ``l2_parameters()``, ``num_parameters()``, ``term_state_dict()`` and
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -19,6 +21,7 @@ from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.train.baselines import BASELINES, build_baseline
 
 
 class DenseMLP(nn.Module):
@@ -81,8 +84,18 @@ def run_ontology(onto: CompiledOntology, variant: str, seed: int) -> CompiledOnt
     return shuffle_ontology(onto, seed) if variant == "shuffled-ontology" else onto
 
 
-def build_model(onto: CompiledOntology, cfg: ModelConfig, variant: str, seed: int) -> nn.Module:
-    """A freshly initialised model; the seed fixes the initial function exactly."""
+def build_model(
+    onto: CompiledOntology,
+    cfg: ModelConfig,
+    variant: str,
+    seed: int,
+    pairs: np.ndarray | None = None,
+) -> nn.Module:
+    """A freshly initialised model; the seed fixes the initial function exactly. ``pairs``: the
+    pair keys seen in training (``RunData.train_pairs()``), used by the ``pairwise`` baseline only
+    (without them it starts with no pair terms and adopts a checkpoint's on loading)."""
+    if variant in BASELINES:
+        return build_baseline(variant, onto.num_genes, pairs)
     layout = ModelLayout(onto, cfg)
     dcell = DCell(onto, cfg, layout)
     if variant != "mlp":
