@@ -43,10 +43,16 @@ def batch_norm_rows(
         return F.batch_norm(
             x, running_mean, running_var, weight, bias, use_batch_stats, momentum, eps
         )
-    s, ss, n = _REDUCER(x.sum(0), (x * x).sum(0), torch.tensor(float(x.shape[0])))
+    # float64: E[x^2] - E[x]^2 cancels catastrophically in float32 for the many near-constant
+    # features of a perturbation batch (var ~ 0 next to eps), and the running variance inherits it.
+    # The reducer is differentiable, so gradients flow through the global statistics.
+    xd = x.double()
+    count = torch.tensor(float(x.shape[0]), dtype=torch.float64, device=x.device)
+    s, ss, n = _REDUCER(xd.sum(0), (xd * xd).sum(0), count)
     mean = s / n
-    var = ss / n - mean * mean
+    var = (ss / n - mean * mean).clamp_min(0.0)
     with torch.no_grad():
-        running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
-        running_var.mul_(1 - momentum).add_(momentum * var.detach() * n / (n - 1))
-    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+        running_mean.mul_(1 - momentum).add_((momentum * mean).to(running_mean.dtype))
+        unbiased = var * n / (n - 1)
+        running_var.mul_(1 - momentum).add_((momentum * unbiased).to(running_var.dtype))
+    return ((xd - mean) / torch.sqrt(var + eps)).to(x.dtype) * weight + bias

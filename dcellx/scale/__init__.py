@@ -1,0 +1,6 @@
+"""Scale-out: SLURM job arrays (``slurm``), a single-node SLURM for tests (``localslurm``), one
+sweep point per array task (``task``) and multi-process data parallel training (``ddp``).
+
+Everything here drives real engines (``sbatch``/``squeue``/``scontrol``, ``torch.distributed``);
+dcellx never schedules work itself.
+"""
