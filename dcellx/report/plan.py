@@ -54,6 +54,9 @@ def make_plan(
         Lever("norm", "norm", ["batch-frozen", "layer", "none"], {"bn_freeze_after": epochs // 2}),
         # running statistics = the last batch's: on a fixed batch eval mode then tracks train mode
         Lever("BN momentum", "bn_momentum", [1.0]),
+        # a term no genotype of the batch reaches has zero batch variance: eval mode divides the
+        # lag of its running mean by sqrt(eps); a larger eps tests that mechanism directly
+        Lever("BN eps", "bn_eps", [0.01]),
         Lever("width floor", "width_floor", [40]),
         Lever("width multiplier", "width_multiplier", [0.6]),
         Lever("alpha", "alpha", [0.0]),
