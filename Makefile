@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Offline mirror of the real data (CI and tests); override to point elsewhere.
 export DCELLX_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: setup lint test bench format clean
+.PHONY: setup setup-slurm lint test bench format clean
 
 setup:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,6 +13,11 @@ setup:
 	# torch pinned: 2.13.0 CPU installs from local disk; a looser pin would pull a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
+
+# A real single-node SLURM for tests/scale and for trying `dcellx slurm` (root + apt-get):
+# installs the packages; scripts/start-slurm.sh / stop-slurm.sh run it (the tests start their own).
+setup-slurm:
+	$(BIN)/python -m dcellx.scale.localslurm install
 
 lint:
 	$(BIN)/ruff check dcellx cli tests benchmarks

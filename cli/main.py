@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import bench_cmd, data_cmd, diagnose_cmd, ontology_cmd, report_cmd, train_cmd
+from cli import bench_cmd, data_cmd, diagnose_cmd, ontology_cmd, report_cmd, slurm_cmd, train_cmd
 from dcellx.errors import DcellxError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ diagnose_cmd.register(app)
 report_cmd.register(app)
 diagnose_cmd.register_simulate(data_cmd.app)
 train_cmd.register(app)
+slurm_cmd.register(app)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from dcellx.errors import ConfigError
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.loss import dcell_loss
 from dcellx.nn.norm import set_batch_stat_reducer
+from dcellx.train.loop import RunInterrupted
 from dcellx.train.rundir import read_json
 
 LAUNCH_HINT = (
@@ -171,7 +172,10 @@ class DDPContext:
         # synchronised statistics keep the running buffers equal on every rank already; a batch
         # need not touch every parameter (e.g. a stratum's gene weights), hence unused-detection
         self.model = DistributedDataParallel(
-            model, device_ids=ids, forward_sync_buffers=not self.sync_bn, find_unused_parameters=True
+            model,
+            device_ids=ids,
+            forward_sync_buffers=not self.sync_bn,
+            find_unused_parameters=True,
         )
         return self.model
 
@@ -258,8 +262,10 @@ def init(device: str = "cpu", sync_bn: bool = False, timeout_s: float = 1800) ->
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device {device!r}: CUDA is not available here")
-        torch.cuda.set_device(local)
-        dev = torch.device("cuda", local)
+        # one GPU per local rank; where SLURM binds one GPU per task, each task sees only its own
+        index = local % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        dev = torch.device("cuda", index)
     backend = "nccl" if dev.type == "cuda" else "gloo"
     dist.init_process_group(
         backend, rank=rank, world_size=world, timeout=timedelta(seconds=timeout_s)
@@ -291,5 +297,10 @@ def session(
     try:
         yield ctx
         ok = True
+    except RunInterrupted:
+        # every rank raises it at the same step; wait for rank 0's checkpoint before exiting
+        # (srun --kill-on-bad-exit ends all ranks as soon as one exits non-zero)
+        ok = True
+        raise
     finally:
         ctx.close(barrier=ok)

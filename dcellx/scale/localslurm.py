@@ -66,7 +66,9 @@ def install() -> None:
         _run(["apt-get", "update"], env=env)
         res = _run(cmd, env=env)
     if res.returncode != 0:
-        raise SlurmUnavailable(f"apt-get install {' '.join(PACKAGES)} failed:\n{res.stderr[-2000:]}")
+        raise SlurmUnavailable(
+            f"apt-get install {' '.join(PACKAGES)} failed:\n{res.stderr[-2000:]}"
+        )
 
 
 def _free_port() -> int:
@@ -205,7 +207,10 @@ def start(root: str | Path, timeout: float = 60) -> LocalSlurm:
         cluster.procs.append(
             subprocess.Popen(
                 [daemon, "-D", "-f", str(cluster.conf)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )  # fmt: skip
         )
         log.close()
@@ -240,9 +245,25 @@ def _stop_pidfile(pidfile: Path, timeout: float = 30) -> None:
         pidfile.unlink(missing_ok=True)
 
 
+def cancel_jobs(root: Path, timeout: float = 30) -> None:
+    """Cancel every job of this cluster and wait for them to leave (so no job outlives slurmd)."""
+    env = {**os.environ, "SLURM_CONF": str(root / "slurm.conf")}
+    if not (root / "slurmctld.pid").exists():
+        return
+    _run(["scancel", "--full", "--user", str(os.geteuid())], timeout=30, env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        res = _run(["squeue", "-h", "-o", "%i"], timeout=30, env=env)
+        if res.returncode != 0 or not res.stdout.strip():
+            return
+        time.sleep(0.5)
+
+
 def stop(root: str | Path, cluster: LocalSlurm | None = None) -> None:
-    """Stop slurmd, slurmctld (and munged if ``start`` started it) by their pid files."""
+    """Cancel the cluster's jobs, then stop slurmd, slurmctld (and munged if ``start`` started
+    it) by their pid files."""
     root = Path(root)
+    cancel_jobs(root)
     _stop_pidfile(root / "slurmd.pid")
     _stop_pidfile(root / "slurmctld.pid")
     for proc in cluster.procs if cluster else []:

@@ -24,6 +24,7 @@ import torch
 from rich.console import Console
 
 from dcellx.errors import ConfigError
+from dcellx.scale.ddp import session
 from dcellx.train.checkpoint import LAST
 from dcellx.train.compare import PLAN, SweepPlan, _point_key
 from dcellx.train.loop import RunResult, resume, run
@@ -110,13 +111,31 @@ def run_point(
     say = console.print if main else (lambda *a, **k: None)
     label = f"point {index} ({point_label(points[index])})"
     if action.kind == "done":
-        say(f"{label}: already finished in {action.run_dir}", highlight=False)
+        say(f"{label}: already finished in {action.run_dir}", highlight=False, soft_wrap=True)
         return RunResult(action.run_dir, read_json(action.run_dir / "summary.json"))
     if action.kind == "resume":
         where = f"epoch {action.epoch}" if action.epoch is not None else "scratch (no checkpoint)"
-        say(f"{label}: resuming {action.run_dir} from {where}", highlight=False)
+        say(f"{label}: resuming {action.run_dir} from {where}", highlight=False, soft_wrap=True)
         return resume(action.run_dir, console=console, quiet=quiet, comm=comm)
-    say(f"{label}: starting a new run in {sweep_dir}", highlight=False)
+    say(f"{label}: starting a new run in {sweep_dir}", highlight=False, soft_wrap=True)
     cfg = plan.config(points[index], sweep_dir)
     cfg.quiet = quiet
     return run(cfg, console=console, comm=comm)
+
+
+def run_task(
+    sweep_dir: str | Path,
+    index: int,
+    ddp: bool = False,
+    sync_bn: bool = False,
+    quiet: bool = False,
+    console: Console | None = None,
+) -> tuple[RunResult, bool]:
+    """``run_point`` inside a ``--ddp`` process group when asked (the device is the point's own);
+    returns the result and whether this process is rank 0 (the one that reports)."""
+    plan = load_plan(sweep_dir)
+    points = plan.points()
+    device = plan.config(points[index], sweep_dir).device if 0 <= index < len(points) else "cpu"
+    with session(ddp, sync_bn, device=device) as comm:
+        result = run_point(sweep_dir, index, comm, quiet, console)
+        return result, comm is None or comm.is_main
