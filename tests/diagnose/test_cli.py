@@ -51,5 +51,11 @@ def test_data_simulate(tmp_path) -> None:
     res = CliRunner().invoke(app := make_app(), [*args, "--seed", "3", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert out.read_text().startswith("# SYNTHETIC") and len(load_genotypes(out)) == 100
-    bad = CliRunner().invoke(app, [*args, "--teacher", "dcell", "--out", str(out)])
+    bad = CliRunner().invoke(app, [*args, "--teacher", "nonsense", "--out", str(out)])
     assert bad.exit_code != 0
+    # the dcell teacher: a randomly initialised DCell on the (small, real) DNA-repair ontology
+    dcell_args = ["data", "simulate", "--order", "2", "--n", "50", "--teacher", "dcell"]
+    dcell_args += ["--teacher-go", "dna-repair", "--out", str(out)]
+    res = CliRunner().invoke(app, dcell_args)
+    assert res.exit_code == 0, res.output
+    assert "teacher=dcell" in out.read_text().splitlines()[1]
