@@ -442,7 +442,10 @@ class _Ctx:
 
 def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console, comm=None) -> RunResult:
     model.to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
+    # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)
+    fused = dev.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
     sched = _scheduler(cfg, opt)
     ctx = _Ctx(cfg, data, model, opt, sched, _BestWeights(model), run_dir)
     ctx.writes = comm is None or comm.is_main
