@@ -10,8 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import numpy as np
 
 from dcellx.data import registry
 from dcellx.errors import ConfigError, InputError
+from dcellx.fileio import atomic_write_text
 
 Duplicates = Literal["mean", "error"]
 
@@ -260,10 +259,4 @@ def write_dcell_genotypes(
         f"{len(g)} {' '.join(g)} {float(v)!r}\n"
         for g, v in zip(ds.genes, ds.values[:, 0], strict=True)
     ]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(parts)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_text(path, "".join(parts))

@@ -13,13 +13,12 @@ Writers are atomic (temp file + rename): an interrupted export never leaves a tr
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections import deque
 from pathlib import Path
 
 from dcellx.errors import InputError
+from dcellx.fileio import atomic_write_text
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.ontology.graph import CycleError, OntologyGraph
 
@@ -108,15 +107,7 @@ def breadth_first(onto: CompiledOntology) -> list[int]:
 
 
 def _atomic_write(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_text(path, text)
 
 
 def _check_ids(onto: CompiledOntology) -> None:

@@ -13,19 +13,14 @@ import torch
 
 from dcellx.batch import PerturbationBatch, encode_genotypes, make_batch
 from dcellx.data.genotypes import load_dataset
+from dcellx.nn.config import VARIANTS as MODEL_VARIANTS
 from dcellx.nn.config import make_config
 from dcellx.ontology.synthetic import random_ontology
 from tests.nn.equivalence import compare_engines
 
 TOL = 1e-5
 PRESETS = ["paper", "lua", "torchcell"]
-VARIANTS = [
-    "binary",
-    "embedding",
-    "embedding-pooled",
-    "embedding-deepset",
-    "embedding-attention",
-]
+VARIANTS = list(MODEL_VARIANTS)
 LEVERS = [
     {"norm": "layer"},
     {"norm": "none"},
