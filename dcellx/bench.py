@@ -38,6 +38,19 @@ def dense_matmul_gflops(n: int = 2048, reps: int = 5) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
+def _train_step(model, opt, inputs, y: torch.Tensor, cfg: ModelConfig):
+    """One Adam step of ``model`` on ``inputs`` (a batch, or the reference's dense genotypes)."""
+
+    def step() -> None:
+        root, aux = model(inputs)
+        loss = dcell_loss(root, aux, y, cfg).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def _time_steps(step, n: int) -> float:
     t0 = time.perf_counter()
     for _ in range(n):
@@ -73,13 +86,7 @@ def run_bench(
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
 
-    def engine_step() -> None:
-        root, aux = model(batch)
-        loss = dcell_loss(root, aux, y, cfg).total
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    engine_step = _train_step(model, opt, batch, y, cfg)
     engine_step()  # warm-up (allocator, Adam state)
     engine_step()
     t_engine = _time_steps(engine_step, steps)
@@ -107,21 +114,14 @@ def run_bench(
         "batch_build_ms": round(batch_ms, 4),
     }
     out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
-    model = opt = None  # free the engine before building the reference
+    del engine_step, model, opt  # free the engine before building the reference
     if with_reference:
         ref = ReferenceDCell(onto, cfg, layout)
         ref.load_state_dict(state)
         ref.train()
         ropt = torch.optim.Adam(ref.parameters(), lr=1e-3, fused=True)
         x = batch.dense(onto.num_genes)
-
-        def ref_step() -> None:
-            root, aux = ref(x)
-            loss = dcell_loss(root, aux, y, cfg).total
-            ropt.zero_grad(set_to_none=True)
-            loss.backward()
-            ropt.step()
-
+        ref_step = _train_step(ref, ropt, x, y, cfg)
         ref_step()
         t_ref = _time_steps(ref_step, reference_steps)
         out["reference_samples_per_s"] = round(batch_size / t_ref, 2)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from dcellx.batch import EncodedGenotypes, PerturbationBatch, make_batch
+from dcellx.train.plain import PlainStateMixin
 
 BASELINES: tuple[str, ...] = ("additive", "pairwise")
 # Ridge penalty for baselines when the user gives no --l2: the loss is a batch *mean* squared error,
@@ -72,7 +73,7 @@ def training_pairs(enc: EncodedGenotypes, rows: np.ndarray, num_genes: int) -> n
     return np.unique(keys.numpy())
 
 
-class AdditiveBaseline(nn.Module):
+class AdditiveBaseline(PlainStateMixin):
     """``b + sum_g w_g`` over the genotype's (visible) genes; weights start at 0."""
 
     def __init__(self, num_genes: int) -> None:
@@ -91,15 +92,6 @@ class AdditiveBaseline(nn.Module):
 
     def l2_parameters(self) -> list[torch.Tensor]:
         return [self.gene_weight]
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def term_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.state_dict().items()}
-
-    def load_term_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.load_state_dict(state)
 
 
 class PairwiseBaseline(AdditiveBaseline):

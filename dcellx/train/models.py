@@ -22,9 +22,10 @@ from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import BASELINES, build_baseline
+from dcellx.train.plain import PlainStateMixin
 
 
-class DenseMLP(nn.Module):
+class DenseMLP(PlainStateMixin):
     """Control: no ontology at all. A dense net over the binary gene vector (1 = disrupted),
     Linear -> Tanh -> Norm twice, then Linear -> 1, as wide as gives DCell's parameter count.
 
@@ -68,15 +69,6 @@ class DenseMLP(nn.Module):
 
     def l2_parameters(self) -> list[torch.Tensor]:
         return [m.weight for m in self.net if isinstance(m, nn.Linear)]
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def term_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.state_dict().items()}
-
-    def load_term_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        self.load_state_dict(state)
 
 
 def run_ontology(onto: CompiledOntology, variant: str, seed: int) -> CompiledOntology:
