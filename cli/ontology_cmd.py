@@ -80,13 +80,58 @@ def stats(
         table.add_row(f"terms: {ns}", f"{n:,}")
     table.add_row("universe", f"{s['universe']} ({s['universe_size']})")
     table.add_row("content hash", s["content_hash"][:16])
+    if s["vocabulary"]:
+        v = s["vocabulary"]
+        table.add_row("vocabulary", f"{v['size']:,} genes ({v['source']})")
+        table.add_row("vocabulary genes without annotation", f"{v['without_annotation']:,}")
     console.print(table)
+    for line in s["inputs"].get("substitutions", []):
+        console.print(f"[yellow]input:[/] {line}")
+    console.print(load_record_table(s["load"]))
     stages = Table(title="filter stages")
-    for col in ("stage", "terms", "annotations", "note"):
-        stages.add_column(col)
+    for col in ("stage", "terms", "edges", "annotations", "genes", "note"):
+        stages.add_column(col, justify="left" if col in ("stage", "note") else "right")
     for st in s["stages"]:
-        stages.add_row(st["name"], f"{st['terms']:,}", f"{st['annotations']:,}", st["note"])
+        stages.add_row(
+            st["name"],
+            f"{st['terms']:,}",
+            f"{st.get('edges', 0):,}",
+            f"{st['annotations']:,}",
+            f"{st.get('genes', 0):,}",
+            st["note"],
+        )
     console.print(stages)
+
+
+def load_record_table(load: dict) -> Table:
+    """What the readers kept and dropped: OBO lines, GAF rows per route and reason, GO ids."""
+    table = Table(title="load record")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_column("detail")
+    obo, ann, mapping = load.get("obo", {}), load.get("annotations", {}), load.get("mapping", {})
+    if obo:
+        table.add_row("OBO live terms", f"{obo['live_terms']:,}", obo.get("data_version", ""))
+        table.add_row("OBO obsolete terms", f"{obo['obsolete_terms']:,}", "")
+        for rel in ("is_a", "part_of"):
+            table.add_row(f"OBO {rel} edges", f"{obo['edges'].get(rel, 0):,}", "")
+        at = ", ".join(obo.get("skipped_at", []))
+        table.add_row("OBO lines skipped", f"{obo['skipped_lines']:,}", at)
+    if ann:
+        table.add_row("annotation rows read", f"{ann['rows_read']:,}", ann.get("format", ""))
+        for route, n in ann.get("resolved", {}).items():
+            table.add_row(f"  gene by {route}", f"{n:,}", "")
+        first = ann.get("first_dropped_at", {})
+        for reason, n in ann.get("dropped", {}).items():
+            table.add_row(f"  dropped: {reason}", f"{n:,}", first.get(reason, ""))
+    if mapping:
+        table.add_row("rows to alt_ids (mapped)", f"{mapping['alt_id_mapped']:,}", "")
+        table.add_row("rows to obsolete ids (replaced)", f"{mapping['replaced']:,}", "")
+        lost = mapping.get("lost_obsolete_first", "")
+        table.add_row("rows to obsolete ids (lost)", f"{mapping['lost_obsolete']:,}", lost)
+        unknown = mapping.get("unknown_term_first", "")
+        table.add_row("rows to GO ids not in the release", f"{mapping['unknown_term']:,}", unknown)
+    return table
 
 
 @app.command()

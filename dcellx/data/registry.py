@@ -34,6 +34,9 @@ class DataFile:
     sha256: str | None
     url: str | None
     description: str
+    # A pinned registered file used when this (unpinned, online) one cannot be had: offline, no
+    # mirror copy, download failed. The substitution is reported, never silent.
+    offline_fallback: str | None = None
 
 
 class ChecksumMismatch(DcellxError):
@@ -70,15 +73,35 @@ def _entries() -> list[DataFile]:
             "go-basic-latest",
             "go/go-basic.obo",
             None,
-            "http://purl.obolibrary.org/obo/go/go-basic.obo",
-            "Current go-basic.obo; changes with every GO release, so not pinned.",
+            "https://purl.obolibrary.org/obo/go/go-basic.obo",
+            "Current go-basic.obo; changes with every GO release, so not pinned. Offline: "
+            "go-2024-09-08 (the full go.obo of that release, not go-basic).",
+            offline_fallback="go-2024-09-08",
         ),
         DataFile(
             "sgd-latest",
             "annotations/sgd.gaf.gz",
             None,
-            "http://current.geneontology.org/annotations/sgd.gaf.gz",
-            "Current SGD GO annotations (GAF); changes with every GO release, so not pinned.",
+            "https://current.geneontology.org/annotations/sgd.gaf.gz",
+            "Current SGD GO annotations (GAF); changes with every GO release, so not pinned. "
+            "Offline: sgd-2026-03-28.",
+            offline_fallback="sgd-2026-03-28",
+        ),
+        DataFile(
+            "go-2024-09-08",
+            "go/go-2024-09-08.obo.gz",
+            "67f98cab653557c9f22c5cb05bf09ca96c509b339d6fb8a26032df28a3136500",
+            None,
+            "Full GO release 2024-09-08 (go.obo, OBO 1.2, not go-basic), gzipped. No URL: the "
+            "release archive serves uncompressed go.obo, whose bytes cannot match this gz hash.",
+        ),
+        DataFile(
+            "sgd-2026-03-28",
+            "annotations/sgd-2026-03-28.gaf.gz",
+            "3bd3235b6693c4b3184e65b3f6199bb94321af6ceceeb3aacb87d0de69dfd2b1",
+            None,
+            "SGD yeast GO annotations as the GO Consortium published them on 2026-03-28 (GAF 2.2, "
+            "real per-row dates in column 14). No URL: the current file changes every release.",
         ),
         DataFile(
             "dcell-dna-repair-topology",
@@ -127,11 +150,14 @@ def _entries() -> list[DataFile]:
         DataFile(
             "kuzmin-2018-trigenic",
             "kuzmin2018/aao1729_data_s1.tsv",
-            None,
+            "c82b60f98590071fcb07b74b672958a5863b58e03b78631e6235cb664ee82afb",
             "https://www.science.org/doi/suppl/10.1126/science.aao1729/suppl_file/"
             "aao1729_data_s1.tsv",
-            "Kuzmin 2018 (Science) Data S1, raw digenic and trigenic interaction scores. "
-            "Not mirrored; hash not yet pinned.",
+            "Kuzmin 2018 (Science) Data S1, raw digenic and trigenic interaction scores "
+            "(the users' TmiKuzmin2018 source; sha256 as their code pins it). Not mirrored and "
+            "the publisher's site may refuse scripted downloads: a user who has the file puts "
+            "it in the cache at kuzmin2018/aao1729_data_s1.tsv ($DCELLX_CACHE, default "
+            "~/.cache/dcellx), where it is checked against the pinned hash.",
         ),
     ]
 
@@ -252,6 +278,25 @@ def _missing_message(entry: DataFile, why_not_downloaded: str) -> str:
 
 def fetch(name: str, *, allow_download: bool = True) -> Path:
     """A verified local copy of ``name``, downloading it into the cache if needed and allowed."""
+    return fetch_noted(name, allow_download=allow_download)[0]
+
+
+def fetch_noted(name: str, *, allow_download: bool = True) -> tuple[Path, str | None]:
+    """``fetch``, plus a note when the entry's ``offline_fallback`` was used instead of it."""
+    try:
+        return _fetch(name, allow_download=allow_download), None
+    except DataFileMissing as exc:
+        fallback = _entry(name).offline_fallback
+        if fallback is None:
+            raise
+        found = locate(fallback)
+        if found is None:
+            raise
+        note = f"{name} unavailable ({getattr(exc, 'why', exc)}); using {fallback}"
+        return found, note
+
+
+def _fetch(name: str, *, allow_download: bool = True) -> Path:
     entry = _entry(name)
     found = locate(name)
     if found is not None:
@@ -268,7 +313,9 @@ def fetch(name: str, *, allow_download: bool = True) -> Path:
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
             why = f"download from {entry.url} failed ({reason})"
-    raise DataFileMissing(_missing_message(entry, why))
+    missing = DataFileMissing(_missing_message(entry, why))
+    missing.why = why  # type: ignore[attr-defined]
+    raise missing
 
 
 def resolve(name_or_path: str | Path) -> Path:

@@ -19,15 +19,20 @@ from dcellx.ontology.compiled import FORMAT_VERSION, CompiledOntology, compile_g
 from dcellx.ontology.filters import apply_filters, report
 from dcellx.ontology.formats import read_three_column
 from dcellx.ontology.graph import graph_from_release
+from dcellx.ontology.idmap import GeneIdMap, is_systematic_name, read_id_map
 from dcellx.ontology.obo import read_obo
 from dcellx.ontology.recipe import Recipe
 from dcellx.ontology.topology import read_topology
 
 
-def resolve_source(source: str, base_dir: str) -> Path:
-    """A registered data name, a path relative to the recipe, or any existing path."""
+def resolve_source(source: str, base_dir: str, notes: list[str] | None = None) -> Path:
+    """A registered data name, a path relative to the recipe, or any existing path. A registered
+    file replaced by its offline fallback adds a line to ``notes``."""
     if source in registry.REGISTRY:
-        return registry.fetch(source)
+        path, note = registry.fetch_noted(source)
+        if note and notes is not None:
+            notes.append(note)
+        return path
     rel = Path(base_dir) / source
     if rel.exists():
         return rel
@@ -46,11 +51,17 @@ def read_gene_list(path: Path) -> set[str]:
     return genes
 
 
+def resolve_id_map(recipe: Recipe) -> GeneIdMap:
+    return read_id_map(resolve_source(recipe.id_map, recipe.base_dir))
+
+
 def resolve_universe(recipe: Recipe) -> tuple[set[str] | None, str]:
     """The containment universe (also the model's input genes) and a description of it."""
     u = recipe.universe
     if u == "annotated":
         return None, "annotated"
+    if u == "id-map":
+        return set(vocabulary_of(resolve_id_map(recipe))), f"id-map ({recipe.id_map})"
     if u.startswith("dataset:"):
         from dcellx.data.genotypes import load_dataset
 
@@ -61,9 +72,19 @@ def resolve_universe(recipe: Recipe) -> tuple[set[str] | None, str]:
     return read_gene_list(path), u
 
 
+def vocabulary_of(id_map: GeneIdMap) -> list[str]:
+    """Every systematic gene name of the id map, sorted: a genome-wide gene vocabulary."""
+    return [g for g in id_map.orfs if is_systematic_name(g)]
+
+
+# Bumped when a reader's output changes for the same bytes (2: GAF genes resolved by rule, not
+# "first alias"), so a cache built by older code is never returned.
+READER_VERSION = 2
+
+
 def cache_key(recipe: Recipe, inputs: list[Path]) -> str:
     h = hashlib.sha256()
-    h.update(f"v{FORMAT_VERSION}".encode())
+    h.update(f"v{FORMAT_VERSION}.r{READER_VERSION}".encode())
     h.update(
         json.dumps(recipe.model_dump(exclude={"base_dir", "description"}), sort_keys=True).encode()
     )
@@ -74,8 +95,11 @@ def cache_key(recipe: Recipe, inputs: list[Path]) -> str:
 
 def build_ontology(recipe: Recipe, *, use_cache: bool = True) -> CompiledOntology:
     """Compile the recipe, or load it from the cache when inputs and recipe are unchanged."""
-    onto_path = resolve_source(recipe.ontology, recipe.base_dir)
-    ann_path = resolve_source(recipe.annotations, recipe.base_dir) if recipe.annotations else None
+    notes: list[str] = []
+    onto_path = resolve_source(recipe.ontology, recipe.base_dir, notes)
+    ann_path = (
+        resolve_source(recipe.annotations, recipe.base_dir, notes) if recipe.annotations else None
+    )
     universe, universe_desc = resolve_universe(recipe)
     inputs = [onto_path] + ([ann_path] if ann_path else [])
     if universe is not None:
@@ -88,6 +112,11 @@ def build_ontology(recipe: Recipe, *, use_cache: bool = True) -> CompiledOntolog
     if use_cache and cached.exists():
         return CompiledOntology.load(cached)
     onto = compile_recipe(recipe, onto_path, ann_path, universe, universe_desc)
+    onto.meta["recipe"]["resolved_inputs"] = {
+        "ontology": onto_path.name,
+        "annotations": ann_path.name if ann_path else None,
+        "substitutions": notes,
+    }
     if use_cache:
         onto.save(cached)
     return onto
@@ -119,7 +148,8 @@ def compile_recipe(
         if ann_path is None:
             raise InputError(onto_path, None, f"recipe {recipe.name!r} names no annotation file")
         release = read_obo(onto_path)
-        table = read_annotations(ann_path, recipe.annotations_format)
+        id_map = resolve_id_map(recipe)
+        table = read_annotations(ann_path, recipe.annotations_format, id_map, universe)
         graph, load = graph_from_release(
             release,
             table,
@@ -127,12 +157,20 @@ def compile_recipe(
             namespaces=recipe.namespaces,
             obsolete=recipe.obsolete,
         )
-        meta["load"] = vars(load)
+        meta["load"] = {"obo": release.record(), "annotations": table.record, "mapping": vars(load)}
         graph, stages = apply_filters(graph, recipe.filters.settings(), universe)
         ns = Counter(graph.namespaces.get(t, "") for t in graph.parents)
         meta["namespaces"] = dict(sorted(ns.items()))
     meta["stages"] = [s.as_dict() for s in stages]
     onto = compile_graph(graph, recipe.name, universe, meta)
+    if recipe.universe == "id-map" and universe is not None:
+        vocab = sorted(universe)
+        onto.meta["vocabulary"] = {
+            "source": recipe.id_map,
+            "size": len(vocab),
+            "without_annotation": len(vocab) - onto.num_genes,
+            "genes": vocab,
+        }
     onto.meta["compile_seconds"] = round(time.perf_counter() - t0, 3)
     return onto
 

@@ -91,6 +91,20 @@ class CompiledOntology:
     def direct_counts(self) -> np.ndarray:
         return np.bincount(self.gene_term[1], minlength=self.num_terms).astype(np.int64)
 
+    def vocabulary_positions(self) -> np.ndarray:
+        """int64 [G]: each input gene's position in the recipe's sorted gene vocabulary.
+
+        A recipe with ``vocabulary`` (torchcell's genome-wide gene list) records that sorted list in
+        ``meta["vocabulary"]["genes"]``; without one the vocabulary is ``gene_ids`` itself (sorted),
+        so the position is the gene index. torchcell's deletion guard compares this position with a
+        term's direct gene count (``--deletion-rule torchcell-index-guard``).
+        """
+        vocab = (self.meta.get("vocabulary") or {}).get("genes")
+        if not vocab:
+            return np.arange(self.num_genes, dtype=np.int64)
+        pos = {g: i for i, g in enumerate(vocab)}
+        return np.array([pos[g] for g in self.gene_ids], dtype=np.int64)
+
     def leaves(self) -> int:
         return int(np.sum(np.diff(self.child_ptr) == 0))
 

@@ -16,19 +16,26 @@ from dcellx.ontology.graph import OntologyGraph
 
 @dataclass
 class StageReport:
-    """Counts after one stage; ``annotations`` = distinct (gene, term) pairs."""
+    """Counts after one stage; ``annotations`` = distinct (gene, term) pairs, ``edges`` =
+    parent edges, ``genes`` = distinct annotated genes (before the universe is applied)."""
 
     name: str
     terms: int
     annotations: int
     note: str = ""
+    edges: int = 0
+    genes: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def report(name: str, graph: OntologyGraph, note: str = "") -> StageReport:
-    return StageReport(name, len(graph.parents), len(graph.pairs()), note)
+    pairs = graph.pairs()
+    edges = sum(len(p) for p in graph.parents.values())
+    return StageReport(
+        name, len(graph.parents), len(pairs), note, edges, len({g for g, _ in pairs})
+    )
 
 
 def filter_date_cutoff(graph: OntologyGraph, cutoff: str) -> tuple[OntologyGraph, str]:

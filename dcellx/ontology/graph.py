@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from dcellx.errors import InputError
 from dcellx.ontology.annotations import AnnotationTable
-from dcellx.ontology.obo import NAMESPACE_ROOTS, GoRelease
+from dcellx.ontology.obo import NAMESPACE_ROOTS, GoRelease, _line_of
 
 SUPER_ROOT = "GO:ROOT"
 
@@ -139,13 +140,9 @@ class CycleError(InputError):
         self.terms = stuck
         line = None
         if source and stuck:
-            from pathlib import Path
-
-            from dcellx.ontology.obo import _line_of
-
             try:
                 line = _line_of(Path(source), stuck[0])
-            except OSError:
+            except (OSError, InputError):
                 line = None
         super().__init__(
             source or None,
@@ -169,6 +166,9 @@ class LoadReport:
     lost_obsolete: int = 0
     unknown_term: int = 0
     other_namespace: int = 0
+    # file:line of the first row whose GO id the release lacks (a newer GAF than the ontology)
+    unknown_term_first: str = ""
+    lost_obsolete_first: str = ""
 
 
 def graph_from_release(
@@ -212,7 +212,8 @@ def graph_from_release(
 
     report = LoadReport(rows_in=len(table))
     rows: list[Row] = []
-    for g, t, ev, d in zip(table.genes, table.terms, table.evidence, table.dates, strict=True):
+    cols = (table.genes, table.terms, table.evidence, table.dates, table.lines)
+    for g, t, ev, d, line in zip(*cols, strict=True):
         targets = [t]
         if t in release.alt_ids:
             targets = [release.alt_ids[t]]
@@ -224,6 +225,7 @@ def graph_from_release(
             new = [release.alt_ids.get(x, x) for x in new]
             if not new:
                 report.lost_obsolete += 1
+                report.lost_obsolete_first = report.lost_obsolete_first or f"{table.source}:{line}"
                 continue
             report.replaced += 1
             targets = new
@@ -234,6 +236,7 @@ def graph_from_release(
                 report.other_namespace += 1
             else:
                 report.unknown_term += 1
+                report.unknown_term_first = report.unknown_term_first or f"{table.source}:{line}"
     graph = OntologyGraph(
         root=root,
         names=names,

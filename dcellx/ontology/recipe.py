@@ -70,9 +70,12 @@ class Recipe(BaseModel):
     relations: list[str] = ["is_a", "part_of"]
     namespaces: list[str] = ["biological_process", "molecular_function", "cellular_component"]
     obsolete: Literal["replaced_by", "consider", "drop"] = "replaced_by"
-    # Containment universe and model input genes: "annotated" (every annotated gene), a registered
-    # gene list, a gene-list file, or "dataset:<name or path>" (the genes of a genotype dataset).
+    # Containment universe and model input genes: "annotated" (every annotated gene), "id-map"
+    # (every systematic name of ``id_map``: a genome-wide vocabulary, recorded in the compiled
+    # ontology), a registered gene list, a gene-list file, or "dataset:<name or path>".
     universe: str = "annotated"
+    # SGD ID / symbol -> ORF table used to resolve GAF rows (registered name or path).
+    id_map: str = "yeast-symbols"
     filters: FilterConfig = FilterConfig()
     base_dir: str = ""  # where relative paths resolve; set by load_recipe
 

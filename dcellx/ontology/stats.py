@@ -42,4 +42,8 @@ def ontology_stats(onto: CompiledOntology, floor: int = 20, multiplier: float = 
         "content_hash": onto.content_hash,
         "stages": onto.meta.get("stages", []),
         "load": onto.meta.get("load", {}),
+        "inputs": (onto.meta.get("recipe") or {}).get("resolved_inputs", {}),
+        "vocabulary": {
+            k: v for k, v in (onto.meta.get("vocabulary") or {}).items() if k != "genes"
+        },
     }

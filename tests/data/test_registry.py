@@ -19,20 +19,65 @@ TRAIN = "dcell-dna-repair-train"
 TRAIN_PATH = "dcell/GO_0006281_training_data_2016_0"
 
 
+KUZMIN = "kuzmin-2018-trigenic"
+KUZMIN_PATH = "kuzmin2018/aao1729_data_s1.tsv"
+KUZMIN_SHA = "c82b60f98590071fcb07b74b672958a5863b58e03b78631e6235cb664ee82afb"
+# Pinned but not in the shared mirror: the user supplies the file (a cache drop-in).
+PINNED_UNMIRRORED = {KUZMIN}
+
+
 def test_pinned_hashes_match_the_mirror_sha256sums(shared_data: Path) -> None:
     sums = {}
     for line in (shared_data / "SHA256SUMS").read_text().splitlines():
         digest, rel = line.split()
         sums[rel.removeprefix("./")] = digest
-    pinned = {e.path: e.sha256 for e in registry.REGISTRY.values() if e.sha256}
+    pinned = {
+        e.path: e.sha256
+        for e in registry.REGISTRY.values()
+        if e.sha256 and e.name not in PINNED_UNMIRRORED
+    }
     assert pinned and all(sums[path] == digest for path, digest in pinned.items())
+    assert all(registry.REGISTRY[name].path not in sums for name in PINNED_UNMIRRORED)
 
 
 def test_every_mirrored_pinned_file_locates_and_verifies(shared_data: Path) -> None:
     for entry in registry.REGISTRY.values():
-        if entry.sha256:
+        if entry.sha256 and entry.name not in PINNED_UNMIRRORED:
             assert registry.locate(entry.name) == shared_data / entry.path
             assert registry.presence(entry.name) == "mirror"
+    for name in PINNED_UNMIRRORED:
+        assert registry.locate(name) is None and registry.presence(name) == "missing"
+
+
+def test_kuzmin_2018_data_s1_is_pinned_and_enforced_in_the_cache(data_env: Path) -> None:
+    entry = registry.REGISTRY[KUZMIN]
+    assert (entry.path, entry.sha256) == (KUZMIN_PATH, KUZMIN_SHA)
+    assert KUZMIN_PATH in entry.description  # tells the user where to drop the file
+    dropped = data_env / KUZMIN_PATH
+    dropped.parent.mkdir(parents=True)
+    dropped.write_text("Query Strain ID\tArray Strain ID\tnot the published table\n")
+    assert registry.presence(KUZMIN) == "cache"
+    for lookup in (registry.locate, registry.fetch, registry.resolve):
+        with pytest.raises(ChecksumMismatch) as err:
+            lookup(KUZMIN)
+        msg = str(err.value)
+        assert str(dropped) in msg and KUZMIN in msg and KUZMIN_SHA in msg
+        assert registry.sha256_file(dropped) in msg
+
+
+def test_cli_fetch_of_a_wrong_kuzmin_file_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, data_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dropped = data_env / KUZMIN_PATH
+    dropped.parent.mkdir(parents=True)
+    dropped.write_bytes(b"truncated download")
+    monkeypatch.setattr(sys, "argv", ["dcellx", "data", "fetch", KUZMIN])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert "checksum mismatch" in err and KUZMIN_SHA in err and str(dropped) in err
 
 
 def test_unpinned_unmirrored_file_is_missing() -> None:

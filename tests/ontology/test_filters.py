@@ -32,17 +32,21 @@ def test_load_maps_alt_ids_obsolete_and_relations(tiny_obo: Path, tmp_path: Path
     gaf = write_gaf(
         tmp_path / "a.gaf",
         [
-            gaf_row("Y1", "GO:0000055"),  # alt id of E
-            gaf_row("Y2", "GO:0000006"),  # obsolete, replaced by C
-            gaf_row("Y3", "GO:0000007"),  # obsolete, lost
-            gaf_row("Y4", "GO:0000003"),
+            gaf_row("YAL001C", "GO:0000055"),  # alt id of E
+            gaf_row("YAL002W", "GO:0000006"),  # obsolete, replaced by C
+            gaf_row("YAL003W", "GO:0000007"),  # obsolete, lost
+            gaf_row("YAL004W", "GO:0000003"),
         ],
     )
     g, rep = graph_from_release(
         read_obo(tiny_obo), read_gaf(gaf), namespaces=["biological_process"]
     )
     assert g.root == "GO:0008150"
-    assert g.pairs() == {("Y1", "GO:0000005"), ("Y2", "GO:0000003"), ("Y4", "GO:0000003")}
+    assert g.pairs() == {
+        ("YAL001C", "GO:0000005"),
+        ("YAL002W", "GO:0000003"),
+        ("YAL004W", "GO:0000003"),
+    }
     assert (rep.alt_id_mapped, rep.replaced, rep.lost_obsolete) == (1, 1, 1)
     assert g.parents["GO:0000003"] == {"GO:0000001"}  # part_of kept
     assert g.parents["GO:0000004"] == {"GO:0008150"}  # regulates ignored
@@ -101,14 +105,14 @@ def test_date_cutoff_on_hand_made_dated_gaf(tiny_obo: Path, tmp_path: Path) -> N
     gaf = write_gaf(
         tmp_path / "dated.gaf",
         [
-            gaf_row("Y1", "GO:0000002", date="20170719"),  # on the cutoff: kept
-            gaf_row("Y2", "GO:0000002", date="20170720"),  # after: dropped
-            gaf_row("Y3", "GO:0000003", date="20100101"),
+            gaf_row("YAL001C", "GO:0000002", date="20170719"),  # on the cutoff: kept
+            gaf_row("YAL002W", "GO:0000002", date="20170720"),  # after: dropped
+            gaf_row("YAL003W", "GO:0000003", date="20100101"),
         ],
     )
     g, _ = graph_from_release(read_obo(tiny_obo), read_gaf(gaf))
     out, note = filter_date_cutoff(g, "2017-07-19")
-    assert out.pairs() == {("Y1", "GO:0000002"), ("Y3", "GO:0000003")}
+    assert out.pairs() == {("YAL001C", "GO:0000002"), ("YAL003W", "GO:0000003")}
     assert "dropped 1 rows" in note
     assert g.pairs() != out.pairs()  # pure: input untouched
 
