@@ -101,6 +101,23 @@ def stats(
             st["note"],
         )
     console.print(stages)
+    if s["published"]:
+        console.print(published_table(s))
+
+
+def published_table(s: dict) -> Table:
+    """Our final counts beside the ones published for the build the recipe rebuilds."""
+    pub = s["published"]
+    table = Table(title=f"beside the published build ({pub.get('source', '')})")
+    for col in ("quantity", "dcellx", "published"):
+        table.add_column(col, justify="left" if col == "quantity" else "right")
+    ours = {k: s.get(k) for k in ("terms", "edges", "annotations", "strata")}
+    ours["genes_covered"] = s["genes"]
+    ours["vocabulary"] = s["vocabulary"].get("size") if s["vocabulary"] else None
+    for key, value in ours.items():
+        if key in pub:
+            table.add_row(key, f"{value:,}" if value is not None else "-", f"{pub[key]:,}")
+    return table
 
 
 def load_record_table(load: dict) -> Table:

@@ -86,7 +86,9 @@ def cache_key(recipe: Recipe, inputs: list[Path]) -> str:
     h = hashlib.sha256()
     h.update(f"v{FORMAT_VERSION}.r{READER_VERSION}".encode())
     h.update(
-        json.dumps(recipe.model_dump(exclude={"base_dir", "description"}), sort_keys=True).encode()
+        json.dumps(
+            recipe.model_dump(exclude={"base_dir", "description", "published"}), sort_keys=True
+        ).encode()
     )
     for p in inputs:
         h.update(registry.sha256_file(p).encode())

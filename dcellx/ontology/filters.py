@@ -108,7 +108,18 @@ def filter_redundancy(graph: OntologyGraph) -> tuple[OntologyGraph, str]:
     return graph.remove_terms(redundant), f"removed {len(redundant)} terms"
 
 
-FILTERS = ("date_cutoff", "evidence", "nd", "containment", "redundancy")
+def filter_unannotated(graph: OntologyGraph) -> tuple[OntologyGraph, str]:
+    """Remove every non-root term without a direct annotation (children reconnect upwards).
+
+    torchcell builds its GO graph from annotated terms only (its "raw" 5,660 terms are the terms
+    SGD annotates); DCell's paper keeps every term and lets containment decide.
+    """
+    annotated = {t for _, t, _, _ in graph.rows}
+    bare = [t for t in graph.parents if t not in annotated and t != graph.root]
+    return graph.remove_terms(bare), f"removed {len(bare)} terms without a direct annotation"
+
+
+FILTERS = ("date_cutoff", "evidence", "nd", "unannotated", "containment", "redundancy")
 
 
 @dataclass
@@ -143,6 +154,7 @@ def apply_filters(
         ),
         "evidence": lambda g: filter_evidence(g, settings.exclude_evidence),
         "nd": filter_nd,
+        "unannotated": filter_unannotated,
         "containment": lambda g: filter_containment(g, settings.min_genes, universe),
         "redundancy": filter_redundancy,
     }

@@ -340,8 +340,7 @@ def _check_is_a_acyclic(path: Path, release: GoRelease) -> None:
                 break
             walk.append(up)
         t = min(cycle)
+        ordered = " -> ".join(cycle[cycle.index(t) :] + cycle[: cycle.index(t)] + [t])
         raise InputError(
-            path,
-            release.lines.get(t),
-            f"cycle in the term hierarchy (is_a): {' -> '.join(cycle[cycle.index(t) :] + cycle[: cycle.index(t)] + [t])}",
+            path, release.lines.get(t), f"cycle in the term hierarchy (is_a): {ordered}"
         )

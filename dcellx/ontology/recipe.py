@@ -77,6 +77,9 @@ class Recipe(BaseModel):
     # SGD ID / symbol -> ORF table used to resolve GAF rows (registered name or path).
     id_map: str = "yeast-symbols"
     filters: FilterConfig = FilterConfig()
+    # Counts someone published for the build this recipe rebuilds (shown beside ours by
+    # ``ontology stats``); not used to compile.
+    published: dict[str, int | str] = {}
     base_dir: str = ""  # where relative paths resolve; set by load_recipe
 
 
