@@ -19,7 +19,7 @@ console = Console()
 
 def bench(
     go: GoOpt = "2017",
-    preset: Annotated[str, typer.Option(help="paper, lua or torchcell.")] = "paper",
+    preset: Annotated[str, typer.Option(help="paper, lua, torchcell or dcell-new.")] = "paper",
     variant: Annotated[str, typer.Option(help="binary or an embedding variant.")] = "binary",
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 256,
     threads: Annotated[int, typer.Option(help="torch threads (recorded).")] = 2,

@@ -16,6 +16,7 @@ from rich.table import Table
 from cli.common import GoOpt
 from dcellx.data.genotypes import GenotypeDataset, load_dataset
 from dcellx.data.simulate import read_gene_file, simulate_genotypes
+from dcellx.data.trigenic import DEFAULT_N, DESIGN, simulate_trigenic
 from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.coverage import coverage
@@ -68,6 +69,13 @@ def diagnose(
         Path | None,
         typer.Option("--run", help="A finished run: saturation, BN gap, gradients per stratum."),
     ] = None,
+    deletion_rule: Annotated[
+        str,
+        typer.Option(
+            "--deletion-rule",
+            help="exact, or torchcell-index-guard: group genotypes by their visible deletions.",
+        ),
+    ] = "exact",
 ) -> None:
     """What any model could fit, before training: identifiability ceiling, coverage, capacity."""
     if run is not None:
@@ -80,12 +88,15 @@ def diagnose(
     for other in (s.strip() for s in compare_go.split(",")):
         if other and other not in ontos:
             ontos[other] = load_ontology(other)
-    ceiling = identifiability_ceiling(sample, onto)
+    ceiling = identifiability_ceiling(sample, onto, deletion_rule=deletion_rule)
     report = {
         "go": go,
         "data": data,
         "scope": scope,
+        "deletion_rule": deletion_rule,
         **{k: ceiling[k] for k in CEILING_KEYS},
+        "hidden_genes": ceiling["hidden_genes"],
+        "hidden_gene_occurrences": ceiling["hidden_gene_occurrences"],
         "shared_input_samples": ceiling["shared_input_samples"],
         "largest_group": ceiling["largest_group"],
         "unknown_gene_names": ceiling["unknown_gene_names"],
@@ -110,10 +121,16 @@ def _fmt(v: object) -> str:
 
 
 def _print_tables(r: dict) -> None:
-    t = Table(title=f"identifiability ceiling: --go {r['go']}, {r['data']} ({r['scope']})")
+    title = f"identifiability ceiling: --go {r['go']}, {r['data']} ({r['scope']})"
+    if r["deletion_rule"] != "exact":
+        title += f", --deletion-rule {r['deletion_rule']}"
+    t = Table(title=title)
     t.add_column("quantity")
     t.add_column("value", justify="right")
-    for key in (*CEILING_KEYS, "shared_input_samples", "largest_group"):
+    keys = (*CEILING_KEYS, "shared_input_samples", "largest_group")
+    if r["deletion_rule"] != "exact":
+        keys += ("hidden_genes", "hidden_gene_occurrences")
+    for key in keys:
         t.add_row(key, _fmt(r[key]))
     if r["unknown_gene_names"]:
         names = r["unknown_gene_names"]
@@ -152,14 +169,43 @@ def _print_tables(r: dict) -> None:
 
 def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output genotype file (DCell format).")],
+    design: Annotated[
+        str,
+        typer.Option(
+            "--design",
+            help="random: distinct random gene sets; trigenic-sga: query pairs x array genes, "
+            "grouped by query pair, labels on Kuzmin 2018 tau's scale.",
+        ),
+    ] = "random",
     genes: Annotated[
         Path | None,
         typer.Option("--genes", help="Gene list, one per line (default: costanzo-2016-genes)."),
     ] = None,
-    order: Annotated[int, typer.Option("--order", help="Genes per genotype: 2 or 3.")] = 2,
-    n: Annotated[int, typer.Option("--n", help="Number of distinct genotypes.")] = 10_000,
+    order: Annotated[
+        int | None, typer.Option("--order", help="Genes per genotype: 2 or 3 (trigenic-sga: 3).")
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n", help="Number of distinct genotypes (random: 10000, trigenic-sga: 91050)."
+        ),
+    ] = None,
+    n_genes: Annotated[
+        int | None,
+        typer.Option(
+            "--n-genes",
+            help="trigenic-sga: genes drawn from the list (default 1400; all of a --genes list).",
+        ),
+    ] = None,
+    query_pairs: Annotated[
+        int | None,
+        typer.Option(
+            "--query-pairs",
+            help="trigenic-sga: query pairs (default: fewest whose screens hold --n records).",
+        ),
+    ] = None,
     teacher: Annotated[
-        str, typer.Option("--teacher", help="Teacher: additive or dcell.")
+        str, typer.Option("--teacher", help="Teacher: additive or dcell (random design).")
     ] = "additive",
     teacher_go: Annotated[
         str, typer.Option("--teacher-go", help="dcell teacher: its ontology recipe.")
@@ -170,6 +216,36 @@ def simulate(
     """Write a synthetic genotype screen with planted effects (marked synthetic in its header)."""
     t0 = time.perf_counter()
     gene_list = read_gene_file(genes) if genes is not None else None
+    if design == DESIGN:
+        if order not in (None, 3):
+            raise ConfigError(f"--design {DESIGN} makes triple mutants: --order must be 3")
+        if teacher != "additive":
+            raise ConfigError(f"--design {DESIGN} has its own teacher (no --teacher {teacher})")
+        tri = simulate_trigenic(
+            gene_list,
+            DEFAULT_N if n is None else n,
+            n_genes,
+            query_pairs,
+            noise,
+            seed,
+            gene_source=None if genes is None else f"file:{genes}",
+        )
+        tri.write(out)
+        p, st = tri.params, tri.stats
+        console.print(
+            f"{out}: {len(tri.dataset):,} synthetic triple mutants ({DESIGN}: "
+            f"{p['query_pairs']} query pairs x {p['array_genes']} array genes, {p['genes']} genes "
+            f"from {p['gene_source']}, seed {seed}); tau mean {st['mean']:.4f} sd {st['sd']:.4f} "
+            f"min {st['min']:.3f}, {st['nonnegative']} >= 0 ({time.perf_counter() - t0:.2f} s)"
+        )
+        return
+    if design != "random":
+        raise ConfigError(f"--design must be random or {DESIGN}, not {design!r}")
+    for flag, value in (("--n-genes", n_genes), ("--query-pairs", query_pairs)):
+        if value is not None:
+            raise ConfigError(f"{flag} is only used with --design {DESIGN}")
+    order = 2 if order is None else order
+    n = 10_000 if n is None else n
     teacher_fn = None
     if teacher == "dcell":
         from dcellx.data.teacher import dcell_teacher

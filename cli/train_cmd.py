@@ -38,6 +38,7 @@ MODEL_FLAGS = (
     "l2",
     "embedding_dim",
     "attention_heads",
+    "deletion_rule",
 )
 
 
@@ -78,7 +79,7 @@ RUN_OPTIONS: list[inspect.Parameter] = [
         "shuffled-ontology, shuffled-labels, mlp; baselines additive, pairwise "
         "(default: binary).",
     ),  # fmt: skip
-    _opt("preset", str, "paper", "Model preset: paper, lua or torchcell."),
+    _opt("preset", str, "paper", "Model preset: paper, lua, torchcell or dcell-new."),
     _opt("norm", str | None, None, "batch, batch-frozen, layer or none. " + _MODEL),
     _opt("bn_freeze_after", int | None, None, "batch-frozen: steps before freezing. " + _MODEL),
     _opt("width_floor", int | None, None, "Minimum neurons per term. " + _MODEL),
@@ -90,6 +91,13 @@ RUN_OPTIONS: list[inspect.Parameter] = [
     _opt("l2", float | None, None, "L2 penalty on weights. " + _MODEL),
     _opt("embedding_dim", int | None, None, "Gene embedding size. " + _MODEL),
     _opt("attention_heads", int | None, None, "embedding-attention heads. " + _MODEL),
+    _opt(
+        "deletion_rule",
+        str | None,
+        None,
+        "exact, or torchcell-index-guard (a deletion of g counts in term t only if g's "
+        "vocabulary position < |direct(t)|: torchcell's defect). " + _MODEL,
+    ),  # fmt: skip
     _opt("lr", float | None, None, "Adam learning rate (default: 1e-3)."),
     _opt("scheduler", str | None, None, "none, cosine or plateau (default: none)."),
     _opt("seed", int | None, None, "Seed of initialisation and data order (default: 0)."),

@@ -14,6 +14,17 @@ and ``m`` also maximises Pearson among all functions of the key: by Cauchy-Schwa
 corr(y, f(k)) = cov(m, f) / (sd(y) sd(f)) <= sd(m) / sd(y). So both numbers are exact upper bounds
 for an overfit run, not estimates. Each dataset row counts once (replicates were already averaged
 into a row), matching how a model is trained on the rows.
+
+With a ``deletion_rule`` (``dcellx.nn.deletion``) the model's input for a genotype deleting the
+set D is its set of visible deletions
+
+    E(D) = {(g, t) : g in D, g directly annotated to t, v(g, t) = 1}.
+
+The visible incidences E_g of different genes are disjoint, and E_g is non-empty exactly for the
+genes of V = {g : v(g, t) = 1 for some t}, so E(D) = E(D') iff D & V = D' & V: the group key is
+the set of perturbed genes in V. Under ``exact`` V is every ontology gene (each has a direct
+annotation), the key above; under ``torchcell-index-guard`` a gene whose deletions are all hidden
+leaves no trace, like a gene the ontology lacks (counted as ``hidden``, not ``unknown``).
 """
 
 from __future__ import annotations
@@ -24,24 +35,35 @@ import numpy as np
 
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.errors import ConfigError
+from dcellx.nn.deletion import DELETION_RULES, visible_incidences
 from dcellx.ontology.compiled import CompiledOntology
 
 
-def visible_keys(
-    ds: GenotypeDataset, onto: CompiledOntology
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Per-sample group id of the visible gene set, visible counts, and unknown gene names.
+def effective_genes(onto: CompiledOntology, deletion_rule: str = "exact") -> np.ndarray:
+    """bool [G]: V, the genes with at least one visible deletion under ``deletion_rule``."""
+    if deletion_rule not in DELETION_RULES:
+        raise ConfigError(f"unknown deletion rule {deletion_rule!r}; choose from {DELETION_RULES}")
+    seen = np.zeros(onto.num_genes, dtype=bool)
+    seen[onto.gene_term[0][visible_incidences(onto, deletion_rule)]] = True
+    return seen
 
-    Returns ``(group, n_visible, unknown)``: ``group[i]`` numbers the distinct visible sets
+
+def visible_keys(
+    ds: GenotypeDataset, onto: CompiledOntology, deletion_rule: str = "exact"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per-sample group id of the effective gene set, visible counts, and unknown gene names.
+
+    Returns ``(group, n_visible, unknown)``: ``group[i]`` numbers the distinct sets D & V
     (0..D-1, order of ``np.unique`` over sorted rows), ``n_visible[i]`` how many of sample i's genes
-    are inputs, and ``unknown`` every gene occurrence that is not an input (with repeats).
+    are in V, and ``unknown`` every gene occurrence that is not an ontology input (with repeats).
     """
-    index = onto.gene_index
+    seen = effective_genes(onto, deletion_rule)
+    index = {g: i for g, i in onto.gene_index.items() if seen[i]}
+    unknown = [g for gs in ds.genes for g in gs if g not in onto.gene_index]
     n = len(ds)
     lens = np.fromiter((len(g) for g in ds.genes), dtype=np.int64, count=n)
     flat = [index.get(g, -1) for gs in ds.genes for g in gs]
     idx = np.asarray(flat, dtype=np.int64)
-    unknown = [g for gs in ds.genes for g in gs if g not in index]
     width = int(lens.max()) if n else 0
     # Rows padded with a sentinel past every gene index, then sorted: equal sets -> equal rows.
     sentinel = onto.num_genes
@@ -57,25 +79,41 @@ def visible_keys(
     return group.reshape(-1).astype(np.int64), n_visible, unknown
 
 
-def identifiability_ceiling(ds: GenotypeDataset, onto: CompiledOntology, column: int = 0) -> dict:
+def distinct_effective_inputs(
+    ds: GenotypeDataset, onto: CompiledOntology, deletion_rule: str = "exact"
+) -> int:
+    """How many distinct model inputs E(D) the genotypes of ``ds`` give (module doc)."""
+    group, _, _ = visible_keys(ds, onto, deletion_rule)
+    return int(group.max()) + 1 if len(group) else 0
+
+
+def identifiability_ceiling(
+    ds: GenotypeDataset, onto: CompiledOntology, column: int = 0, deletion_rule: str = "exact"
+) -> dict:
     """Exact ceiling of any model on ``onto`` for phenotype ``column`` of ``ds`` (see module doc).
 
-    Keys: ``samples``, ``distinct_inputs`` (groups), ``wildtype_inputs`` (samples with no visible
-    perturbed gene: they all share the all-zero input), ``shared_input_samples`` (samples in a
-    group of 2+), ``largest_group``, ``unknown_genes`` (distinct names that are not inputs),
-    ``unknown_gene_occurrences``, ``unknown_gene_names`` (sorted), ``ceiling_pearson`` (None when
+    Keys: ``samples``, ``deletion_rule``, ``distinct_inputs`` (groups), ``wildtype_inputs``
+    (samples with no visible deletion: they all share the wild-type input),
+    ``shared_input_samples`` (samples in a group of 2+), ``largest_group``, ``unknown_genes``
+    (distinct names that are not inputs), ``unknown_gene_occurrences``, ``unknown_gene_names``
+    (sorted), ``hidden_genes`` / ``hidden_gene_occurrences`` (ontology genes outside V: every one
+    of their deletions is hidden by the rule; 0 under ``exact``), ``ceiling_pearson`` (None when
     undefined: constant ``y``, or every sample in one group so any prediction is constant),
     ``ceiling_mse``. Unknown genes are reported, never an error: they are exactly what the model
     cannot see.
     """
     if not -len(ds.phenotypes) <= column < len(ds.phenotypes):
         raise ConfigError(f"phenotype column {column} out of range for {ds.phenotypes}")
-    group, n_visible, unknown = visible_keys(ds, onto)
+    group, n_visible, unknown = visible_keys(ds, onto, deletion_rule)
+    seen = effective_genes(onto, deletion_rule)
+    index = onto.gene_index
+    hidden = [g for gs in ds.genes for g in gs if g in index and not seen[index[g]]]
     y = ds.values[:, column]
     n = len(y)
     out: dict = {
         "samples": n,
         "phenotype": ds.phenotypes[column],
+        "deletion_rule": deletion_rule,
         "distinct_inputs": 0,
         "wildtype_inputs": int((n_visible == 0).sum()),
         "shared_input_samples": 0,
@@ -83,6 +121,8 @@ def identifiability_ceiling(ds: GenotypeDataset, onto: CompiledOntology, column:
         "unknown_genes": len(set(unknown)),
         "unknown_gene_occurrences": len(unknown),
         "unknown_gene_names": sorted(set(unknown)),
+        "hidden_genes": len(set(hidden)),
+        "hidden_gene_occurrences": len(hidden),
         "ceiling_pearson": None,
         "ceiling_mse": None,
     }

@@ -27,7 +27,8 @@ def embedding_to_binary(
     if cfg.variant != "embedding":
         raise ValueError("only the flattened embedding variant converts exactly")
     layout = ModelLayout(onto, cfg)
-    bcfg = cfg.model_copy(update={"variant": "binary"})
+    # the columns below are those of the 1 = disrupted bits, whatever the config's gene_state
+    bcfg = cfg.model_copy(update={"variant": "binary", "gene_state": "disrupted-one"})
     E = state["gene_embedding.weight"]
     d = cfg.embedding_dim
     out = {k: v.clone() for k, v in state.items() if k != "gene_embedding.weight"}
@@ -38,9 +39,10 @@ def embedding_to_binary(
         W = state[f"terms.{tid}.weight"]
         ci = int(layout.child_in[t])
         genes = layout.inc_gene[layout.gene_ptr[t] : layout.gene_ptr[t + 1]]
-        A = W[:, ci:].reshape(W.shape[0], n, d)  # [w, n, d]
+        A = W[:, ci : ci + n * d].reshape(W.shape[0], n, d)  # [w, n, d]
         cols = torch.einsum("wnd,nd->wn", A, E[torch.from_numpy(genes)])  # A_g e_g
-        out[f"terms.{tid}.weight"] = torch.cat([W[:, :ci], -cols], 1)
+        # (a root's constant-one input column, if any, stays last)
+        out[f"terms.{tid}.weight"] = torch.cat([W[:, :ci], -cols, W[:, ci + n * d :]], 1)
         out[f"terms.{tid}.bias"] = state[f"terms.{tid}.bias"] + cols.sum(1)
     return bcfg, out
 
@@ -82,7 +84,8 @@ def pooled_column_ranks(
         if n == 0:
             continue
         W = state[f"terms.{tid}.weight"]
-        P = W[:, int(layout.child_in[t]) :]  # [w, d]
+        ci = int(layout.child_in[t])
+        P = W[:, ci : ci + cfg.embedding_dim]  # [w, d]
         genes = layout.inc_gene[layout.gene_ptr[t] : layout.gene_ptr[t + 1]]
         C = P.double() @ E[torch.from_numpy(genes)].double().T  # [w, n], in float64 so that
         # float32 rounding does not count as rank

@@ -1,8 +1,9 @@
 """``ModelConfig``: every architectural choice of DCell as one validated object, plus presets.
 
 ``paper`` follows Ma et al. (2018) exactly; ``lua`` the final released Lua file; ``torchcell`` the
-previous rebuild (including its mistakes, on purpose). Any field can be overridden from the CLI;
-an override of a preset is recorded in the run's resolved config, never applied silently.
+previous rebuild (including its mistakes, on purpose); ``dcell-new`` the users' updated model of
+May 2025 (see ``DCELL_NEW`` below). Any field can be overridden from the CLI; an override of a
+preset is recorded in the run's resolved config, never applied silently.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Literal["paper", "lua", "torchcell"] = "paper"
+    preset: Literal["paper", "lua", "torchcell", "dcell-new"] = "paper"
     variant: Variant = "binary"
     # Subsystem block. paper: O(t) = BatchNorm(tanh(W I + b)); torchcell: tanh(BatchNorm(W I + b)).
     block: Literal["linear-tanh-norm", "linear-norm-tanh"] = "linear-tanh-norm"
@@ -56,6 +57,17 @@ class ModelConfig(BaseModel):
     aux_reduce: Literal["sum", "mean"] = "sum"
     alpha_decay_epochs: int = Field(0, ge=0)  # >0: alpha decays linearly to 0 over N epochs
     l2: float = Field(0.0, ge=0)
+    # Bit vector of the binary variant (and of the Lua masked gene layer): "disrupted-one" = the
+    # paper's x_g (1 = disrupted, 0 = wild type); "present-one" = torchcell's mutant state
+    # s_g = 1 - x_g (1 = present, 0 = deleted). The embedding variants always place s_g e_g.
+    gene_state: Literal["disrupted-one", "present-one"] = "disrupted-one"
+    # "constant-one": the root's Linear gets one more input column held at 1 (torchcell's GO:ROOT
+    # "gene state", never perturbed); it is stored as the last column of terms.<root>.weight.
+    root_extra_input: Literal["none", "constant-one"] = "none"
+    # Which deletions a term sees (``dcellx.nn.deletion``): "exact" = every deleted gene in every
+    # term it is directly annotated to; "torchcell-index-guard" = the deletion of g in t only when
+    # g's vocabulary position < |direct(t)| (torchcell's defect, emulated; off by default).
+    deletion_rule: Literal["exact", "torchcell-index-guard"] = "exact"
     # Embedding variants.
     embedding_dim: int = Field(8, ge=1)
     deepset_hidden: int = Field(16, ge=1)
@@ -88,7 +100,66 @@ PRESETS: dict[str, dict[str, object]] = {
         "init": "uniform-0.001",
         "aux_reduce": "mean",
     },
+    "dcell-new": {
+        "block": "linear-tanh-norm",
+        "width_basis": "direct",
+        "width_rounding": "floor",
+        "init": "default",
+        "gene_state": "present-one",
+        "root_extra_input": "constant-one",
+        "alpha": 0.3,
+        "aux_reduce": "mean",
+    },
 }
+
+DCELL_NEW = """``--preset dcell-new``: ``DCellModel`` of torchcell's
+``torchcell/models/dcell_new.py`` as of commit 0c9b6e1601581408feb550b9000bc1ec4ccce48b (May
+2025), the model behind the users' 0.45 / 0.80 overfit figures, rebuilt from its facts (no code
+taken). Choice by choice, with what torchcell does:
+
+* block "linear-tanh-norm": ``SubsystemModel`` is Linear -> Tanh -> norm, norm one of
+  ``batch`` (``BatchNorm1d``, momentum 0.1, eps 1e-5), ``layer`` (``LayerNorm(width)``) or
+  ``none``; ``--norm`` selects it here as for every preset. torchcell *skips* BatchNorm when the
+  batch holds one sample (train and eval alike); dcellx does not (a batch of one in training is
+  an error in torch, in eval mode running statistics are used). This only matters for B = 1.
+* init "default": the term Linear keeps PyTorch's default init, U(+-1/sqrt(fan_in)) for weight
+  and bias (at this commit; the later commit 393ef286 went back to U(+-0.001), the ``torchcell``
+  preset's init), and so do the heads.
+* widths "direct" + "floor": w_t = max(20, int(0.3 * |direct(t)|)), direct(t) =
+  ``term_to_gene_dict[t]``, the genes annotated to t itself (int() is floor for n >= 0).
+* root_extra_input "constant-one": GO:ROOT is built apart, width ``subsystem_output_min`` = 20
+  (what the width formula gives a term with no direct gene) and input size sum(children's
+  widths) + 1; in the forward pass that extra input is ``ones(B, 1)`` (the root's "gene state",
+  never perturbed), placed *before* the children's states. A constant 1 into a Linear is a
+  second bias: the same function class, but 20 more parameters, a fan-in one larger for the
+  init bound, and a bias that moves twice as fast under SGD. dcellx keeps that column last
+  (column order is a permutation of the weight, immaterial); 393ef286 dropped the extra input.
+* gene_state "present-one": ``mutant_state`` rows (term, gene, state) carry 1 = present,
+  0 = deleted, and a term's gene input is its vector of direct-gene states, initialised to ones.
+  Through the Linear, W s + b = -W x + (b + W 1): the same functions as the paper's 1 =
+  disrupted, but another initial function and other gradients (every wild-type gene's column
+  gets a gradient from every sample).
+* heads: ``DCellLinear`` puts one Linear(width -> 1) (default init) on *every* subsystem's
+  state; the root's is the prediction, the others are the auxiliary heads (aux_head "linear",
+  aux_input "state": the paper's own layout).
+* loss root MSE + alpha * aux, alpha = 0.3. aux_reduce defaults to "mean": torchcell's loss
+  (``torchcell/losses/dcell.py`` at 007c45e2, whose header still reads ``losses/dcell_new.py``)
+  takes ``torch.stack(aux).mean()`` over the non-root subsystems, the averaging the users only
+  found later (their issue #554). The preset reproduces what ran; ``--aux-reduce sum`` is the
+  paper's loss.
+* deletions: torchcell writes the deletion of g into term t only when ``gene_idx < len(genes)``
+  (g's index in the 6,607-gene vocabulary against t's direct-gene count) and g is in t's list;
+  that guard is ``--deletion-rule torchcell-index-guard``, kept off here ("exact") so that the
+  preset and the defect can be measured apart.
+
+Not reproduced, documented: at 0c9b6e16 an input whose size differs from the Linear's is silently
+zero-padded or truncated. The only case the graph produces is a non-root term with no direct gene
+but with children: its gene state is ``ones(B, max(1, 0))`` = one constant column, so its input
+[1, children's states] is one longer than its Linear and the *last neuron of its last child* is
+cut off (the term sees a constant 1 instead). At 393ef286 the same case raises an error, so
+torchcell builds that ran there had no such term. dcellx gives such a term its children's states
+exactly. Padding never occurs (a leaf with no direct gene would get exactly one constant column).
+"""
 
 
 def make_config(preset: str = "paper", **overrides: object) -> ModelConfig:

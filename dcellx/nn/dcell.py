@@ -95,6 +95,10 @@ class DCell(nn.Module):
         self.aux_bias = nn.Parameter(torch.zeros(T))
         self.head_weight = nn.Parameter(torch.zeros(int(L.width[onto.root])))
         self.head_bias = nn.Parameter(torch.zeros(1))
+        # root_extra_input: W_root[:, last] times the constant 1, a second root bias; the root is
+        # alone in the top stratum, so it is added to that stratum's pre-activations
+        assert L.strata[-1].terms.tolist() == [onto.root]
+        self.root_const = nn.Parameter(torch.zeros(int(L.width[onto.root]) * L.root_extra))
         self._stratum_sizes = [p.neurons[1] - p.neurons[0] for p in L.strata]
         self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
@@ -208,6 +212,8 @@ class DCell(nn.Module):
             z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
             if genes is not None:
                 z = self._add_genes(z, genes, base_s, s, n0, B)
+            if t1 - 1 == self.onto.root and self.layout.root_extra:
+                z = z + self.root_const.unsqueeze(1)
             pre, h = self._block(z, 0, n0, n1, s)
             for layer in range(1, cfg.depth):
                 hp = torch.cat([h, h.new_zeros(1, B)], 0)
@@ -240,6 +246,7 @@ class DCell(nn.Module):
         """Weight matrices penalised by the L2 term (biases and norm parameters excluded)."""
         g = self.genes
         out = list(self.weights) + list(self.deep_weights) + [self.aux_weight, self.head_weight]
+        out.append(self.root_const)
         for name in ("gene_w", "gene_A", "gene_P", "embedding"):
             if hasattr(g, name):
                 out.append(getattr(g, name))
@@ -251,7 +258,8 @@ class DCell(nn.Module):
     # -- parameter counting ------------------------------------------------------------------
     def num_parameters(self) -> int:
         """True parameter count (bucket padding and unused slots excluded)."""
-        return sum(v.numel() for k, v in self.term_state_dict().items() if "running" not in k)
+        state = self.term_state_dict()
+        return sum(v.numel() for k, v in state.items() if "running" not in k and k != "norm_steps")
 
     # -- term-named state ----------------------------------------------------------------------
     def _term_slots(self):
@@ -281,6 +289,8 @@ class DCell(nn.Module):
                 W = self.weights[wi][j, :w, :dense_in]
                 if gcols is not None and L.gene_in[t] and cfg.gene_layer != "masked-layer":
                     W = torch.cat([W, gcols[t]], 1)
+                if t == onto.root and L.root_extra:
+                    W = torch.cat([W, self.root_const.view(-1, 1)], 1)
                 lo, hi = int(L.offset[t]), int(L.offset[t + 1])
                 out[f"terms.{tid}.weight"] = W.clone()
                 out[f"terms.{tid}.bias"] = self.bias[lo:hi].clone()
@@ -349,6 +359,9 @@ class DCell(nn.Module):
                 tid, w = onto.term_ids[t], int(L.width[t])
                 dense_in = int(L.child_in[t] + L.extra_width[t])
                 W = state[f"terms.{tid}.weight"]
+                if t == onto.root and L.root_extra:
+                    self.root_const.copy_(W[:, -1])
+                    W = W[:, :-1]
                 self.weights[wi][j].zero_()
                 self.weights[wi][j, :w, :dense_in] = W[:, :dense_in]
                 lo, hi = int(L.offset[t]), int(L.offset[t + 1])

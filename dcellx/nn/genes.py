@@ -5,13 +5,16 @@ contribution to the pre-activations, ``gene_pre`` [N neurons, B]. A genotype del
 each variant is written as (wild-type part, computed once per forward, batch-independent) plus
 (corrections for the perturbed genes), both O(what is perturbed):
 
-* binary:  z_t += sum_{g in direct(t), disrupted} W_t[:, g]
+* binary:  z_t += sum_{g in direct(t), disrupted} W_t[:, g]        (gene_state disrupted-one)
+           z_t += sum_{g in direct(t)} W_t[:, g] - sum_{disrupted} W_t[:, g]   (present-one)
 * embedding (flattened):  z_t += sum_g s_g A_{t,g} e_g
                                 = sum_g A_{t,g} e_g - sum_{deleted} A_{t,g} e_g
 * pooled:  z_t += P_t (sum_g e_g - sum_{deleted} e_g)
 * deepset / attention: a d-vector per (sample, term) from the present genes, then P_t.
 
 The Lua masked gene layer outputs a state-like block (``extra`` rows) instead; see ``DCell``.
+"Disrupted" always means disrupted *and visible* under the ``deletion_rule``: the layout's
+per-gene perturbation lists hold only the visible incidences (``dcellx.nn.deletion``).
 """
 
 from __future__ import annotations
@@ -138,14 +141,23 @@ class GeneInput(nn.Module):
         """A ``GeneContribution`` for the direct variants; Lua's gene-layer output
         [N_extra, B] (a dense input block) for the masked layer."""
         B, N = batch.size, self.num_neurons
+        present = self.cfg.gene_state == "present-one"  # bits s_g = 1 - x_g
         if self.kind == "masked-layer":
             b, e, _ = self._perturbed_elements(batch)
             n_x = self.layout.num_extra
-            out = self._scatter(b, self.elem_extra[e], self.gene_w[e], n_x, B)
-            return out + self.gene_b.unsqueeze(1)
+            w = -self.gene_w[e] if present else self.gene_w[e]
+            out = self._scatter(b, self.elem_extra[e], w, n_x, B)
+            c = self.gene_b
+            if present:  # G_t 1 + c_t: every gene's column, batch-independent
+                c = c.index_add(0, self.elem_extra, self.gene_w)
+            return out + c.unsqueeze(1)
         if self.kind == "binary":
             b, e, ptr = self._perturbed_elements(batch)
-            return GeneContribution(None, self.elem_neuron[e], b, self.gene_w[e], ptr)
+            if not present:
+                return GeneContribution(None, self.elem_neuron[e], b, self.gene_w[e], ptr)
+            base = torch.zeros(N, dtype=self.gene_w.dtype, device=self.gene_w.device)
+            base = base.index_add(0, self.elem_neuron, self.gene_w)
+            return GeneContribution(base, self.elem_neuron[e], b, -self.gene_w[e], ptr)
         E = self.embedding
         if self.kind == "embedding":
             # C_e = A_e . e_g(e): the binary-equivalent column entry of element e

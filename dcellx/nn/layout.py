@@ -15,6 +15,13 @@ embedding-attention    sum_i attn_i over present genes          d   (0 if n_t = 
 masked-layer (Lua)     G_t x + c_t, G_t: Linear(direct -> w_t)  w_t (0 if n_t = 0)
 =====================  =======================================  ==============================
 
+With ``root_extra_input = "constant-one"`` the root's I(t) ends with one more entry held at 1
+(torchcell's GO:ROOT input), so fan_in(root) = children + gene block + 1.
+
+Which deletions reach a term's gene block is the ``deletion_rule`` (``dcellx.nn.deletion``):
+``inc_visible`` flags each direct incidence, and the per-gene perturbation lists below only hold
+visible ones, so an invisible deletion leaves the term at its wild-type input.
+
 Within a stratum, terms are grouped into *buckets* of similar (fan-in, width); each bucket is one
 padded ``bmm``. Padding is zero on both sides and never read back, so it stays zero under any
 optimiser that maps zero gradients to zero updates (SGD, Adam, L2 in the loss).
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dcellx.nn.config import ModelConfig
+from dcellx.nn.deletion import visible_incidences
 from dcellx.ontology.compiled import CompiledOntology
 
 
@@ -57,10 +65,11 @@ class ModelLayout:
         self.onto, self.cfg = onto, cfg
         T = onto.num_terms
         basis = onto.contained if cfg.width_basis == "contained" else onto.direct_counts()
-        f = math.ceil if cfg.width_rounding == "ceil" else math.floor
-        # -1e-9 keeps exact products (0.3 * 20 = 6.000000000000001) from rounding up
+        # the nudge towards the rounding's own direction keeps float products of exact results
+        # where they belong: ceil(0.3 * 20 = 6.000000000000001) = 6, floor(0.3 * 10) = 3
+        f, eps = (math.ceil, -1e-9) if cfg.width_rounding == "ceil" else (math.floor, 1e-9)
         self.width = np.array(
-            [max(cfg.width_floor, f(cfg.width_multiplier * n - 1e-9)) for n in basis], np.int64
+            [max(cfg.width_floor, f(cfg.width_multiplier * n + eps)) for n in basis], np.int64
         )
         self.offset = np.concatenate([[0], np.cumsum(self.width)]).astype(np.int64)
         self.num_neurons = int(self.offset[-1])
@@ -70,6 +79,7 @@ class ModelLayout:
         self.direct = np.diff(self.gene_ptr)
         self.inc_gene = onto.gene_term[0].copy()
         self.inc_term = onto.gene_term[1].copy()
+        self.inc_visible = visible_incidences(onto, cfg.deletion_rule)  # bool [A]
         d = cfg.embedding_dim
         has = (self.direct > 0).astype(np.int64)
         if cfg.gene_layer == "masked-layer":
@@ -81,7 +91,10 @@ class ModelLayout:
         else:
             self.gene_in = has * d
         self.child_in = np.array([self.width[onto.children(t)].sum() for t in range(T)], np.int64)
+        # the root's constant-one input column (torchcell's GO:ROOT), last in its I(t)
+        self.root_extra = int(cfg.root_extra_input == "constant-one")
         self.fan_in = self.child_in + self.gene_in
+        self.fan_in[onto.root] += self.root_extra
         # Lua's gene layer outputs live in an "extra" row space fed to the term matmuls.
         self.extra_width = (
             self.width * has if cfg.gene_layer == "masked-layer" else np.zeros(T, int)
@@ -94,8 +107,11 @@ class ModelLayout:
     # -- gene incidence elements: one per (direct annotation, unit of the term) --------------
     def _incidence_elements(self) -> None:
         """Element e = (incidence i, unit u): the weight W_t[u, col(g)] of a direct gene column.
-        Sorted by gene so that a perturbed gene's elements are one contiguous CSR slice."""
+        Sorted by gene so that a perturbed gene's elements are one contiguous CSR slice. The
+        per-gene lists (elements, incidences) hold the *visible* incidences only: they are what
+        a deletion touches; the wild-type parts use every element."""
         order = np.lexsort((self.inc_term, self.inc_gene))  # by gene, then term
+        order = order[self.inc_visible[order]]
         w = self.width[self.inc_term]
         # canonical element numbering is by incidence (term-major), unit-minor
         inc_elem_start = np.concatenate([[0], np.cumsum(w)]).astype(np.int64)
@@ -115,13 +131,14 @@ class ModelLayout:
         # finer CSR over the same array, keyed by gene * S + stratum (elements are sorted by gene,
         # then term, and terms by stratum), so a batch's elements come out grouped by stratum
         S = self.onto.num_strata
-        elem_stratum = self.onto.strata[self.inc_term[self.elem_inc]]
-        key = self.elem_gene * S + elem_stratum
+        vis = self.inc_visible[self.elem_inc]
+        elem_stratum = self.onto.strata[self.inc_term[self.elem_inc[vis]]]
+        key = self.elem_gene[vis] * S + elem_stratum
         counts = np.bincount(key, minlength=self.onto.num_genes * S)
         self.gene_elem_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         # gene -> incidences CSR (for per-term pooled variants)
         self.gene_incs = order.astype(np.int64)
-        ic = np.bincount(self.inc_gene, minlength=self.onto.num_genes)
+        ic = np.bincount(self.inc_gene[self.inc_visible], minlength=self.onto.num_genes)
         self.gene_inc_ptr = np.concatenate([[0], np.cumsum(ic)]).astype(np.int64)
 
     # -- per-stratum bucket plan ---------------------------------------------------------

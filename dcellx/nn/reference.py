@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -67,6 +68,11 @@ class ReferenceDCell(nn.Module):
             torch.from_numpy(L.inc_gene[L.gene_ptr[t] : L.gene_ptr[t + 1]].copy())
             for t in range(onto.num_terms)
         ]
+        # v(g, t) of the deletion rule over each term's direct genes (1 = deletion visible)
+        self.visible_of = [
+            torch.from_numpy(L.inc_visible[L.gene_ptr[t] : L.gene_ptr[t + 1]].astype(np.float64))
+            for t in range(onto.num_terms)
+        ]
         self.terms = nn.ModuleDict()
         self.norms = nn.ModuleDict()
         self.aux = nn.ModuleDict()
@@ -109,16 +115,19 @@ class ReferenceDCell(nn.Module):
         ]
 
     def _gene_block(self, t: int, x: torch.Tensor) -> torch.Tensor | None:
-        """The gene part of I(t), computed the obvious way from the dense genotype."""
+        """The gene part of I(t), computed the obvious way from the dense genotype: the bits
+        x~_g = x_g v(g, t) (1 = disrupted and visible under the deletion rule), or 1 - x~_g for
+        ``gene_state = "present-one"``; the embedding variants use s_g = 1 - x~_g."""
         genes = self.direct_of[t]
         if len(genes) == 0:
             return None
         cfg = self.cfg
-        xg = x[:, genes]  # [B, n] 1 = disrupted
+        xg = x[:, genes] * self.visible_of[t].to(x.dtype)  # [B, n] 1 = disrupted, visible
+        bits = 1 - xg if cfg.gene_state == "present-one" else xg
         if cfg.gene_layer == "masked-layer":
-            return self.genes[self.onto.term_ids[t]](xg)
+            return self.genes[self.onto.term_ids[t]](bits)
         if cfg.variant == "binary":
-            return xg
+            return bits
         s = (1 - xg).unsqueeze(-1)  # [B, n, 1] 1 = present
         e = self.gene_embedding.weight[genes]  # [n, d]
         if cfg.variant == "embedding":
@@ -165,6 +174,8 @@ class ReferenceDCell(nn.Module):
             g = self._gene_block(t, x)
             if g is not None:
                 parts.append(g)
+            if t == onto.root and self.layout.root_extra:
+                parts.append(x.new_ones(x.shape[0], 1))  # torchcell's GO:ROOT constant input
             z = self.terms[tid](torch.cat(parts, dim=1))
             pre, h = self._block(z, self.norms[tid] if tid in self.norms else None)
             for k in range(1, cfg.depth):

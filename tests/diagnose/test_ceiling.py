@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dcellx.data.genotypes import GenotypeDataset, load_dataset
-from dcellx.diagnose.ceiling import identifiability_ceiling
+from dcellx.diagnose.ceiling import distinct_effective_inputs, identifiability_ceiling
 from dcellx.errors import ConfigError
 
 
@@ -90,3 +90,47 @@ def test_invisible_genes_lower_the_ceiling_on_real_data(onto_dna) -> None:
     assert c["unknown_genes"] == len(hidden)
     assert c["distinct_inputs"] < len(ds) and c["wildtype_inputs"] > 0
     assert 0 < c["ceiling_pearson"] < 1
+
+
+GUARD = "torchcell-index-guard"
+
+
+def test_index_guard_groups_genotypes_with_the_same_visible_deletions(tiny_onto) -> None:
+    """tiny: T0 = {A, B} (n 2), T1 = {C} (n 1), root T2 = {D} (n 1); positions A0 B1 C2 D3.
+
+    Under the guard only A and B are ever seen (0, 1 < 2); C (2 < 1) and D (3 < 1) are hidden in
+    every term they belong to. So {A, C} and {A, D} are the input {A}, and {C}, {D} wild type.
+    """
+    ds = dataset([("A", "C"), ("A", "D"), ("C",), ("D",), ("B",), ("A", "B")], [1, 3, 0, 2, 5, 7])
+    exact = identifiability_ceiling(ds, tiny_onto)
+    guard = identifiability_ceiling(ds, tiny_onto, deletion_rule=GUARD)
+    assert exact["distinct_inputs"] == 6 and exact["ceiling_pearson"] == 1.0
+    assert exact["hidden_genes"] == 0
+    assert guard["deletion_rule"] == GUARD
+    assert guard["distinct_inputs"] == 4  # {A} x2, {} x2, {B}, {A, B}
+    assert guard["wildtype_inputs"] == 2 and guard["largest_group"] == 2
+    assert guard["hidden_genes"] == 2 and guard["hidden_gene_occurrences"] == 4
+    assert guard["unknown_genes"] == 0  # hidden is not unknown: the genes are in the ontology
+    # group means {A}: 2, {}: 1; residuals -1, 1, -1, 1 -> within 4 of total SS
+    y = ds.values[:, 0]
+    ss_total = float(((y - y.mean()) ** 2).sum())
+    assert guard["ceiling_mse"] == pytest.approx(4 / 6)
+    assert guard["ceiling_pearson"] == pytest.approx(math.sqrt(1 - 4 / ss_total))
+    assert guard["ceiling_pearson"] < exact["ceiling_pearson"]
+    assert distinct_effective_inputs(ds, tiny_onto) == 6
+    assert distinct_effective_inputs(ds, tiny_onto, GUARD) == 4
+
+
+def test_index_guard_merges_real_genotypes(onto_dna) -> None:
+    """On the DNA-repair training data the guard hides most deletions: far fewer distinct inputs
+    among the first 32 genotypes (the overfit batch) and over the whole split."""
+    ds = load_dataset("dcell-dna-repair")["train"]
+    batch = ds.subset(slice(0, 32))
+    assert distinct_effective_inputs(batch, onto_dna) == 32
+    guarded = distinct_effective_inputs(batch, onto_dna, GUARD)
+    assert 1 <= guarded < 32
+    c = identifiability_ceiling(ds, onto_dna, deletion_rule=GUARD)
+    assert c["distinct_inputs"] < len(ds) and c["hidden_genes"] > 0
+    assert c["ceiling_pearson"] is not None and c["ceiling_pearson"] < 1
+    with pytest.raises(ConfigError):
+        identifiability_ceiling(ds, onto_dna, deletion_rule="approximately")

@@ -59,3 +59,17 @@ def test_data_simulate(tmp_path) -> None:
     res = CliRunner().invoke(app, dcell_args)
     assert res.exit_code == 0, res.output
     assert "teacher=dcell" in out.read_text().splitlines()[1]
+
+
+def test_diagnose_deletion_rule(isolated_cache) -> None:
+    app = make_app()
+    args = ["diagnose", "--go", "dna-repair", "--compare-go", "dna-repair", "--json"]
+    exact = json.loads(CliRunner().invoke(app, args).output)
+    res = CliRunner().invoke(app, [*args, "--deletion-rule", "torchcell-index-guard"])
+    assert res.exit_code == 0, res.output
+    guard = json.loads(res.output)
+    assert exact["deletion_rule"] == "exact" and exact["hidden_genes"] == 0
+    assert guard["deletion_rule"] == "torchcell-index-guard" and guard["hidden_genes"] > 0
+    assert guard["distinct_inputs"] < exact["distinct_inputs"] == 32
+    bad = CliRunner().invoke(app, [*args, "--deletion-rule", "nonsense"])
+    assert bad.exit_code != 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from dcellx.batch import encode_genotypes, make_batch
@@ -28,10 +29,15 @@ def trained_state(onto, cfg, batch, steps: int = 20):
     return model.term_state_dict()
 
 
-def test_embedding_equals_its_binary_conversion(onto_dna) -> None:
+@pytest.mark.parametrize(
+    "preset,rule",
+    [("paper", "exact"), ("dcell-new", "exact"), ("dcell-new", "torchcell-index-guard")],
+)
+def test_embedding_equals_its_binary_conversion(onto_dna, preset: str, rule: str) -> None:
+    """Also with dcell-new's root constant input and 1 = present bits, and under the guard."""
     ds = load_dataset("dcell-dna-repair")["train"]
     batch = make_batch(encode_genotypes(ds, onto_dna), np.arange(32))
-    cfg = make_config("paper", variant="embedding")
+    cfg = make_config(preset, variant="embedding", deletion_rule=rule)
     gap = equivalence_gap(trained_state(onto_dna, cfg, batch), onto_dna, cfg, batch)
     assert gap["max_abs_diff_root"] < 1e-4 * max(1.0, gap["root_scale"])
     assert gap["max_abs_diff_aux"] < 1e-4

@@ -7,6 +7,7 @@ import torch
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
+from dcellx.nn.deletion import visible_incidences
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.loss import dcell_loss
@@ -79,3 +80,23 @@ def compare_engines(
     for name, v in ref.state_dict().items():
         worst["state"] = max(worst["state"], rel(fs[name].double(), v.double()))
     return worst
+
+
+def fast_outputs(
+    onto: CompiledOntology, cfg: ModelConfig, batch: PerturbationBatch, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(root, aux) of one training-mode forward of the fast engine from the seed's state."""
+    layout = ModelLayout(onto, cfg)
+    fast = DCell(onto, cfg, layout).double()
+    fast.load_term_state_dict(init_term_state(layout, seed, dtype=torch.float64))
+    with torch.no_grad():
+        return fast(batch)
+
+
+def deletion_visibility(
+    onto: CompiledOntology, rule: str, batch: PerturbationBatch
+) -> tuple[int, int]:
+    """(visible, hidden): the batch's deleted (sample, incidence) pairs under ``rule``."""
+    vis = visible_incidences(onto, rule)
+    hit = onto.gene_term[0][None, :] == batch.gene.numpy()[:, None]  # [K, A]
+    return int((hit & vis).sum()), int((hit & ~vis).sum())

@@ -72,3 +72,30 @@ def test_parse_values_and_grid() -> None:
     }  # fmt: skip
     with pytest.raises(ConfigError):
         parse_grid(["nonsense=1,2"])
+
+
+def test_deletion_rule_flag_reaches_the_run_config(tmp_path) -> None:
+    """``--deletion-rule`` is a model lever of overfit/train/compare and the slurm commands, and
+    the resolved rule is recorded in config.json with the rest of the model."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    for cmd in (["overfit"], ["train"], ["compare"], ["slurm", "overfit"], ["slurm", "compare"]):
+        res = CliRunner().invoke(app, [*cmd, "--help"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0 and "--deletion-rule" in res.output, cmd
+    runs = tmp_path / "runs"
+    args = ["overfit", "--go", "dna-repair", "--preset", "dcell-new", "--epochs", "2"]
+    args += ["--batch-size", "8", "--deletion-rule", "torchcell-index-guard"]
+    res = CliRunner().invoke(app, [*args, "--runs-dir", str(runs), "-q"])
+    assert res.exit_code == 0, res.output
+    (run_dir,) = runs.iterdir()
+    model = json.loads((run_dir / "config.json").read_text())["run"]["model"]
+    assert model["preset"] == "dcell-new" and model["deletion_rule"] == "torchcell-index-guard"
+    assert model["gene_state"] == "present-one" and model["root_extra_input"] == "constant-one"
+    cfg = make_run_config(preset="dcell-new", model={"deletion_rule": "torchcell-index-guard"})
+    assert cfg.model.deletion_rule == "torchcell-index-guard"
+    with pytest.raises(ConfigError, match="deletion_rule"):
+        make_run_config(model={"deletion_rule": "loose"})
