@@ -72,6 +72,13 @@ RUN_OPTIONS: list[inspect.Parameter] = [
     _opt("batch_seed", int | None, None, "overfit: draw the batch with this seed (else first N)."),
     _opt("epochs", int | None, None, "Epochs (default: overfit 500, train 100)."),
     _opt(
+        "fit_stop_pearson",
+        float | None,
+        None,
+        "overfit: stop once train-mode Pearson >= this for --fit-stop-epochs epochs in a row.",
+    ),
+    _opt("fit_stop_epochs", int | None, None, "overfit: epochs of --fit-stop-pearson [20]."),
+    _opt(
         "variant",
         str | None,
         None,

@@ -64,6 +64,10 @@ class RunConfig(BaseModel):
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     min_lr: float = Field(1e-6, ge=0)
     early_stopping_patience: int | None = Field(None, ge=1)  # None -> 10 in train mode
+    # overfit: stop once train-mode Pearson >= fit_stop_pearson for fit_stop_epochs epochs in a
+    # row (the batch is fit; more epochs only cost time). None: run every epoch.
+    fit_stop_pearson: float | None = Field(None, gt=0, le=1)
+    fit_stop_epochs: int = Field(20, ge=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     # train mode: how genotypes are split (dcellx.train.splits). random: val_fraction of the
     # training file, the dataset's own test file as test. genes/pairs: the training file and the

@@ -206,6 +206,14 @@ def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
     return RunData(onto, pool.phenotypes[0], labels, train, val, test, info)
 
 
+def overfit_rows(n: int, batch_size: int, batch_seed: int | None) -> np.ndarray:
+    """The fixed overfit batch: the first ``batch_size`` genotypes, or a seeded draw (sorted)."""
+    if batch_seed is None:
+        return np.arange(batch_size, dtype=np.int64)
+    rng = np.random.default_rng(batch_seed)
+    return np.sort(rng.choice(n, batch_size, replace=False)).astype(np.int64)
+
+
 def load_run_data(cfg: RunConfig) -> RunData:
     """Ontology, encoded genotypes, splits and label statistics for ``cfg``."""
     onto = run_ontology(base_ontology(cfg), cfg.variant, cfg.seed)
@@ -223,11 +231,7 @@ def load_run_data(cfg: RunConfig) -> RunData:
     if cfg.mode == "overfit":
         if cfg.batch_size > n:
             raise ConfigError(f"batch_size {cfg.batch_size} exceeds the {n} training genotypes")
-        if cfg.batch_seed is None:
-            rows = np.arange(cfg.batch_size, dtype=np.int64)
-        else:
-            rng = np.random.default_rng(cfg.batch_seed)
-            rows = np.sort(rng.choice(n, cfg.batch_size, replace=False)).astype(np.int64)
+        rows = overfit_rows(n, cfg.batch_size, cfg.batch_seed)
     else:
         # a seeded split of the training file; the dataset's own test file stays untouched
         val_rows, rows = random_split(n, cfg.val_fraction, cfg.split_seed)

@@ -73,6 +73,7 @@ class LoopState:
     best_val_loss: float = math.inf
     bad_epochs: int = 0
     stopped_early: bool = False
+    fit_streak: int = 0  # overfit: consecutive epochs with train-mode r >= fit_stop_pearson
     elapsed: float = 0.0  # training seconds before this process
     partial: dict[str, Any] | None = None  # train mode: the interrupted epoch's accumulators
 
@@ -292,6 +293,12 @@ def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str
     }
 
 
+def _stop_rule(cfg: RunConfig) -> str:
+    if cfg.mode == "train":
+        return f"validation loss: no improvement for {cfg.early_stopping_patience} epochs"
+    return f"train-mode Pearson >= {cfg.fit_stop_pearson} for {cfg.fit_stop_epochs} epochs"
+
+
 def _first_reaching(rows: list[dict], key: str, threshold: float) -> int | None:
     for r in rows:
         v = r.get(key)
@@ -311,6 +318,7 @@ def summarize(rows: list[dict], cfg: RunConfig, state: LoopState, params: int) -
     seconds = float(last.get("seconds") or 0.0)
     out = {
         "status": "stopped_early" if state.stopped_early else "completed",
+        "stop_rule": _stop_rule(cfg) if state.stopped_early else None,
         "mode": cfg.mode,
         "variant": cfg.variant,
         "seed": cfg.seed,
@@ -520,6 +528,10 @@ def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console, comm=None
                     else:
                         state.bad_epochs += 1
                     state.stopped_early = state.bad_epochs >= cfg.early_stopping_patience
+                elif cfg.fit_stop_pearson is not None:
+                    fit = row["pearson_train_bn"] >= cfg.fit_stop_pearson
+                    state.fit_streak = state.fit_streak + 1 if fit else 0
+                    state.stopped_early = state.fit_streak >= cfg.fit_stop_epochs
                 state.epoch, state.step, state.partial = epoch, 0, None
                 progress.update(epoch, row, state.best_pearson, state.best_epoch)
                 now = time.perf_counter()
