@@ -200,6 +200,21 @@ def _run_mode(mode: str, opts: dict[str, Any]) -> None:
         raise typer.Exit(exc.exit_code) from None
     if main:
         _report(result)
+        if mode == "overfit" and (result.run_dir / "summary.json").exists():
+            _verdict(result.run_dir)
+
+
+def _verdict(run_dir: Path) -> None:
+    """The run's own verdict (``dcellx.diagnose.verdict``); a failure to measure is one line."""
+    from dcellx.diagnose.verdict import overfit_facts, verdict_text
+    from dcellx.errors import DcellxError
+
+    try:
+        text = verdict_text(overfit_facts(run_dir))
+    except (DcellxError, OSError) as exc:
+        console.print(f"[yellow]verdict not available:[/] {exc}", highlight=False)
+        return
+    console.print(f"[bold]verdict:[/] {text}", highlight=False)
 
 
 _RESUME = _opt("resume", Path | None, None, "Continue runs/<id> from its checkpoint-last.pt.")
