@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dcellx.errors import ConfigError
 from dcellx.report.build import build_report
 from dcellx.report.plan import make_plan
 
@@ -23,11 +24,18 @@ def report(
     runs_dir: Annotated[
         Path | None, typer.Option("--runs-dir", help="Where sweeps go (reused if finished).")
     ] = None,
+    sections: Annotated[
+        str, typer.Option(help="users (the users' setting + the answer) and/or base (1-5).")
+    ] = "users,base",
 ) -> None:
     """Ceilings, overfit curves per variant, lever table, embedding equivalence: report.md."""
     plan = make_plan([g.strip() for g in go.split(",") if g.strip()], seeds, epochs, quick, threads)
     command = "dcellx " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dcellx report"
-    build_report(plan, out, runs_dir or out / "runs", command, Console())
+    chosen = tuple(x.strip() for x in sections.split(",") if x.strip())
+    bad = [x for x in chosen if x not in ("users", "base")]
+    if bad or not chosen:
+        raise ConfigError(f"--sections takes users and/or base, not {sections!r}")
+    build_report(plan, out, runs_dir or out / "runs", command, Console(), chosen)
 
 
 def register(app: typer.Typer) -> None:

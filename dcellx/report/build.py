@@ -6,6 +6,7 @@ import platform
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
 from dcellx.ontology.build import load_ontology
 from dcellx.report.plan import ReportPlan
+from dcellx.report.users import UsersPlan, make_users_plan, run_users
 from dcellx.report.write import write_report
 from dcellx.train.compare import RunSpec, SweepResult, collect, plan_sweep, run_sweep
 from dcellx.train.config import make_run_config
@@ -62,10 +64,9 @@ def _spec(plan: ReportPlan, go: str, extra: dict | None = None) -> RunSpec:
     return RunSpec(preset="paper", fields=fields, sets=extra or {})
 
 
-def sweep(
-    plan: ReportPlan, name: str, variants, grid, spec, runs_dir: Path, console
-) -> SweepResult:
-    """Run a sweep into ``runs_dir/name`` unless it already finished there (reuse)."""
+def sweep(plan: Any, name: str, variants, grid, spec, runs_dir: Path, console) -> SweepResult:
+    """Run a sweep into ``runs_dir/name`` unless it already finished there (reuse); ``plan`` is a
+    ``ReportPlan`` or ``UsersPlan`` (its ``seeds``)."""
     sweep_dir = runs_dir / name
     sp = plan_sweep(variants, plan.seeds, "overfit", grid, spec)
     if sweep_dir.exists():
@@ -122,27 +123,42 @@ def machine() -> dict:
 
 
 def build_report(
-    plan: ReportPlan, out_dir: Path, runs_dir: Path, command: str, console: Console
+    plan: ReportPlan,
+    out_dir: Path,
+    runs_dir: Path,
+    command: str,
+    console: Console,
+    sections: tuple[str, ...] = ("users", "base"),
+    users_plan: UsersPlan | None = None,
 ) -> Path:
-    """Everything the report needs; returns the path of report.md."""
+    """Everything the report needs; returns the path of report.md. ``sections``: ``users`` (the
+    users' setting and the answer, run first) and/or ``base`` (the DNA-repair sections 1-5)."""
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    ceil = ceilings(plan, console)
-    variant_sweeps = {
-        go: sweep(plan, f"variants-{go}", plan.variants, {}, _spec(plan, go), runs_dir, console)
-        for go in plan.gos
-    }
-    lever_sweeps = []
-    for lever in plan.levers:
-        name = f"lever-{lever.key}"
-        spec = _spec(plan, plan.lever_go, lever.sets)
-        res = sweep(plan, name, ["binary"], {lever.key: lever.values}, spec, runs_dir, console)
-        lever_sweeps.append((lever, res))
-    equiv = equivalence(plan, runs_dir, console)
+    users = users_seconds = None
+    if "users" in sections:
+        up = users_plan or make_users_plan(
+            runs_dir, quick=plan.quick, seeds=len(plan.seeds), threads=plan.threads
+        )
+        users = run_users(up, runs_dir, console)
+        users_seconds = time.perf_counter() - t0
+    ceil, variant_sweeps, lever_sweeps, equiv = [], {}, [], {}
+    if "base" in sections:
+        ceil = ceilings(plan, console)
+        variant_sweeps = {
+            go: sweep(plan, f"variants-{go}", plan.variants, {}, _spec(plan, go), runs_dir, console)
+            for go in plan.gos
+        }
+        for lever in plan.levers:
+            name = f"lever-{lever.key}"
+            spec = _spec(plan, plan.lever_go, lever.sets)
+            res = sweep(plan, name, ["binary"], {lever.key: lever.values}, spec, runs_dir, console)
+            lever_sweeps.append((lever, res))
+        equiv = equivalence(plan, runs_dir, console)
     path = write_report(
         out_dir,
-        plan=plan,
+        plan=plan if "base" in sections else None,
         ceilings=ceil,
         variant_sweeps=variant_sweeps,
         lever_sweeps=lever_sweeps,
@@ -150,6 +166,8 @@ def build_report(
         machine=machine(),
         command=command,
         seconds=time.perf_counter() - t0,
+        users=users,
+        users_seconds=users_seconds,
     )
     console.print(f"[bold green]report written:[/] {path}")
     return path

@@ -40,6 +40,7 @@ class ReportPlan:
     batch_size: int = 32
     threads: int = 2
     simulated_n: int = 20000
+    quick: bool = False
 
 
 def make_plan(
@@ -73,4 +74,5 @@ def make_plan(
         lever_go=gos[0],
         threads=threads,
         simulated_n=5000 if quick else 20000,
+        quick=quick,
     )

@@ -185,6 +185,17 @@ def cells(result: SweepResult, keys: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def cells_from_values(
+    variant: str, final_train: list[float], final_eval: list[float], epochs: list[float]
+) -> dict[str, Any]:
+    """A cell from per-seed values (best = final): how tests build tables the answer reads."""
+    row: dict[str, Any] = {"variant": variant, "seeds": len(final_train), "stopped_early": 0}
+    row["final_pearson_train_bn"] = row["best_pearson_train_bn"] = _stats(final_train)
+    row["final_pearson_eval_bn"] = row["best_pearson_eval_bn"] = _stats(final_eval)
+    row["epochs"] = _stats(epochs)
+    return row
+
+
 def _num(x: Any) -> float | None:
     try:
         return None if x is None or x == "" else float(x)

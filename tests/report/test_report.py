@@ -22,6 +22,12 @@ def test_report_end_to_end(tmp_path: Path) -> None:
     for v in ("binary", "embedding-attention", "shuffled-ontology", "mlp"):
         assert f"| {v} |" in text
     assert "max |difference|" in text
+    # the users' setting (quick: tiny sizes) opens the report with the answer
+    assert text.index("## The answer") < text.index("## The users' setting")
+    assert "### Table U1: main grid (dcell-new)" in text
+    assert "| torchcell-2017 | torchcell-index-guard | batch | first-32 |" in text
+    assert (out / "users-setting.png").stat().st_size > 1000
+    assert "what the previous rebuild measured after `model.eval()`" not in text
     # a second call reuses the finished sweeps instead of re-running them
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0 and "reusing" in r2.stdout

@@ -1,0 +1,148 @@
+"""The report's section "The users' setting": tables U1–U5 and figure U1, from measured cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from dcellx.report.users import UsersPlan, batch_label, fmt  # noqa: E402
+
+
+def _ceil(c: dict[str, Any]) -> str:
+    v = c.get("ceiling_pearson")
+    return "undefined" if v is None else f"{v:.3f}"
+
+
+def figure(out: Path, main: list[dict[str, Any]]) -> str:
+    """Final train-mode r (mean, seed range) beside each cell's ceiling."""
+    cells = sorted(
+        main, key=lambda c: (c["go"], c["deletion_rule"], c["norm"], str(c["batch_seed"]))
+    )
+    labels = [
+        "\n".join(
+            [
+                c["go"].replace("torchcell-", ""),
+                "guard" if "guard" in c["deletion_rule"] else "exact",
+                c["norm"],
+                "first" if c["batch_seed"] is None else "shuf",
+            ]
+        )
+        for c in cells
+    ]
+    fig, ax = plt.subplots(figsize=(max(8, 0.7 * len(cells)), 4.5))
+    x = range(len(cells))
+    mean = [c["final_pearson_train_bn"]["mean"] or 0 for c in cells]
+    lo = [m - (c["final_pearson_train_bn"]["min"] or m) for m, c in zip(mean, cells, strict=True)]
+    hi = [(c["final_pearson_train_bn"]["max"] or m) - m for m, c in zip(mean, cells, strict=True)]
+    ev = [c["final_pearson_eval_bn"]["mean"] or 0 for c in cells]
+    ax.bar([i - 0.2 for i in x], mean, 0.4, yerr=[lo, hi], label="final r, train mode (seed range)")
+    ax.bar([i + 0.2 for i in x], ev, 0.4, label="final r, eval mode", alpha=0.6)
+    ceil = [c.get("ceiling_pearson") for c in cells]
+    ax.scatter(list(x), [v if v is not None else 0 for v in ceil], marker="_", s=400, c="k",
+               label="identifiability ceiling", zorder=3)  # fmt: skip
+    ax.axhspan(0.35, 0.55, color="red", alpha=0.08, label="users' 2017 plateau band")
+    ax.set_xticks(list(x), labels, fontsize=7)
+    ax.set_ylim(-0.3, 1.05)
+    ax.set_ylabel("Pearson r")
+    ax.set_title("dcell-new overfitting 32 simulated trigenic records")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out / "users-setting.png", dpi=110)
+    plt.close(fig)
+    return "users-setting.png"
+
+
+def _rows(cells: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    out = []
+    for c in cells:
+        cols = [str(c.get(k)) if k != "batch_seed" else batch_label(c[k]) for k in keys]
+        cols += [
+            fmt(c["final_pearson_train_bn"]),
+            fmt(c["best_pearson_train_bn"]),
+            fmt(c["final_pearson_eval_bn"]),
+            f"{c['stopped_early']}/{c['seeds']}",
+            fmt(c["epochs"], 0),
+        ]
+        out.append("| " + " | ".join(cols) + " |")
+    return out
+
+
+HEAD = "final r train | best r train | final r eval | stopped early | epochs |"
+
+
+def section(out: Path, users: dict[str, Any], command: str, seconds: float | None) -> list[str]:
+    """Markdown lines of the section (Table U1 main grid, U2 around it, U3 embeddings, U4 walk,
+    U5 raw labels, Figure U1)."""
+    plan: UsersPlan = users["plan"]
+    L = ["## The users' setting\n"]
+    L.append(
+        f"One fixed batch of {plan.batch_size} records of a simulated trigenic-SGA screen "
+        f"(`{plan.data.name}`: query pairs x array genes as in Kuzmin 2018, labels rescaled to "
+        "the users' tau statistics, marked synthetic; first 32 = one query pair, the shuffled "
+        "draw spans many), Adam lr 1e-3, up to "
+        f"{plan.epochs} epochs, a run stops once train-mode r >= {plan.fit_stop_pearson} for "
+        f"{plan.fit_stop_epochs} epochs; seeds {plan.seeds}, {plan.threads} torch thread(s); "
+        "labels z-scored unless stated. r is the Pearson of the root prediction with tau: "
+        "*train* from the training forward pass (batch statistics, what the users printed), "
+        "*eval* from a separate eval-mode forward. Cells: mean ± sd [seed min, max].\n"
+    )
+    if seconds is not None:
+        L.append(f"Command: `{command}`; this section's sweeps took {seconds / 60:.1f} min.\n")
+    L.append("### Table U1: main grid (dcell-new)\n")
+    L.append(
+        "| --go | deletion rule | norm | batch | ceiling | distinct inputs of 32 | invisible "
+        "genes (not in build + hidden by rule) | " + HEAD
+    )
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for c in users["main"]:
+        facts = [
+            c["go"], c["deletion_rule"], c["norm"], batch_label(c["batch_seed"]), _ceil(c),
+            str(c["distinct_inputs"]),
+            f"{c['invisible_genes']} ({c['unknown_genes']} + {c['hidden_genes']})",
+        ]  # fmt: skip
+        L.append("| " + " | ".join(facts) + " | " + _rows([c], [])[0][2:])
+    L.append("")
+    L.append(f"![users' setting]({figure(out, users['main'])})\n")
+    L.append("### Table U2: around the grid (first-32 batch, batch norm, exact deletions)\n")
+    L.append("| preset | --go | " + HEAD)
+    L.append("|---|---|---|---|---|---|---|")
+    L.extend(_rows(users["presets"], ["preset", "go"]))
+    for c in users["dna"]:
+        L.extend(_rows([{**c, "preset": "dcell-new", "go": "dna-repair (real pairs)"}],
+                       ["preset", "go"]))  # fmt: skip
+    L.append("")
+    L.append("### Table U3: embedding variants (dcell-new, torchcell-latest, first-32, exact)\n")
+    L.append("| variant | " + HEAD)
+    L.append("|---|---|---|---|---|---|")
+    binary = [
+        c
+        for c in users["main"]
+        if (c["go"], c["deletion_rule"], c["norm"], c["batch_seed"])
+        == ("torchcell-latest", "exact", "batch", None)
+    ]
+    L.extend(_rows(binary + users["embeddings"], ["variant"]))
+    L.append("")
+    if users["walk"]:
+        L.append("### Table U4: from the reproducing cell towards `paper`, one change at a time\n")
+        L.append("| change | --go | " + HEAD)
+        L.append("|---|---|---|---|---|---|---|")
+        for w in users["walk"]:
+            L.extend(_rows([{**c, "change": w["change"]} for c in w["cells"]], ["change", "go"]))
+        L.append("")
+    else:
+        L.append("No main cell reproduces the users' gap, so no walk towards `paper` was run.\n")
+    if users["rawlabels"]:
+        L.append("### Table U5: the cells closest to the plateau, labels not z-scored\n")
+        L.append("| cell | --go | " + HEAD)
+        L.append("|---|---|---|---|---|---|---|")
+        for r in users["rawlabels"]:
+            c0 = r["cell"]
+            name = f"{c0['deletion_rule']}, {c0['norm']}, {batch_label(c0['batch_seed'])}"
+            L.extend(_rows([{**c, "cell": name} for c in r["cells"]], ["cell", "go"]))
+        L.append("")
+    return L

@@ -1,0 +1,93 @@
+"""The generated answer follows its tables, also where the numbers point the other way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dcellx.report.answer import answer
+from dcellx.report.users import UsersPlan, cells_from_values, reproductions
+from dcellx.report.users_write import section
+
+
+def cell(go, rule, r, ceiling, norm="batch", batch_seed=None, variant="binary", spread=0.01):
+    """A constructed main-grid cell: three seeds around ``r`` (final train-mode r)."""
+    seeds = [r - spread, r, r + spread]
+    c = cells_from_values(variant, seeds, [r - 0.2] * 3, [100, 120, 140])
+    c.update(go=go, deletion_rule=rule, norm=norm, batch_seed=batch_seed)
+    c.update(ceiling_pearson=ceiling, distinct_inputs=32 if ceiling == 1 else 7)
+    c.update(invisible_genes=0, unknown_genes=0, hidden_genes=0)
+    return c
+
+
+def users(main, embeddings=()):
+    return {"main": main, "embeddings": list(embeddings), "reproductions": reproductions(main)}
+
+
+GUARD = "torchcell-index-guard"
+
+
+def test_guard_lowers_the_fit_to_its_ceiling() -> None:
+    main = [
+        cell("torchcell-2017", "exact", 0.999, 1.0),
+        cell("torchcell-latest", "exact", 0.999, 1.0),
+        cell("torchcell-2017", GUARD, 0.25, 0.255),
+        cell("torchcell-latest", GUARD, 0.30, 0.31),
+    ]
+    text = " ".join(answer(users(main)))
+    assert "No cell of the main grid reproduces" in text
+    assert "index guard lowers train-mode r from 0.999 / 0.999" in text
+    assert "to 0.250 / 0.300" in text
+    assert "In all 4 cells the fit ends within 0.02" in text
+    assert "Apply each deletion in every term" in text
+
+
+def test_guard_that_does_not_lower_the_fit_is_not_blamed() -> None:
+    main = [
+        cell("torchcell-2017", "exact", 0.45, 1.0),
+        cell("torchcell-latest", "exact", 0.80, 1.0),
+        cell("torchcell-2017", GUARD, 0.46, 1.0),
+        cell("torchcell-latest", GUARD, 0.81, 1.0),
+    ]
+    text = " ".join(answer(users(main)))
+    assert "does not lower the fit" in text and "not the cause there" in text
+    assert "Apply each deletion" not in text
+    # the gap itself is there: 0.45 in band, 0.80 higher by >= 0.2, seed ranges apart
+    assert text.startswith("The users' gap reproduces with dcell-new, --deletion-rule exact")
+    assert "stay below it" in text  # 0.45 is far below a ceiling of 1.0
+
+
+def test_embeddings_judged_by_seed_spread() -> None:
+    main = [cell("torchcell-latest", "exact", 0.90, 1.0)]
+    close = cell("torchcell-latest", "exact", 0.905, 1.0, variant="embedding", spread=0.02)
+    far = cell("torchcell-latest", "exact", 0.99, 1.0, variant="embedding-deepset")
+    worse = cell("torchcell-latest", "exact", 0.5, 1.0, variant="embedding-pooled")
+    assert "no variant differs from binary by more than the seed spread" in " ".join(
+        answer(users(main, [close]))
+    )
+    text = " ".join(answer(users(main, [close, far])))
+    assert "embedding-deepset fit better than binary beyond the seed spread" in text
+    text = " ".join(answer(users(main, [close, worse])))
+    assert "none fits better than binary; embedding-pooled fit worse" in text
+    one = cells_from_values("embedding", [0.99], [0.5], [10])
+    text = " ".join(answer(users(main, [one])))
+    assert "one seed per variant" in text and "beyond the seed spread" not in text
+
+
+def test_at_most_ten_sentences_and_a_section(tmp_path: Path) -> None:
+    main = [
+        cell(go, rule, r, c, norm=n, batch_seed=b)
+        for go in ("torchcell-2017", "torchcell-latest")
+        for rule, r, c in (("exact", 0.97, 0.97), (GUARD, 0.3, 0.3))
+        for n in ("batch", "layer")
+        for b in (None, 1)
+    ]
+    u = users(main, [cell("torchcell-latest", "exact", 0.97, 1.0, variant="embedding")])
+    assert len(answer(u)) <= 10
+    plan = UsersPlan(seeds=[0, 1, 2], epochs=500, data=tmp_path / "t.txt")
+    u.update(plan=plan, presets=[], dna=[], walk=[], rawlabels=[], sweeps={})
+    lines = section(tmp_path, u, "dcellx report", 60.0)
+    assert sum(line.startswith("| torchcell-") for line in lines) == 16
+    assert (tmp_path / "users-setting.png").stat().st_size > 1000
+    assert np.isclose(main[0]["final_pearson_train_bn"]["sd"], 0.01)
