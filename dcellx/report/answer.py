@@ -99,6 +99,25 @@ def why_sentences(users: dict[str, Any]) -> list[str]:
                 f"({guard} with the guard versus {exact} with exact deletions, torchcell-2017 / "
                 "torchcell-latest; Table U1), so it is not the cause there."
             )
+    if (
+        gd_old
+        and gd_new
+        and None not in (gd_old.get("ceiling_pearson"), gd_new.get("ceiling_pearson"))
+    ):
+        co, cn = gd_old["ceiling_pearson"], gd_new["ceiling_pearson"]
+        if co < cn - 0.1:
+            out.append(
+                f"Under the guard the date-filtered build hides more: its ceiling on the first 32 "
+                f"is {co:.3f} against {cn:.3f} on torchcell-latest (fits {_m(gd_old):.3f} / "
+                f"{_m(gd_new):.3f}), the ordering of the users' 0.45 / 0.80, because its terms "
+                "have fewer direct genes for a gene's vocabulary position to fall below (Table U1)."
+            )
+        else:
+            out.append(
+                f"Under the guard the two builds' ceilings on the first 32 do not separate "
+                f"({co:.3f} on torchcell-2017, {cn:.3f} on torchcell-latest), so the guard does "
+                "not explain a gap between the builds there (Table U1)."
+            )
     cells = [c for c in main if _m(c) is not None and c.get("ceiling_pearson") is not None]
     if cells:
         at = [c for c in cells if _at_ceiling(c)]

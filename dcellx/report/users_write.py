@@ -136,6 +136,7 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
         L.append("")
     else:
         L.append("No main cell reproduces the users' gap, so no walk towards `paper` was run.\n")
+        L.extend(unexplained(users))
     if users["rawlabels"]:
         L.append("### Table U5: the cells closest to the plateau, labels not z-scored\n")
         L.append("| cell | --go | " + HEAD)
@@ -146,3 +147,32 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
             L.extend(_rows([{**c, "cell": name} for c in r["cells"]], ["cell", "go"]))
         L.append("")
     return L
+
+
+def unexplained(users: dict[str, Any]) -> list[str]:
+    """When nothing reproduces: what dcellx rules out for itself, and what it cannot test."""
+    exact = [c for c in users["main"] if c["deletion_rule"] == "exact" and c["norm"] == "batch"]
+    fits = [c["final_pearson_train_bn"]["mean"] for c in exact]
+    fits = [f for f in fits if f is not None]
+    lo = f"{min(fits):.3f}" if fits else "–"
+    return [
+        "What dcellx rules out for itself, from the tables above:",
+        "- eval-mode BatchNorm: every r quoted as the users' is the train-mode column;",
+        f"- capacity and optimisation of dcell-new with exact deletions and batch norm: its "
+        f"cells end at r >= {lo} or at their ceiling (Table U1), with the auxiliary losses "
+        "averaged as torchcell did and PyTorch's default init;",
+        "- the state encoding, the root's extra input and direct-gene widths: all are in "
+        "dcell-new and the paper preset fits alike (Table U2).",
+        "",
+        "What in the users' pipeline dcellx cannot reproduce here and could still explain it:",
+        "- their real Kuzmin 2018 records (ours are simulated with the same design and tau "
+        "scale): the plateau is the identifiability ceiling of *their* 32 records;",
+        "- their GO release (2025-03-16) and SGD `date_created` dates: which annotations each term "
+        "keeps decides which deletions the index guard lets through;",
+        "- their 6,607-gene vocabulary order (the guard compares positions in it);",
+        "- the zero-padding / truncation of a term's input at torchcell commit 0c9b6e16 (a term "
+        "with children and no direct gene loses its last child's last neuron; documented in "
+        "`dcellx.nn.config.DCELL_NEW`, not emulated);",
+        "- their label normalisation (Table U5 reruns the closest cells with raw labels).",
+        "",
+    ]

@@ -91,3 +91,19 @@ def test_at_most_ten_sentences_and_a_section(tmp_path: Path) -> None:
     assert sum(line.startswith("| torchcell-") for line in lines) == 16
     assert (tmp_path / "users-setting.png").stat().st_size > 1000
     assert np.isclose(main[0]["final_pearson_train_bn"]["sd"], 0.01)
+
+
+def test_builds_under_the_guard_ordered_only_when_the_ceilings_say_so() -> None:
+    exact = [cell(g, "exact", 0.999, 1.0) for g in ("torchcell-2017", "torchcell-latest")]
+    apart = exact + [
+        cell("torchcell-2017", GUARD, 0.22, 0.22),
+        cell("torchcell-latest", GUARD, 0.78, 0.777),
+    ]
+    text = " ".join(answer(users(apart)))
+    assert "the date-filtered build hides more: its ceiling on the first 32 is 0.220" in text
+    together = exact + [
+        cell("torchcell-2017", GUARD, 0.25, 0.255),
+        cell("torchcell-latest", GUARD, 0.30, 0.31),
+    ]
+    text = " ".join(answer(users(together)))
+    assert "do not separate" in text and "hides more" not in text
