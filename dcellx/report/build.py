@@ -16,10 +16,12 @@ from dcellx.data.genotypes import load_dataset
 from dcellx.data.simulate import simulate_genotypes
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
+from dcellx.errors import DcellxError
 from dcellx.ontology.build import load_ontology
 from dcellx.report.plan import ReportPlan
 from dcellx.report.users import UsersPlan, make_users_plan, run_users
 from dcellx.report.write import write_report
+from dcellx.scale.task import run_point
 from dcellx.train.compare import RunSpec, SweepResult, collect, plan_sweep, run_sweep
 from dcellx.train.config import make_run_config
 from dcellx.train.data import load_run_data
@@ -65,8 +67,9 @@ def _spec(plan: ReportPlan, go: str, extra: dict | None = None) -> RunSpec:
 
 
 def sweep(plan: Any, name: str, variants, grid, spec, runs_dir: Path, console) -> SweepResult:
-    """Run a sweep into ``runs_dir/name`` unless it already finished there (reuse); ``plan`` is a
-    ``ReportPlan`` or ``UsersPlan`` (its ``seeds``)."""
+    """Run a sweep into ``runs_dir/name``, point by point as a SLURM task would: a finished point
+    is skipped, an interrupted one resumed from its checkpoint, a missing one started. So a report
+    killed half-way continues where it stopped. ``plan`` is a ``ReportPlan`` or ``UsersPlan``."""
     sweep_dir = runs_dir / name
     sp = plan_sweep(variants, plan.seeds, "overfit", grid, spec)
     if sweep_dir.exists():
@@ -74,8 +77,15 @@ def sweep(plan: Any, name: str, variants, grid, spec, runs_dir: Path, console) -
         if not done.missing and not done.failed:
             console.print(f"reusing {sweep_dir}")
             return done
-    console.print(f"[bold]sweep {name}[/]: {len(sp.points())} runs")
-    return run_sweep(sp, sweep_dir=sweep_dir, quiet=True, console=console)
+    n = len(sp.points())
+    console.print(f"[bold]sweep {name}[/]: {n} runs")
+    run_sweep(sp, sweep_dir=sweep_dir, points=[], quiet=True, console=console)  # writes the plan
+    for i in range(n):
+        try:
+            run_point(sweep_dir, i, quiet=True, console=console)
+        except (DcellxError, RuntimeError) as exc:  # reported, the sweep goes on (as run_sweep)
+            console.print(f"[red]{name} point {i} failed: {type(exc).__name__}: {exc}[/red]")
+    return collect(sweep_dir)
 
 
 def equivalence(plan: ReportPlan, runs_dir: Path, console: Console) -> dict:

@@ -121,13 +121,13 @@ def sweeps(plan: UsersPlan) -> list[tuple[str, list[str], dict[str, list[Any]], 
         "batch_seed": list(plan.batches.values()),
     }
     out = [("users-main", ["binary"], main_grid, _spec(plan))]
-    presets = {"preset": ["paper", "torchcell"], "go": [*plan.gos, "2017"]}
-    out.append(("users-presets", ["binary"], presets, _spec(plan, "paper")))
-    dna = _spec(plan, data="dcell-dna-repair", go="dna-repair")
-    out.append(("users-dna", ["binary"], {}, dna))
     emb = _spec(plan, go="torchcell-latest")
     variants = ["embedding"] if plan.quick else EMBEDDINGS
     out.append(("users-embeddings", variants, {}, emb))
+    dna = _spec(plan, data="dcell-dna-repair", go="dna-repair")
+    out.append(("users-dna", ["binary"], {}, dna))
+    presets = {"preset": ["paper", "torchcell"], "go": [*plan.gos, "2017"]}
+    out.append(("users-presets", ["binary"], presets, _spec(plan, "paper")))
     return out
 
 
