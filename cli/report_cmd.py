@@ -27,6 +27,9 @@ def report(
     sections: Annotated[
         str, typer.Option(help="users (the users' setting + the answer) and/or base (1-5).")
     ] = "users,base",
+    collect_only: Annotated[
+        bool, typer.Option("--collect-only", help="Run nothing; report what the sweeps hold.")
+    ] = False,
 ) -> None:
     """Ceilings, overfit curves per variant, lever table, embedding equivalence: report.md."""
     plan = make_plan([g.strip() for g in go.split(",") if g.strip()], seeds, epochs, quick, threads)
@@ -35,7 +38,11 @@ def report(
     bad = [x for x in chosen if x not in ("users", "base")]
     if bad or not chosen:
         raise ConfigError(f"--sections takes users and/or base, not {sections!r}")
-    build_report(plan, out, runs_dir or out / "runs", command, Console(), chosen)
+    if collect_only and "base" in chosen:
+        raise ConfigError("--collect-only reports the users' section only: add --sections users")
+    build_report(
+        plan, out, runs_dir or out / "runs", command, Console(), chosen, collect_only=collect_only
+    )
 
 
 def register(app: typer.Typer) -> None:

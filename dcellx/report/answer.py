@@ -201,21 +201,56 @@ def action_sentences(users: dict[str, Any]) -> list[str]:
                 f"{g:.3f} with the guard) and, before training, check with `dcellx diagnose "
                 "--deletion-rule ...` that the batch's distinct effective inputs equal its size."
             )
-    unknown = [c for c in main if c.get("unknown_genes")]
-    if unknown:
-        worst = max(unknown, key=lambda c: c["unknown_genes"])
+    capped = [
+        c
+        for c in main
+        if c["deletion_rule"] == "exact"
+        and c.get("unknown_genes")
+        and c.get("ceiling_pearson") is not None
+        and c["ceiling_pearson"] < 0.999
+    ]
+    if capped:
+        worst = min(capped, key=lambda c: c["ceiling_pearson"])
         out.append(
             f"Use a GO build that annotates the screened genes: on {worst['go']} "
             f"{worst['unknown_genes']} perturbed genes of the {_batch(worst['batch_seed'])} batch "
-            "have no annotation and are invisible, which caps the fit (Table U1, column "
-            "'invisible genes')."
+            f"have no annotation, so even exact deletions cap that batch at r "
+            f"{worst['ceiling_pearson']:.3f} (Table U1, 'invisible genes')."
         )
     return out
 
 
+def norm_sentences(users: dict[str, Any]) -> list[str]:
+    """LayerNorm against BatchNorm in the main grid (the users ran both)."""
+    main = users["main"]
+    layer = [c for c in main if c["norm"] == "layer"]
+    batch = [c for c in main if c["norm"] == "batch"]
+    if not layer or not batch:
+        return []
+    runs = sum(c["seeds"] for c in layer)
+    collapsed = sum(c["final_pearson_train_bn"]["undefined"] for c in layer)
+    worse = 0
+    for c in layer:
+        twin = _find(
+            batch, go=c["go"], deletion_rule=c["deletion_rule"], batch_seed=c["batch_seed"]
+        )
+        if twin is not None and _m(twin) is not None:
+            m = _m(c)
+            if m is None or m < _m(twin) - 0.05:
+                worse += 1
+    if worse or collapsed:
+        return [
+            f"With --norm layer dcell-new fits worse than with batch norm in {worse} of "
+            f"{len(layer)} cells and ends with constant predictions (undefined r) in {collapsed} "
+            f"of {runs} runs (Table U1): LayerNorm is a second, independent way to miss the fit."
+        ]
+    return [f"--norm layer fits as batch norm does in all {len(layer)} cells (Table U1)."]
+
+
 def answer(users: dict[str, Any], limit: int = 10) -> list[str]:
     """The answer, at most ``limit`` sentences: why, what embeddings add, what to do."""
-    out = why_sentences(users) + embedding_sentences(users) + action_sentences(users)
+    out = why_sentences(users) + norm_sentences(users)
+    out += embedding_sentences(users) + action_sentences(users)
     return out[:limit]
 
 

@@ -22,7 +22,7 @@ from dcellx.report.plan import ReportPlan
 from dcellx.report.users import UsersPlan, make_users_plan, run_users
 from dcellx.report.write import write_report
 from dcellx.scale.task import run_point
-from dcellx.train.compare import RunSpec, SweepResult, collect, plan_sweep, run_sweep
+from dcellx.train.compare import PLAN, RunSpec, SweepResult, collect, plan_sweep, run_sweep
 from dcellx.train.config import make_run_config
 from dcellx.train.data import load_run_data
 from dcellx.train.loop import run
@@ -66,12 +66,18 @@ def _spec(plan: ReportPlan, go: str, extra: dict | None = None) -> RunSpec:
     return RunSpec(preset="paper", fields=fields, sets=extra or {})
 
 
-def sweep(plan: Any, name: str, variants, grid, spec, runs_dir: Path, console) -> SweepResult:
+def sweep(
+    plan: Any, name: str, variants, grid, spec, runs_dir: Path, console, run: bool = True
+) -> SweepResult:
     """Run a sweep into ``runs_dir/name``, point by point as a SLURM task would: a finished point
     is skipped, an interrupted one resumed from its checkpoint, a missing one started. So a report
     killed half-way continues where it stopped. ``plan`` is a ``ReportPlan`` or ``UsersPlan``."""
     sweep_dir = runs_dir / name
     sp = plan_sweep(variants, plan.seeds, "overfit", grid, spec)
+    if not run:  # report what is there; nothing runs
+        if not (sweep_dir / PLAN).exists():
+            return SweepResult(sweep_dir, list(grid), [], [], sp.points(), [])
+        return collect(sweep_dir)
     if sweep_dir.exists():
         done = collect(sweep_dir)
         if not done.missing and not done.failed:
@@ -140,6 +146,7 @@ def build_report(
     console: Console,
     sections: tuple[str, ...] = ("users", "base"),
     users_plan: UsersPlan | None = None,
+    collect_only: bool = False,
 ) -> Path:
     """Everything the report needs; returns the path of report.md. ``sections``: ``users`` (the
     users' setting and the answer, run first) and/or ``base`` (the DNA-repair sections 1-5)."""
@@ -151,7 +158,7 @@ def build_report(
         up = users_plan or make_users_plan(
             runs_dir, quick=plan.quick, seeds=len(plan.seeds), threads=plan.threads
         )
-        users = run_users(up, runs_dir, console)
+        users = run_users(up, runs_dir, console, collect_only=collect_only)
         users_seconds = time.perf_counter() - t0
     ceil, variant_sweeps, lever_sweeps, equiv = [], {}, [], {}
     if "base" in sections:

@@ -152,12 +152,15 @@ def cell_facts(plan: UsersPlan, go: str, rule: str, batch_seed: int | None) -> d
     }
 
 
-def _stats(values: list[float]) -> dict[str, float | None]:
+def _stats(values: list[float | None]) -> dict[str, float | None]:
+    """Seed statistics over the defined values; ``undefined`` counts seeds whose value is None or
+    NaN (a Pearson of constant predictions: the model collapsed)."""
     v = [x for x in values if x is not None and np.isfinite(x)]
+    out: dict[str, Any] = {"n": len(v), "undefined": len(values) - len(v)}
     if not v:
-        return {"mean": None, "sd": None, "min": None, "max": None, "n": 0}
+        return {**out, "mean": None, "sd": None, "min": None, "max": None}
     sd = float(np.std(v, ddof=1)) if len(v) > 1 else None
-    return {"mean": float(np.mean(v)), "sd": sd, "min": min(v), "max": max(v), "n": len(v)}
+    return {**out, "mean": float(np.mean(v)), "sd": sd, "min": min(v), "max": max(v)}
 
 
 METRICS = (
@@ -213,8 +216,8 @@ def reproductions(main: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if go != "torchcell-2017" or new is None:
             continue
         a, b = old["final_pearson_train_bn"], new["final_pearson_train_bn"]
-        if a["mean"] is None or b["mean"] is None:
-            continue
+        if a["mean"] is None or b["mean"] is None or a["undefined"] or b["undefined"]:
+            continue  # a collapsed seed is no plateau: every seed must be defined
         if BAND[0] <= a["mean"] <= BAND[1] and b["mean"] - a["mean"] >= GAP and b["min"] > a["max"]:
             found.append(
                 {"deletion_rule": rule, "norm": norm, "batch_seed": bs, "old": a, "new": b}
@@ -235,27 +238,38 @@ def walk_sweeps(plan: UsersPlan, cell: dict[str, Any]) -> list[tuple[str, dict[s
 
 
 def fmt(s: dict[str, Any], digits: int = 3) -> str:
-    """``mean ± sd [min, max]`` of a seed statistic."""
+    """``mean ± sd [min, max]`` of a seed statistic, and how many seeds were undefined."""
+    und = s.get("undefined", 0)
+    tail = f" ({und} undefined: constant prediction)" if und else ""
     if s["mean"] is None:
-        return "–"
+        return "undefined" + tail if und else "–"
     out = f"{s['mean']:.{digits}f}"
     if s["sd"] is not None:
         out += f" ± {s['sd']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
-    return out
+    return out + tail
 
 
-def run_users(plan: UsersPlan, runs_dir: Path, console: Any) -> dict[str, Any]:
+def run_users(
+    plan: UsersPlan, runs_dir: Path, console: Any, collect_only: bool = False
+) -> dict[str, Any]:
     """Run (or reuse) every users'-setting sweep; returns the cell tables and facts for the report.
 
     The order is the order of importance, so an interrupted report has the main grid first.
+    ``collect_only``: run nothing, report what the sweep directories hold (missing points are
+    counted in ``out["missing"]``), e.g. while the sweeps still run in another process.
     """
-    from dcellx.report.build import sweep  # the one reuse-or-run helper of the report
+    from dcellx.report.build import sweep as _sweep  # the one reuse-or-run helper of the report
+
+    def sweep(plan, name, variants, grid, spec, runs_dir, console) -> SweepResult:
+        return _sweep(plan, name, variants, grid, spec, runs_dir, console, run=not collect_only)
 
     ensure_data(plan)
     out: dict[str, Any] = {"plan": plan, "sweeps": {}}
     for name, variants, grid, spec in sweeps(plan):
         out["sweeps"][name] = sweep(plan, name, variants, grid, spec, runs_dir, console)
+    out["missing"] = {n: len(r.missing) + len(r.failed) for n, r in out["sweeps"].items()}
     main = cells(out["sweeps"]["users-main"], ["go", "deletion_rule", "norm", "batch_seed"])
+    main.sort(key=lambda c: (c["go"], c["deletion_rule"], c["norm"], c["batch_seed"] is not None))
     for c in main:
         c.update(cell_facts(plan, c["go"], c["deletion_rule"], c["batch_seed"]))
     out["main"] = main
@@ -272,6 +286,7 @@ def run_users(plan: UsersPlan, runs_dir: Path, console: Any) -> dict[str, Any]:
                 plan, f"users-walk-{i}", ["binary"], {"go": plan.gos}, spec, runs_dir, console
             )
             out["walk"].append({"change": label, "cells": cells(res, ["go"])})
+            out["missing"][res.sweep_dir.name] = len(res.missing) + len(res.failed)
     out["rawlabels"] = []
     for i, c in enumerate(closest_to_plateau(main)):
         spec = _spec(plan, batch_seed=c["batch_seed"], label_norm="none")
@@ -280,4 +295,5 @@ def run_users(plan: UsersPlan, runs_dir: Path, console: Any) -> dict[str, Any]:
             plan, f"users-rawlabels-{i}", ["binary"], {"go": plan.gos}, spec, runs_dir, console
         )
         out["rawlabels"].append({"cell": c, "cells": cells(res, ["go"])})
+        out["missing"][res.sweep_dir.name] = len(res.missing) + len(res.failed)
     return out

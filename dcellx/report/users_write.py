@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from dcellx.fileio import atomic_write  # noqa: E402
 from dcellx.report.users import UsersPlan, batch_label, fmt  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def figure(out: Path, main: list[dict[str, Any]]) -> str:
     ax.set_title("dcell-new overfitting 32 simulated trigenic records")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(out / "users-setting.png", dpi=110)
+    atomic_write(out / "users-setting.png", lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
     return "users-setting.png"
 
@@ -93,6 +94,14 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
     )
     if seconds is not None:
         L.append(f"Command: `{command}`; this section's sweeps took {seconds / 60:.1f} min.\n")
+    missing = {k: v for k, v in users.get("missing", {}).items() if v}
+    if missing:
+        L.append(
+            "**Incomplete:** runs not finished when this report was written (rerun the same "
+            "command to continue): "
+            + ", ".join(f"{k} {v}" for k, v in missing.items())
+            + ". Cells below hold the seeds that finished.\n"
+        )
     L.append("### Table U1: main grid (dcell-new)\n")
     L.append(
         "| --go | deletion rule | norm | batch | ceiling | distinct inputs of 32 | invisible "

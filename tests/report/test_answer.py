@@ -107,3 +107,26 @@ def test_builds_under_the_guard_ordered_only_when_the_ceilings_say_so() -> None:
     ]
     text = " ".join(answer(users(together)))
     assert "do not separate" in text and "hides more" not in text
+
+
+def test_layer_norm_blamed_only_when_it_fits_worse_or_collapses() -> None:
+    fine = [
+        cell("torchcell-2017", "exact", 0.999, 1.0),
+        cell("torchcell-2017", "exact", 0.999, 1.0, norm="layer"),
+    ]
+    assert "--norm layer fits as batch norm does in all 1 cells" in " ".join(answer(users(fine)))
+    bad = [fine[0], cell("torchcell-2017", "exact", 0.4, 1.0, norm="layer")]
+    bad[1]["final_pearson_train_bn"]["undefined"] = 1
+    text = " ".join(answer(users(bad)))
+    assert "fits worse than with batch norm in 1 of 1 cells" in text
+    assert "constant predictions (undefined r) in 1 of 3 runs" in text
+
+
+def test_unannotated_genes_named_only_when_they_cap_the_ceiling() -> None:
+    capped = cell("torchcell-2017", "exact", 0.97, 0.97)
+    capped.update(unknown_genes=2)
+    harmless = cell("torchcell-latest", "exact", 1.0, 1.0)
+    harmless.update(unknown_genes=3)
+    text = " ".join(answer(users([capped, harmless])))
+    assert "even exact deletions cap that batch at r 0.970" in text
+    assert "annotates the screened genes" not in " ".join(answer(users([harmless])))
