@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dcellx.data import registry
+from dcellx.errors import DcellxError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -41,3 +42,18 @@ def fetch(
 ) -> None:
     """Verify (or download into the cache) a registered file and print its local path."""
     typer.echo(str(registry.fetch(name, allow_download=not offline)))
+
+
+@app.command("verify")
+def verify() -> None:
+    """Re-check every cached file: pinned hashes, download records, compiled ontologies."""
+    checks = registry.verify_cache()
+    for c in checks:
+        typer.echo(f"{c.status:<10} {c.path}: {c.detail}")
+    failed = [c for c in checks if c.status == "failed"]
+    typer.echo(f"cache: {registry.cache_dir()} ({len(checks)} checked, {len(failed)} failed)")
+    if failed:
+        first = failed[0]
+        raise DcellxError(
+            f"{len(failed)} cached file(s) failed verification, first {first.path}: {first.detail}"
+        )

@@ -21,6 +21,7 @@ from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.coverage import coverage
 from dcellx.errors import ConfigError
+from dcellx.fileio import check_writable
 from dcellx.ontology.build import load_ontology
 from dcellx.ontology.compiled import CompiledOntology
 
@@ -215,6 +216,7 @@ def simulate(
 ) -> None:
     """Write a synthetic genotype screen with planted effects (marked synthetic in its header)."""
     t0 = time.perf_counter()
+    check_writable(out)  # before minutes of simulation
     gene_list = read_gene_file(genes) if genes is not None else None
     if design == DESIGN:
         if order not in (None, 3):

@@ -6,8 +6,18 @@ import sys
 
 import typer
 
-from cli import bench_cmd, data_cmd, diagnose_cmd, ontology_cmd, report_cmd, slurm_cmd, train_cmd
+from cli import (
+    bench_cmd,
+    data_cmd,
+    diagnose_cmd,
+    import_cmd,
+    ontology_cmd,
+    report_cmd,
+    slurm_cmd,
+    train_cmd,
+)
 from dcellx.errors import DcellxError
+from dcellx.fileio import os_error_line
 
 app = typer.Typer(
     name="dcellx",
@@ -16,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(data_cmd.app, name="data", help="Registered data files: list and fetch them.")
+app.add_typer(data_cmd.app, name="data", help="Registered data files: list, fetch and verify them.")
 app.add_typer(
     ontology_cmd.app, name="ontology", help="Build, cache and inspect compiled ontologies."
 )
@@ -26,6 +36,7 @@ report_cmd.register(app)
 diagnose_cmd.register_simulate(data_cmd.app)
 train_cmd.register(app)
 slurm_cmd.register(app)
+import_cmd.register(app)
 
 
 def main() -> None:
@@ -39,4 +50,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except DcellxError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except OSError as exc:  # read-only or full file system, a path under a file, ...
+        typer.secho(f"error: {os_error_line(exc)}", fg="red", err=True)
         sys.exit(2)

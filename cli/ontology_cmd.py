@@ -21,6 +21,7 @@ from cli.common import (
     ontology_overrides,
 )
 from dcellx.errors import ConfigError
+from dcellx.fileio import check_writable
 from dcellx.ontology.build import load_ontology
 from dcellx.ontology.formats import write_three_column, write_topology
 from dcellx.ontology.stats import ontology_stats
@@ -168,6 +169,7 @@ def export(
     writers = {"topology": write_topology, "three-column": write_three_column}
     if fmt not in writers:
         raise ConfigError(f"--format must be one of {sorted(writers)}, not {fmt!r}")
+    check_writable(out)  # before the compile
     overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
     onto = load_ontology(go, **overrides)
     writers[fmt](onto, out)

@@ -54,7 +54,8 @@ def _opt(name: str, typ: Any, default: Any, help: str, *flags: str) -> inspect.P
 
 _MODEL = "Model override (default: the preset's)."
 RUN_OPTIONS: list[inspect.Parameter] = [
-    inspect.Parameter("go", inspect.Parameter.KEYWORD_ONLY, default="2017", annotation=GoOpt),
+    # --go and --preset default to None so that --resume can tell a given flag from a default
+    inspect.Parameter("go", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=GoOpt),
     inspect.Parameter("obo", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OboOpt),
     inspect.Parameter("gaf", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=GafOpt),
     inspect.Parameter(
@@ -68,6 +69,20 @@ RUN_OPTIONS: list[inspect.Parameter] = [
     ),
     _opt("data", str | None, None, "Registered dataset or genotype file [dcell-dna-repair)."),
     _opt("test_data", str | None, None, "train: test file (default: the dataset's test split)."),
+    _opt(
+        "unknown_genes",
+        str | None,
+        None,
+        "Genes the ontology lacks: warn (one line; they are invisible to the model), error or "
+        "ignore (default: warn).",
+    ),  # fmt: skip
+    _opt(
+        "duplicates",
+        str | None,
+        None,
+        "A genotype measured twice with different values: mean (averaged, with a warning) or "
+        "error (default: mean).",
+    ),  # fmt: skip
     _opt("batch_size", int | None, None, "Genotypes per batch (default: 32)."),
     _opt("batch_seed", int | None, None, "overfit: draw the batch with this seed (else first N)."),
     _opt("epochs", int | None, None, "Epochs (default: overfit 500, train 100)."),
@@ -86,7 +101,7 @@ RUN_OPTIONS: list[inspect.Parameter] = [
         "shuffled-ontology, shuffled-labels, mlp; baselines additive, pairwise "
         "(default: binary).",
     ),  # fmt: skip
-    _opt("preset", str, "paper", "Model preset: paper, lua, torchcell or dcell-new."),
+    _opt("preset", str | None, None, "paper, lua, lua-released, torchcell or dcell-new [paper]."),
     _opt("norm", str | None, None, "batch, batch-frozen, layer or none. " + _MODEL),
     _opt("bn_freeze_after", int | None, None, "batch-frozen: steps before freezing. " + _MODEL),
     _opt("width_floor", int | None, None, "Minimum neurons per term. " + _MODEL),
@@ -138,8 +153,13 @@ def _with_options(extra: list[inspect.Parameter]) -> Callable[[Callable], Callab
     return deco
 
 
-def run_spec(opts: dict[str, Any]) -> RunSpec:
-    """Split parsed options into preset / model / ontology / run fields / --set."""
+def run_spec(opts: dict[str, Any], defaults: bool = True) -> RunSpec:
+    """Split parsed options into preset / model / ontology / run fields / --set. ``defaults``:
+    fill in ``--go 2017`` and ``--preset paper`` where not given (``False``: leave them out, as
+    ``--resume`` needs to see only what was given)."""
+    if defaults:
+        opts["go"] = opts["go"] or "2017"
+        opts["preset"] = opts["preset"] or "paper"
     model = {k: opts.pop(k) for k in MODEL_FLAGS}
     ontology = {
         "obo": opts.pop("obo"),
@@ -155,7 +175,11 @@ def run_spec(opts: dict[str, Any]) -> RunSpec:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if v is not None}
 
     return RunSpec(
-        preset=preset, model=clean(model), ontology=clean(ontology), fields=clean(opts), sets=sets
+        preset=preset or "paper",
+        model=clean(model),
+        ontology=clean(ontology),
+        fields=clean(opts),
+        sets=sets,
     )
 
 
@@ -182,10 +206,15 @@ def _run_mode(mode: str, opts: dict[str, Any]) -> None:
     main = True
     try:
         if resume_dir is not None:
-            quiet = True if opts["quiet"] else None
+            quiet = True if opts.pop("quiet") else None
+            given_preset = opts["preset"]
+            spec = run_spec(opts, defaults=False)  # only what the command line gave
+            flags = {"preset": given_preset, **spec.model_dump(exclude={"preset"})}
             with ddp_session(ddp, sync_bn, run_dir=resume_dir) as comm:
                 main = comm is None or comm.is_main
-                result = resume(resume_dir, console=console, quiet=quiet, comm=comm)
+                result = resume(
+                    resume_dir, console=console, quiet=quiet, comm=comm, mode=mode, flags=flags
+                )
         else:
             cfg = run_spec(opts).config(mode=mode)
             with ddp_session(ddp, sync_bn, device=cfg.device) as comm:

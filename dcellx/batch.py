@@ -8,8 +8,9 @@ gene -> term incidence when it needs term inputs (see ``dcellx.nn``).
 
 from __future__ import annotations
 
-import warnings
+import itertools
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -17,10 +18,14 @@ import numpy as np
 import torch
 
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.errors import InputError
+from dcellx.data.symbols import mapping_hint
+from dcellx.errors import InputError, warn
 from dcellx.ontology.compiled import CompiledOntology
 
 UnknownPolicy = Literal["warn", "error", "ignore"]
+# Unknown-gene warnings said in this process: once each (the verdict and a sweep's runs encode the
+# same file again).
+_WARNED: set[str] = set()
 
 
 @dataclass
@@ -57,22 +62,60 @@ def encode_genotypes(
             else:
                 genes.append(j)
         ptr[i + 1] = len(genes)
-    if names and unknown == "error":
-        first = next(iter(names))
-        raise InputError(
-            ds.source,
-            None,
-            f"{len(names)} gene(s) not in ontology {onto.name!r} (first: {first}); "
-            "use --unknown-genes warn to train with them invisible",
-        )
-    if names and unknown == "warn":
-        warnings.warn(
-            f"{ds.source}: {len(names)} gene name(s) in {int((invisible > 0).sum())} genotypes "
-            f"are not inputs of ontology {onto.name!r} and are invisible to the model",
-            stacklevel=2,
-        )
-    return EncodedGenotypes(
+    enc = EncodedGenotypes(
         ptr, np.asarray(genes, dtype=np.int64), ds.values.astype(np.float32), invisible, names
+    )
+    report_unknown(enc, ds.source, onto, unknown)
+    return enc
+
+
+def report_unknown(
+    enc: EncodedGenotypes, source: str, onto: CompiledOntology, unknown: UnknownPolicy
+) -> None:
+    """``--unknown-genes``: refuse (``error``) or name in one warning line (``warn``) the genes
+    of ``enc`` the ontology lacks, with what would map them (``mapping_hint``)."""
+    names = enc.invisible_names
+    if not names or unknown == "ignore":
+        return
+    what = f"{len(names)} gene name(s) in {int((enc.invisible > 0).sum())} genotypes"
+    hint = mapping_hint(names, onto.gene_index)
+    if unknown == "error":
+        raise InputError(
+            source,
+            None,
+            f"{what} are not in ontology {onto.name!r} (first: {_first(names)}); {hint}; "
+            "--unknown-genes warn trains with them invisible",
+        )
+    line = (
+        f"{source}: {what} are not inputs of ontology {onto.name!r} and are invisible to the "
+        f"model (first: {_first(names)}); {hint}"
+    )
+    if line not in _WARNED:
+        _WARNED.add(line)
+        warn(line)
+
+
+def _first(names: Collection[str], n: int = 3) -> str:
+    """The first ``n`` names (in file order) for a message, with "..." if there are more."""
+    first = list(itertools.islice(names, n))
+    return ", ".join(first) + (", ..." if len(names) > n else "")
+
+
+def require_visible(
+    enc: EncodedGenotypes, rows: np.ndarray, source: str, onto: CompiledOntology, what: str
+) -> None:
+    """Refuse to train on ``rows`` if not one of them perturbs a gene of the ontology: every
+    input would be the wild type and the run would end in NaN (``what``: "the batch")."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) == 0 or (enc.ptr[rows + 1] - enc.ptr[rows]).any():
+        return
+    names = list(enc.invisible_names)  # in file order
+    raise InputError(
+        source,
+        None,
+        f"no genotype of {what} ({len(rows)} genotypes) has a gene of ontology {onto.name!r}; "
+        f"the file names {len(names)} genes it lacks (first: {_first(names)}): "
+        f"{mapping_hint(names, onto.gene_index)}",
     )
 
 

@@ -8,7 +8,6 @@ never put one mutant on both sides and averaging replicates is explicit (``count
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,8 +17,8 @@ from typing import Literal
 import numpy as np
 
 from dcellx.data import registry
-from dcellx.errors import ConfigError, InputError
-from dcellx.fileio import atomic_write_text
+from dcellx.errors import ConfigError, InputError, warn
+from dcellx.fileio import atomic_write_text, read_text
 
 Duplicates = Literal["mean", "error"]
 
@@ -77,15 +76,8 @@ class GenotypeDataset:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        return raw.decode("utf-8").splitlines()
-    except (OSError, EOFError) as exc:
-        raise InputError(path, None, f"cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from exc
+    """The file's lines (plain or gzip); a byte that is not UTF-8 is refused with file:line."""
+    return read_text(path).splitlines()
 
 
 def _records(lines: Iterable[str]) -> Iterable[tuple[int, str]]:
@@ -125,6 +117,8 @@ class _Collector:
         self.sums: list[list[float]] = []
         self.first: list[tuple[int, list[float]]] = []
         self.counts: list[int] = []
+        self.conflicted = bytearray()  # 1 where a row's measurements disagree (1 byte a row)
+        self.first_conflict: tuple[int, int] | None = None  # (row, line)
 
     def add(self, genes: tuple[str, ...], values: list[float], lineno: int) -> None:
         key = frozenset(genes)
@@ -135,21 +129,33 @@ class _Collector:
             self.sums.append(list(values))
             self.first.append((lineno, values))
             self.counts.append(1)
+            self.conflicted.append(0)
             return
         first_line, first_values = self.first[row]
-        if self.duplicates == "error" and values != first_values:
-            raise InputError(
-                self.path,
-                lineno,
-                f"duplicate genotype {' '.join(genes)} (first on line {first_line}) "
-                f"with a different value: {values} vs {first_values}",
-            )
+        if values != first_values:
+            if self.duplicates == "error":
+                raise InputError(
+                    self.path,
+                    lineno,
+                    f"duplicate genotype {' '.join(genes)} (first on line {first_line}) "
+                    f"with a different value: {values} vs {first_values}",
+                )
+            self.conflicted[row] = 1
+            if self.first_conflict is None:
+                self.first_conflict = (row, lineno)
         self.sums[row] = [a + b for a, b in zip(self.sums[row], values, strict=True)]
         self.counts[row] += 1
 
     def dataset(self, phenotypes: list[str]) -> GenotypeDataset:
         if not self.genes:
             raise InputError(self.path, None, "no genotypes found")
+        if self.first_conflict is not None:
+            row, line = self.first_conflict
+            warn(
+                f"{self.path}: {self.conflicted.count(1)} genotype(s) measured more than once "
+                f"with different values were averaged (first: {' '.join(self.genes[row])}, lines "
+                f"{self.first[row][0]} and {line}); --duplicates error refuses them"
+            )
         counts = np.asarray(self.counts, dtype=np.int64)
         values = np.asarray(self.sums, dtype=np.float64) / counts[:, None]
         return GenotypeDataset(self.genes, values, phenotypes, str(self.path), counts)
@@ -163,6 +169,12 @@ def _parse_dcell(lines: list[str], path: Path, duplicates: Duplicates) -> Genoty
             k = int(fields[0])
         except ValueError:
             problem = f"gene count k is not an integer: {fields[0]!r}"
+            if not out.genes and ("," in line or "\t" in line):  # a table's header line
+                columns = [c.strip() for c in next(csv.reader([line], delimiter=_sep(line)))]
+                problem = (
+                    f"a table without a 'genes' column (columns: {columns}); name the column of "
+                    "';'-joined gene names 'genes' (or write the DCell format 'k g1 .. gk value')"
+                )
             raise InputError(path, lineno, problem) from None
         if k < 1:
             raise InputError(path, lineno, f"gene count k must be at least 1, got {k}")
@@ -176,10 +188,15 @@ def _parse_dcell(lines: list[str], path: Path, duplicates: Duplicates) -> Genoty
     return out.dataset(["value"])
 
 
+def _sep(header: str) -> str:
+    """A table's delimiter, from its header line: a tab if it has one, else a comma."""
+    return "\t" if "\t" in header else ","
+
+
 def _parse_table(lines: list[str], path: Path, duplicates: Duplicates) -> GenotypeDataset:
     records = iter(_records(lines))
     header_line, header_text = next(records, (1, ""))
-    delimiter = "\t" if "\t" in header_text else ","
+    delimiter = _sep(header_text)
     header = [c.strip() for c in next(csv.reader([header_text], delimiter=delimiter))]
     if "genes" not in header:
         raise InputError(path, header_line, f"missing 'genes' column (columns: {header})")
@@ -234,11 +251,14 @@ def load_genotypes(path_or_name: str | Path, *, duplicates: Duplicates = "mean")
     return parse(lines, path, duplicates)
 
 
-def load_dataset(name_or_path: str | Path) -> dict[str, GenotypeDataset]:
+def load_dataset(
+    name_or_path: str | Path, *, duplicates: Duplicates = "mean"
+) -> dict[str, GenotypeDataset]:
     """A named collection as ``{"train": .., "test": ..}``; a single file as ``{"train": ..}``."""
     if isinstance(name_or_path, str) and name_or_path in NAMED_DATASETS:
-        return {split: load_genotypes(f) for split, f in NAMED_DATASETS[name_or_path].items()}
-    return {"train": load_genotypes(name_or_path)}
+        named = NAMED_DATASETS[name_or_path]
+        return {split: load_genotypes(f, duplicates=duplicates) for split, f in named.items()}
+    return {"train": load_genotypes(name_or_path, duplicates=duplicates)}
 
 
 def write_dcell_genotypes(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import io
 import math
 import re
 import warnings
@@ -28,12 +27,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from dcellx.data.genotypes import Duplicates, GenotypeDataset, _Collector
 from dcellx.data.symbols import ORF_PATTERN
 from dcellx.errors import ConfigError, InputError
+from dcellx.fileio import decode_utf8
 
 ALLELE_TYPES = ("deletion", "ts", "damp", "other")
 
@@ -50,16 +51,9 @@ def norm_header(name: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
-def text_sources(path: Path) -> list[tuple[str, Callable[[], io.TextIOBase]]]:
-    """(label for messages, opener) per text source: the file itself, or each .txt/.tsv of a zip.
-
-    Text is decoded as UTF-8 with replacement: only ASCII fields (ids, numbers) matter, and a
-    stray byte in an allele name must not stop a 10-million-row read.
-    """
-
-    def wrap(raw: io.BufferedIOBase | gzip.GzipFile) -> io.TextIOBase:
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline=None)
-
+def text_sources(path: Path) -> list[tuple[str, Callable[[], IO[bytes]]]]:
+    """(label for messages, opener of the raw bytes) per text source: the file itself, or each
+    .txt/.tsv of a zip. ``data_lines`` decodes them line by line."""
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
@@ -73,26 +67,28 @@ def text_sources(path: Path) -> list[tuple[str, Callable[[], io.TextIOBase]]]:
             if not names:
                 raise InputError(path, None, "zip archive holds no .txt/.tsv file")
 
-            def member(name: str) -> io.TextIOBase:
+            def member(name: str) -> IO[bytes]:
                 with zipfile.ZipFile(path) as zf:  # the open member keeps the file alive
-                    return wrap(zf.open(name))
+                    return zf.open(name)
 
             return [(f"{path}!{n}", lambda n=n: member(n)) for n in names]
         with open(path, "rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
         if gz:
-            return [(str(path), lambda: wrap(gzip.open(path, "rb")))]
-        return [(str(path), lambda: wrap(open(path, "rb")))]
+            return [(str(path), lambda: gzip.open(path, "rb"))]
+        return [(str(path), lambda: open(path, "rb"))]
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(path, None, f"cannot read: {exc}") from exc
 
 
-def data_lines(label: str, opener: Callable[[], io.TextIOBase]) -> Iterator[tuple[int, str]]:
-    """(1-based line, text without newline) for non-blank, non-'#' lines."""
+def data_lines(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, str]]:
+    """(1-based line, text without newline) for non-blank, non-'#' lines. Each line is decoded
+    as UTF-8 (a leading byte-order mark dropped); a byte that is not UTF-8 is refused with its
+    file:line, never replaced: a replaced byte could change a strain id."""
     try:
         with opener() as fh:
-            for lineno, line in enumerate(fh, 1):
-                text = line.rstrip("\r\n")
+            for lineno, raw in enumerate(fh, 1):
+                text = decode_utf8(label, raw, lineno).rstrip("\r\n")
                 if text.strip() and not text.lstrip().startswith("#"):
                     yield lineno, text
     except (OSError, EOFError, zipfile.BadZipFile) as exc:

@@ -27,6 +27,7 @@ import numpy as np
 from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset, write_dcell_genotypes
 from dcellx.errors import ConfigError, InputError
+from dcellx.fileio import read_text
 
 TeacherFn = Callable[[list[tuple[str, ...]]], np.ndarray]
 TEACHERS = ("additive", "dcell")
@@ -67,10 +68,7 @@ class SimulatedScreen:
 def read_gene_file(path: str | Path) -> list[str]:
     """Genes in file order, first whitespace field per line, '#'/blank lines skipped, deduped."""
     path = registry.resolve(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read gene list: {exc}") from exc
+    text = read_text(path)
     genes: dict[str, None] = {}
     for line in text.splitlines():
         line = line.strip()

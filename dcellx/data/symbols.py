@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.errors import InputError
+from dcellx.fileio import read_text
 
 # Nuclear systematic ORF names: Y, chromosome A-P, arm L/R, 3 digits, strand W/C, optional -A.
 # Mitochondrial (Q0010) and 2-micron (R0010W) loci do not match; they still pass through
@@ -41,10 +43,7 @@ def load_symbol_table(path_or_name: str | Path = SYMBOL_TABLE) -> dict[str, str]
     reported as unmapped rather than guessed.
     """
     path = registry.resolve(path_or_name)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read symbol table: {exc}") from exc
+    lines = read_text(path).splitlines()
     if not lines:
         raise InputError(path, None, "empty symbol table")
     header = [c.strip() for c in lines[0].split("\t")]
@@ -125,3 +124,47 @@ def _merged(column: np.ndarray, rows: list[int]) -> object:
         return column[rows[0]]
     parts = {p for i in rows for p in str(column[i]).split("|")}
     return "|".join(sorted(parts))
+
+
+def _local_symbol_table() -> dict[str, str]:
+    """The shipped symbol table if it is cached or mirrored (a hint never downloads), else {}."""
+    from dcellx.errors import DcellxError
+
+    try:
+        path = registry.locate(SYMBOL_TABLE)
+        return {} if path is None else load_symbol_table(path)
+    except DcellxError:
+        return {}
+
+
+def mapping_hint(unknown: Iterable[str], known: Container[str]) -> str:
+    """What would make ``unknown`` gene names inputs of an ontology whose genes are ``known``:
+    standard names through the shipped symbol table (``ids/yeast_clean4.txt``), systematic names
+    written in lower case; or, if neither applies, that they may be another organism's. One
+    clause, for an error or warning line."""
+    names = list(unknown)
+    table = _local_symbol_table()
+    by_case = [(n, n.upper()) for n in names if n != n.upper() and n.upper() in known]
+    rest = [n for n in names if n.upper() not in known]
+    by_symbol = [(n, table[n.upper()]) for n in rest if table.get(n.upper()) in known]
+    parts = []
+    if by_symbol:
+        n, orf = by_symbol[0]
+        source = registry.REGISTRY[SYMBOL_TABLE].path
+        parts.append(
+            f"{len(by_symbol)} of {len(names)} are standard names that {source} maps to ORFs "
+            f"of the ontology ({n} -> {orf}; dcellx.data.symbols.map_gene_names, README: Your "
+            "own screens)"
+        )
+    if by_case:
+        n, orf = by_case[0]
+        parts.append(
+            f"{len(by_case)} of {len(names)} are ORF names in lower case ({n} -> {orf}: write "
+            "them in upper case)"
+        )
+    if not parts:
+        return (
+            "none is a yeast standard name or an ORF of the ontology in another case (genes "
+            "of another organism?)"
+        )
+    return "; ".join(parts)

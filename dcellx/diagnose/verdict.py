@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from dcellx.data.genotypes import load_dataset
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.reach import term_gene_reach
 from dcellx.train.config import load_run_config
-from dcellx.train.data import base_ontology, overfit_rows
+from dcellx.train.data import base_ontology, overfit_rows, run_datasets
 from dcellx.train.rundir import read_json
 
 FIT = 0.99  # train-mode r at which the batch counts as fit
@@ -32,7 +31,7 @@ def overfit_facts(run_dir: str | Path) -> dict[str, Any]:
     summary = read_json(run_dir / "summary.json")
     cfg = load_run_config(read_json(run_dir / "config.json")["run"])
     onto = base_ontology(cfg)
-    ds = load_dataset(cfg.data)["train"]
+    ds = run_datasets(cfg.data, cfg)["train"]  # as the run read it (and once)
     batch = ds.subset(overfit_rows(len(ds), cfg.batch_size, cfg.batch_seed))
     ceiling = identifiability_ceiling(batch, onto, cfg.phenotype, cfg.model.deletion_rule)
     genes = sorted({onto.gene_index[g] for gs in batch.genes for g in gs if g in onto.gene_index})

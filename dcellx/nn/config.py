@@ -1,18 +1,20 @@
 """``ModelConfig``: every architectural choice of DCell as one validated object, plus presets.
 
-``paper`` follows Ma et al. (2018) exactly; ``lua`` the final released Lua file; ``torchcell`` the
-previous rebuild (including its mistakes, on purpose); ``dcell-new`` the users' updated model of
-May 2025 (see ``DCELL_NEW`` below). Any field can be overridden from the CLI; an override of a
-preset is recorded in the run's resolved config, never applied silently.
+``paper`` follows Ma et al. (2018) exactly; ``lua`` the final released Lua file; ``lua-released``
+the model the released Lua code actually trained and saved (``GO_0006281_Net_Last.t7``; see
+``LUA_RELEASED`` below); ``torchcell`` the previous rebuild (including its mistakes, on purpose);
+``dcell-new`` the users' updated model of May 2025 (see ``DCELL_NEW`` below). Any field can be
+overridden from the CLI; an override of a preset is recorded in the run's resolved config, never
+applied silently.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dcellx.errors import ConfigError
+from dcellx.errors import ConfigError, config_error
 
 Variant = Literal[
     "binary",
@@ -27,16 +29,17 @@ VARIANTS: tuple[str, ...] = Variant.__args__  # type: ignore[attr-defined]
 class ModelConfig(BaseModel):
     """DCell architecture. Defaults are the paper's."""
 
-    model_config = ConfigDict(extra="forbid")
+    # every float must be finite: an inf or NaN lever only ever trains to NaN
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    preset: Literal["paper", "lua", "torchcell", "dcell-new"] = "paper"
+    preset: Literal["paper", "lua", "lua-released", "torchcell", "dcell-new"] = "paper"
     variant: Variant = "binary"
     # Subsystem block. paper: O(t) = BatchNorm(tanh(W I + b)); torchcell: tanh(BatchNorm(W I + b)).
     block: Literal["linear-tanh-norm", "linear-norm-tanh"] = "linear-tanh-norm"
     norm: Literal["batch", "batch-frozen", "layer", "none"] = "batch"
     bn_freeze_after: int = Field(0, ge=0)  # batch-frozen: steps of batch statistics before freezing
-    bn_momentum: float = 0.1
-    bn_eps: float = 1e-5
+    bn_momentum: float = Field(0.1, ge=0, le=1)  # running = (1 - m) running + m batch
+    bn_eps: float = Field(1e-5, gt=0)
     # Widths: max(floor, round(multiplier * n)), n = genes contained by (or annotated to) t.
     width_floor: int = Field(20, ge=1)
     width_multiplier: float = Field(0.3, gt=0)
@@ -44,14 +47,17 @@ class ModelConfig(BaseModel):
     width_basis: Literal["contained", "direct"] = "contained"
     depth: int = Field(1, ge=1)  # Linear-act-norm layers per subsystem (paper: 1)
     # Genes: "direct" = gene inputs concatenated into I(t) (paper); "masked-layer" = the Lua code's
-    # per-term masked Linear(genes -> width) whose output joins the children's states.
-    gene_layer: Literal["direct", "masked-layer"] = "direct"
+    # per-term masked Linear(genes -> width) whose output joins the children's states;
+    # "dense-layer" = the same layer over *every* gene of the ontology, unmasked (what the saved
+    # Lua model is: its mask was never applied, see LUA_RELEASED).
+    gene_layer: Literal["direct", "masked-layer", "dense-layer"] = "direct"
     # Auxiliary heads: Linear(O(t)) -> 1 (paper); the Lua code: Tanh(Linear(.)) on the pre-norm
     # tanh output.
     aux_head: Literal["linear", "tanh-linear"] = "linear"
     aux_input: Literal["state", "pre-norm"] = "state"
-    # Init: torch default (paper), Lua's default x 0.001 on weights, torchcell's U(+-0.001).
-    init: Literal["default", "lua-scaled", "uniform-0.001"] = "default"
+    # Init: torch default (paper), Lua's default x 0.001 on weights (x 0.01: the Lua training
+    # script that shipped the saved model), torchcell's U(+-0.001).
+    init: Literal["default", "lua-scaled", "lua-scaled-0.01", "uniform-0.001"] = "default"
     # Loss: root MSE + alpha * reduce_t aux MSE; reduce "sum" (paper) or "mean" (torchcell's bug).
     alpha: float = Field(0.3, ge=0)
     aux_reduce: Literal["sum", "mean"] = "sum"
@@ -77,8 +83,13 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if self.variant == "embedding-attention" and self.embedding_dim % self.attention_heads:
             raise ValueError("embedding_dim must be divisible by attention_heads")
-        if self.gene_layer == "masked-layer" and self.variant != "binary":
-            raise ValueError("the Lua masked gene layer exists for the binary variant only")
+        if self.gene_layer != "direct" and self.variant != "binary":
+            raise ValueError("the Lua gene layers exist for the binary variant only")
+        if self.gene_layer == "dense-layer" and self.deletion_rule != "exact":
+            raise ValueError(
+                "deletion_rule: the dense gene layer reads every gene in every term; "
+                "only 'exact' is defined for it"
+            )
         return self
 
 
@@ -93,6 +104,17 @@ PRESETS: dict[str, dict[str, object]] = {
         "aux_input": "pre-norm",
         "init": "lua-scaled",
         "alpha": 0.5,
+    },
+    "lua-released": {
+        "width_floor": 10,
+        "width_multiplier": 0.2,
+        "width_rounding": "floor",
+        "gene_layer": "dense-layer",
+        "block": "linear-norm-tanh",
+        "aux_head": "tanh-linear",
+        "aux_input": "state",
+        "init": "lua-scaled-0.01",
+        "alpha": 0.3,
     },
     "torchcell": {
         "block": "linear-norm-tanh",
@@ -161,22 +183,48 @@ torchcell builds that ran there had no such term. dcellx gives such a term its c
 exactly. Padding never occurs (a leaf with no direct gene would get exactly one constant column).
 """
 
+LUA_RELEASED = """``--preset lua-released``: the model the released Lua code actually trained and
+saved, ``GO_0006281_Net_Last.t7`` (idekerlab/DCell ``training/model/Net_Last``, Torch7 nngraph),
+as ``dcellx import-lua`` finds it module by module (``dcellx.nn.lua_import``). Where it differs
+from ``--preset lua`` (the final ``training/code/Binary_GO_NN.lua``), with the evidence:
+
+* gene_layer "dense-layer": each of the 20 terms with direct genes has a gene layer
+  ``nn.Linear(162 -> w_t)`` (annotated ``gene_<term>``) over *all* 162 input genes. None of its
+  36,450 weights is 0, nor any of the saved last-step gradients (``gradWeight``) on genes outside
+  the term, which a gradient mask would have zeroed. The training script beside the file
+  (``training/Train_DCell.lua`` at 76df5ba) never masks the initial weights and masks the
+  gradients of the nodes whose name does *not* start with ``gene_`` (``~=``; the later script
+  has ``==``): no node qualifies, so its mask is dead code. dcellx applies G_t x + c_t over every
+  gene of the ontology; the import record gives each term's share of ||G_t||_F^2 on genes
+  outside it.
+* block "linear-norm-tanh": every term is ``Linear -> BatchNormalization -> Tanh`` (the graph's
+  edges), as in ``training/Binary_GO_NN.lua`` at 76df5ba; the final file has Linear -> Tanh -> BN.
+* aux_input "state": each auxiliary head ``Tanh(Linear(w_t -> 1))`` reads the term's output, the
+  Tanh after BatchNorm that its parents also join (the final file: the pre-norm Tanh).
+* init "lua-scaled-0.01" (every Linear weight x 0.01 after the default init, biases not scaled)
+  and alpha 0.3 (each auxiliary MSE weighted 0.3 in ``nn.ParallelCriterion``, summed): the .t7
+  holds neither; both are the code's at 76df5ba (the final code: x 0.001 and 0.5).
+
+Shared with ``lua``: widths max(10, floor(0.2 n)), n = contained genes (root 32, GO:0006302 13,
+every other DNA-repair term 10: the file's shapes), input 1 = disrupted, BatchNorm eps 1e-5 and
+momentum 0.1 with running statistics, the root Linear -> BN -> Tanh -> Linear(w -> 1). Its
+children enter a term in the topology file's order, then the gene layer; dcellx stores its own
+child order and the import permutes the columns. A dense gene layer is N_extra x G parameters:
+fine for DNA repair (36,450), 2.2 x 10^8 on the full ``--go 2017`` GO (54,439 rows x 4,096
+genes).
+"""
+
 
 def make_config(preset: str = "paper", **overrides: object) -> ModelConfig:
     """Preset values, then explicit overrides (``None`` values are ignored)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     values = {"preset": preset, **PRESETS[preset]}
-    if preset == "lua" and overrides.get("variant", "binary") != "binary":
-        # the Lua masked gene layer is defined on bits; embeddings enter the term Linear directly
+    if preset in ("lua", "lua-released") and overrides.get("variant", "binary") != "binary":
+        # the Lua gene layers are defined on bits; embeddings enter the term Linear directly
         values["gene_layer"] = "direct"
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return ModelConfig(**values)
-    except Exception as exc:  # pydantic.ValidationError -> one line
-        errors = getattr(exc, "errors", None)
-        if callable(errors):
-            e = errors()[0]
-            loc = ".".join(str(x) for x in e["loc"]) or "config"
-            raise ConfigError(f"{loc}: {e['msg']}") from exc
-        raise ConfigError(str(exc)) from exc
+    except ValidationError as exc:
+        raise config_error(exc, "model") from None

@@ -173,7 +173,7 @@ class DCell(nn.Module):
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, B = self.cfg, batch.size
         gene_out = self.genes(batch)
-        lua = cfg.gene_layer == "masked-layer"
+        lua = cfg.gene_layer != "direct"
         extra, genes = (gene_out, None) if lua else (None, gene_out)
         # Per-stratum views through one split each: the backward of a split is a single cat,
         # while slicing a parameter per stratum would zero-fill a full-size gradient per slice.
@@ -247,7 +247,7 @@ class DCell(nn.Module):
         g = self.genes
         out = list(self.weights) + list(self.deep_weights) + [self.aux_weight, self.head_weight]
         out.append(self.root_const)
-        for name in ("gene_w", "gene_A", "gene_P", "embedding"):
+        for name in ("gene_w", "gene_dense", "gene_A", "gene_P", "embedding"):
             if hasattr(g, name):
                 out.append(getattr(g, name))
         for mod in ("phi", "rho", "attn"):
@@ -287,16 +287,19 @@ class DCell(nn.Module):
                 tid, w = onto.term_ids[t], int(L.width[t])
                 dense_in = int(L.child_in[t] + L.extra_width[t])
                 W = self.weights[wi][j, :w, :dense_in]
-                if gcols is not None and L.gene_in[t] and cfg.gene_layer != "masked-layer":
+                if gcols is not None and L.gene_in[t] and cfg.gene_layer == "direct":
                     W = torch.cat([W, gcols[t]], 1)
                 if t == onto.root and L.root_extra:
                     W = torch.cat([W, self.root_const.view(-1, 1)], 1)
                 lo, hi = int(L.offset[t]), int(L.offset[t + 1])
                 out[f"terms.{tid}.weight"] = W.clone()
                 out[f"terms.{tid}.bias"] = self.bias[lo:hi].clone()
-                if cfg.gene_layer == "masked-layer" and L.direct[t]:
-                    out[f"genes.{tid}.weight"] = gcols[t].clone()
+                if cfg.gene_layer != "direct" and L.direct[t]:
                     e0 = int(L.extra_offset[t])
+                    if cfg.gene_layer == "masked-layer":
+                        out[f"genes.{tid}.weight"] = gcols[t].clone()
+                    else:
+                        out[f"genes.{tid}.weight"] = g.gene_dense[e0 : e0 + w].clone()
                     out[f"genes.{tid}.bias"] = g.gene_b[e0 : e0 + w].clone()
                 for k in range(1, cfg.depth):
                     out[f"deep.{tid}.{k}.weight"] = self.deep_weights[wi][k - 1, j, :w, :w].clone()
@@ -320,6 +323,8 @@ class DCell(nn.Module):
     def _gene_columns(self) -> dict[int, torch.Tensor] | None:
         """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
         L, g, kind = self.layout, self.genes, self.genes.kind
+        if kind == "dense-layer":
+            return None  # whole rows of gene_dense, read directly
         if kind in ("binary", "masked-layer", "embedding"):
             flat = g.gene_w if kind != "embedding" else g.gene_A
             cols = {}
@@ -369,7 +374,11 @@ class DCell(nn.Module):
                 if L.direct[t]:
                     i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
                     e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
-                    if cfg.gene_layer == "masked-layer":
+                    if cfg.gene_layer == "dense-layer":
+                        x0 = int(L.extra_offset[t])
+                        g.gene_dense[x0 : x0 + w] = state[f"genes.{tid}.weight"]  # [w, G]
+                        g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
+                    elif cfg.gene_layer == "masked-layer":
                         G = state[f"genes.{tid}.weight"]  # [w, n]
                         g.gene_w[e0:e1] = G.t().reshape(-1)
                         x0 = int(L.extra_offset[t])

@@ -12,7 +12,13 @@ each variant is written as (wild-type part, computed once per forward, batch-ind
 * pooled:  z_t += P_t (sum_g e_g - sum_{deleted} e_g)
 * deepset / attention: a d-vector per (sample, term) from the present genes, then P_t.
 
-The Lua masked gene layer outputs a state-like block (``extra`` rows) instead; see ``DCell``.
+The Lua gene layers output a state-like block (``extra`` rows) instead; see ``DCell``. The
+masked layer's rows are G_t restricted to direct(t); the dense layer (``gene_layer =
+"dense-layer"``, the saved Lua model) reads every gene: with G [N_extra, G] stacking every G_t,
+
+* dense:   extra = c + sum_{g disrupted} G[:, g]          (disrupted-one)
+           extra = (c + sum_g G[:, g]) - sum_{g disrupted} G[:, g]   (present-one)
+
 "Disrupted" always means disrupted *and visible* under the ``deletion_rule``: the layout's
 per-gene perturbation lists hold only the visible incidences (``dcellx.nn.deletion``).
 """
@@ -90,8 +96,8 @@ class GeneInput(nn.Module):
         buf("neuron_ids", torch.arange(L.num_neurons))
         buf("stratum_of_term", torch.from_numpy(L.onto.strata))
         self.kind = (
-            "masked-layer"
-            if cfg.gene_layer == "masked-layer"
+            cfg.gene_layer
+            if cfg.gene_layer != "direct"
             else ("binary" if cfg.variant == "binary" else cfg.variant)
         )
         if self.kind in ("binary", "masked-layer"):
@@ -101,7 +107,11 @@ class GeneInput(nn.Module):
             inc_t = L.inc_term[L.elem_inc]
             buf("elem_extra", L.extra_offset[inc_t] + L.elem_unit)
             self.gene_b = nn.Parameter(torch.zeros(L.num_extra))
-        if self.kind != "binary" and self.kind != "masked-layer":
+        if self.kind == "dense-layer":
+            # rows: the extra rows of every term with direct genes (extra_offset order)
+            self.gene_dense = nn.Parameter(torch.zeros(L.num_extra, L.onto.num_genes))
+            self.gene_b = nn.Parameter(torch.zeros(L.num_extra))
+        if self.kind not in ("binary", "masked-layer", "dense-layer"):
             self.embedding = nn.Parameter(torch.zeros(L.onto.num_genes, d))
         if self.kind == "embedding":
             self.gene_A = nn.Parameter(torch.zeros(L.num_elements, d))
@@ -142,6 +152,13 @@ class GeneInput(nn.Module):
         [N_extra, B] (a dense input block) for the masked layer."""
         B, N = batch.size, self.num_neurons
         present = self.cfg.gene_state == "present-one"  # bits s_g = 1 - x_g
+        if self.kind == "dense-layer":
+            cols = self.gene_dense.index_select(1, batch.gene)  # [N_extra, K]: G[:, g] per pair
+            out = torch.zeros(self.layout.num_extra, B, dtype=cols.dtype, device=cols.device)
+            out = out.index_add(1, batch.sample, cols)
+            if present:
+                return (self.gene_b + self.gene_dense.sum(1)).unsqueeze(1) - out
+            return out + self.gene_b.unsqueeze(1)
         if self.kind == "masked-layer":
             b, e, _ = self._perturbed_elements(batch)
             n_x = self.layout.num_extra

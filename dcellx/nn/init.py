@@ -27,6 +27,8 @@ def _linear(gen: torch.Generator, out: int, fan_in: int, cfg: ModelConfig, dtype
     b = (torch.rand(out, generator=gen, dtype=dtype) * 2 - 1) * bound
     if cfg.init == "lua-scaled":
         w = w * 0.001
+    elif cfg.init == "lua-scaled-0.01":
+        w = w * 0.01
     return w, b
 
 
@@ -59,8 +61,10 @@ def init_term_state(
     root = onto.root
     for t, tid in enumerate(onto.term_ids):
         w_t = int(layout.width[t])
-        if cfg.gene_layer == "masked-layer" and layout.direct[t]:
-            gw, gb = _linear(gen, w_t, int(layout.direct[t]), cfg, dtype)
+        if cfg.gene_layer != "direct" and layout.direct[t]:
+            # masked: Linear(direct genes -> w_t); dense: Linear(every gene -> w_t)
+            n_in = int(layout.direct[t]) if cfg.gene_layer == "masked-layer" else onto.num_genes
+            gw, gb = _linear(gen, w_t, n_in, cfg, dtype)
             state[f"genes.{tid}.weight"], state[f"genes.{tid}.bias"] = gw, gb
         w, b = _linear(gen, w_t, int(layout.fan_in[t]), cfg, dtype)
         state[f"terms.{tid}.weight"], state[f"terms.{tid}.bias"] = w, b

@@ -13,6 +13,7 @@ embedding-pooled       sum_g s_g e_g                            d   (0 if n_t = 
 embedding-deepset      rho(sum_g s_g phi(e_g))                  d   (0 if n_t = 0)
 embedding-attention    sum_i attn_i over present genes          d   (0 if n_t = 0)
 masked-layer (Lua)     G_t x + c_t, G_t: Linear(direct -> w_t)  w_t (0 if n_t = 0)
+dense-layer (Lua .t7)  G_t x + c_t, G_t: Linear(all G -> w_t)   w_t (0 if n_t = 0)
 =====================  =======================================  ==============================
 
 With ``root_extra_input = "constant-one"`` the root's I(t) ends with one more entry held at 1
@@ -82,7 +83,7 @@ class ModelLayout:
         self.inc_visible = visible_incidences(onto, cfg.deletion_rule)  # bool [A]
         d = cfg.embedding_dim
         has = (self.direct > 0).astype(np.int64)
-        if cfg.gene_layer == "masked-layer":
+        if cfg.gene_layer != "direct":  # the Lua gene layers: w_t outputs, as a child's state
             self.gene_in = self.width * has
         elif cfg.variant == "binary":
             self.gene_in = self.direct.copy()
@@ -96,9 +97,7 @@ class ModelLayout:
         self.fan_in = self.child_in + self.gene_in
         self.fan_in[onto.root] += self.root_extra
         # Lua's gene layer outputs live in an "extra" row space fed to the term matmuls.
-        self.extra_width = (
-            self.width * has if cfg.gene_layer == "masked-layer" else np.zeros(T, int)
-        )
+        self.extra_width = self.width * has if cfg.gene_layer != "direct" else np.zeros(T, int)
         self.extra_offset = np.concatenate([[0], np.cumsum(self.extra_width)]).astype(np.int64)
         self.num_extra = int(self.extra_offset[-1])
         self._incidence_elements()

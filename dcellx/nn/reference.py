@@ -83,6 +83,8 @@ class ReferenceDCell(nn.Module):
             w = int(L.width[t])
             if cfg.gene_layer == "masked-layer" and L.direct[t]:
                 self.genes[tid] = nn.Linear(int(L.direct[t]), w)
+            elif cfg.gene_layer == "dense-layer" and L.direct[t]:
+                self.genes[tid] = nn.Linear(onto.num_genes, w)  # every gene, no mask
             self.terms[tid] = nn.Linear(int(L.fan_in[t]), w)
             if cfg.norm != "none":
                 self.norms[tid] = TermNorm(w, cfg)
@@ -122,6 +124,9 @@ class ReferenceDCell(nn.Module):
         if len(genes) == 0:
             return None
         cfg = self.cfg
+        if cfg.gene_layer == "dense-layer":  # the saved Lua model: G_t x + c_t over all genes
+            bits = 1 - x if cfg.gene_state == "present-one" else x
+            return self.genes[self.onto.term_ids[t]](bits)
         xg = x[:, genes] * self.visible_of[t].to(x.dtype)  # [B, n] 1 = disrupted, visible
         bits = 1 - xg if cfg.gene_state == "present-one" else xg
         if cfg.gene_layer == "masked-layer":

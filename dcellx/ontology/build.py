@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from dcellx.data import registry
-from dcellx.errors import InputError
+from dcellx.errors import ConfigError, InputError, warn
+from dcellx.fileio import FileWriteError, read_text, remove_stale_temps
 from dcellx.ontology.annotations import read_annotations
 from dcellx.ontology.compiled import FORMAT_VERSION, CompiledOntology, compile_graph
 from dcellx.ontology.filters import apply_filters, report
@@ -42,7 +43,7 @@ def resolve_source(source: str, base_dir: str, notes: list[str] | None = None) -
 def read_gene_list(path: Path) -> set[str]:
     """One gene per line (first whitespace field); '#' comments and blank lines skipped."""
     genes = set()
-    for line in path.read_text().splitlines():
+    for line in read_text(path).splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             genes.add(line.split()[0])
@@ -112,7 +113,9 @@ def build_ontology(recipe: Recipe, *, use_cache: bool = True) -> CompiledOntolog
     key = hashlib.sha256(key.encode()).hexdigest()[:20]
     cached = registry.cache_dir() / "ontologies" / f"{recipe.name}-{key}.npz"
     if use_cache and cached.exists():
-        return CompiledOntology.load(cached)
+        onto = CompiledOntology.load(cached)
+        require_subsystems(recipe, onto.num_terms, onto.term_ids[onto.root], onto_path)
+        return onto  # (an entry compiled by older dcellx may be a root alone)
     onto = compile_recipe(recipe, onto_path, ann_path, universe, universe_desc)
     onto.meta["recipe"]["resolved_inputs"] = {
         "ontology": onto_path.name,
@@ -120,8 +123,29 @@ def build_ontology(recipe: Recipe, *, use_cache: bool = True) -> CompiledOntolog
         "substitutions": notes,
     }
     if use_cache:
-        onto.save(cached)
+        remove_stale_temps(cached.parent)
+        try:
+            onto.save(cached)
+        except FileWriteError as exc:  # a cache is an optimisation: the compile stands
+            warn(f"ontology cache not written, compiled again next time: {exc}")
     return onto
+
+
+def require_subsystems(recipe: Recipe, terms: int, root: str, onto_path: Path) -> None:
+    """Refuse an ontology that is its root alone: no subsystem, nothing for DCell to learn (the
+    forward pass would fail on the first batch)."""
+    if terms >= 2:
+        return
+    f = recipe.filters
+    how = (
+        f"after its filters ({', '.join(f.order)}; min_genes={f.min_genes})"
+        if recipe.ontology_format == "obo"
+        else f"in {onto_path}"
+    )
+    raise ConfigError(
+        f"ontology recipe {recipe.name!r} leaves no term below the root {root} {how}: "
+        "DCell has no subsystem to learn; lower --min-genes or choose another recipe"
+    )
 
 
 def compile_recipe(
@@ -164,6 +188,7 @@ def compile_recipe(
         ns = Counter(graph.namespaces.get(t, "") for t in graph.parents)
         meta["namespaces"] = dict(sorted(ns.items()))
     meta["stages"] = [s.as_dict() for s in stages]
+    require_subsystems(recipe, len(graph.parents), graph.root, onto_path)  # before the cache
     onto = compile_graph(graph, recipe.name, universe, meta)
     if recipe.universe == "id-map" and universe is not None:
         vocab = sorted(universe)

@@ -18,15 +18,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
 from dcellx.errors import DcellxError, InputError
+from dcellx.fileio import atomic_write
 from dcellx.ontology.graph import OntologyGraph
 
 FORMAT_VERSION = 1
@@ -135,31 +135,27 @@ class CompiledOntology:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write atomically (temp file + rename) so a killed build never leaves a torn cache."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(
-                    fh,
-                    format_version=np.array(FORMAT_VERSION),
-                    name=np.array(self.name),
-                    term_ids=np.array(self.term_ids, dtype=str),
-                    term_names=np.array(self.term_names, dtype=str),
-                    gene_ids=np.array(self.gene_ids, dtype=str),
-                    strata=self.strata,
-                    child_ptr=self.child_ptr,
-                    child_idx=self.child_idx,
-                    gene_term=self.gene_term,
-                    contained=self.contained,
-                    meta=np.array(json.dumps(self.meta)),
-                    content_hash=np.array(self.content_hash),
-                )
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write atomically (``dcellx.fileio.atomic_write``) so a killed build never leaves a
+        torn cache; an ``OSError`` is a ``FileWriteError`` naming the path."""
+
+        def write(fh: IO[bytes]) -> None:
+            np.savez(
+                fh,
+                format_version=np.array(FORMAT_VERSION),
+                name=np.array(self.name),
+                term_ids=np.array(self.term_ids, dtype=str),
+                term_names=np.array(self.term_names, dtype=str),
+                gene_ids=np.array(self.gene_ids, dtype=str),
+                strata=self.strata,
+                child_ptr=self.child_ptr,
+                child_idx=self.child_idx,
+                gene_term=self.gene_term,
+                contained=self.contained,
+                meta=np.array(json.dumps(self.meta)),
+                content_hash=np.array(self.content_hash),
+            )
+
+        atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> CompiledOntology:

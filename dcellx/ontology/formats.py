@@ -18,7 +18,7 @@ from collections import deque
 from pathlib import Path
 
 from dcellx.errors import InputError
-from dcellx.fileio import atomic_write_text
+from dcellx.fileio import atomic_write_text, read_text
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.ontology.graph import CycleError, OntologyGraph
 
@@ -28,10 +28,7 @@ TERM_EDGE = "default"
 def read_three_column(path: str | Path) -> OntologyGraph:
     """Parse a three-column ontology; the root is the single term that has no parent."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read: {exc}") from exc
+    lines = read_text(path).splitlines()
     parents: dict[str, set[str]] = {}
     rows: list[tuple[str, str, str, str]] = []
     first_edge: dict[str, int] = {}  # child term -> line of its first parent edge

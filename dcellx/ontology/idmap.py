@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcellx.errors import InputError
+from dcellx.fileio import read_text
 
 # Yeast systematic names: nuclear ORFs (YAL001C, YDR374W-A), mitochondrial (Q0010), 2-micron
 # plasmid (R0010W) and the ncRNA names of today's SGD (YNCG0026W; YNCQ... on the mitochondrion).
@@ -45,10 +46,7 @@ def read_id_map(path: str | Path) -> GeneIdMap:
     (the table lists ``-`` as the SGD ID of three loci) is ambiguous and left out.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read gene id table: {exc}") from exc
+    lines = read_text(path).splitlines()
     if not lines:
         raise InputError(path, None, "empty gene id table")
     header = [c.strip() for c in lines[0].split("\t")]

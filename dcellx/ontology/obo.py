@@ -37,6 +37,9 @@ _ID = re.compile(r"^[^\s:!{}]+:[^\s!{}]+$")
 _XREF = re.compile(r'^[^\s:,\[\]"]+:(?:[^\s,\]"\\]|\\.)+(\s+"(?:[^"\\]|\\.)*")?$')
 _QUOTED = re.compile(r'^"((?:[^"\\]|\\.)*)"\s*(.*)$')
 _SYNONYM_SCOPES = frozenset(("EXACT", "BROAD", "NARROW", "RELATED"))
+_COMMENT = re.compile(r"(?:^|\s)!")
+_ESCAPE = re.compile(r"\\(.)")
+_ESCAPES = {"n": "\n", "t": "\t"}
 
 
 @dataclass
@@ -99,18 +102,19 @@ def _decode(path: Path, raw: bytes) -> str:
 
 
 def _strip_value(value: str) -> str:
-    """Drop an unescaped trailing ``! comment`` and ``{qualifiers}`` from a tag value."""
+    """Drop a trailing ``! comment`` (an unescaped ``!`` after any whitespace, tab included) and
+    ``{qualifiers}`` from a tag value."""
     if "!" in value:
-        i = value.find(" !")
-        if i < 0 and value.startswith("!"):
-            i = 0
-        while i >= 0 and i > 0 and value[i - 1] == "\\":
-            i = value.find(" !", i + 1)
-        if i >= 0:
-            value = value[:i]
+        m = _COMMENT.search(value)
+        if m is not None:
+            value = value[: m.start()]
     value = value.strip()
-    if value.endswith("}") and "{" in value:
-        value = value[: value.rfind("{")].rstrip()
+    if value.endswith("}") and not value.endswith("\\}") and "{" in value:
+        i = value.rfind("{")
+        while i > 0 and value[i - 1] == "\\":  # an escaped brace is part of the value
+            i = value.rfind("{", 0, i - 1)
+        if i >= 0:
+            value = value[:i].rstrip()
     return value
 
 
@@ -167,11 +171,13 @@ def _unused_line_ok(tag: str, value: str) -> bool:
 
 
 def _unescape(value: str) -> str:
-    return (
-        value.replace("\\!", "!").replace('\\"', '"').replace("\\\\", "\\")
-        if "\\" in value
-        else value
-    )
+    """OBO escapes in one left-to-right pass, as pronto reads them: ``\\n`` newline, ``\\t`` tab,
+    and ``\\X`` -> ``X`` otherwise (``\\!``, ``\\"``, ``\\\\``, ``\\{``, ``\\:``, ...)."""
+    return _ESCAPE.sub(_unescape_one, value) if "\\" in value else value
+
+
+def _unescape_one(m: re.Match[str]) -> str:
+    return _ESCAPES.get(m.group(1), m.group(1))
 
 
 class _Stanza:

@@ -12,7 +12,8 @@ from typing import Literal
 import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dcellx.errors import ConfigError, InputError
+from dcellx.errors import ConfigError, InputError, config_error, validation_message
+from dcellx.fileio import decode_utf8
 from dcellx.ontology.filters import FILTERS, FilterSettings
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "ontologies"
@@ -92,7 +93,7 @@ def load_recipe(go: str) -> Recipe:
             known = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
             raise ConfigError(f"unknown ontology recipe {go!r}; known: {', '.join(known)}")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(decode_utf8(path, path.read_bytes()))
     except FileNotFoundError as exc:
         raise InputError(path, None, "recipe file not found") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -101,9 +102,7 @@ def load_recipe(go: str) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise InputError(path, None, f"{where}: {err['msg']}") from exc
+        raise InputError(path, None, validation_message(exc)) from None
 
 
 def with_overrides(recipe: Recipe, **overrides: object) -> Recipe:
@@ -129,8 +128,7 @@ def with_overrides(recipe: Recipe, **overrides: object) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}") from exc
+        raise config_error(exc) from None
 
 
 def _absolute(source: str | None, base_dir: str) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dcellx.errors import InputError
+from dcellx.fileio import read_text
 from dcellx.ontology.graph import OntologyGraph
 
 
@@ -21,7 +22,8 @@ def read_topology(path: str | Path) -> tuple[OntologyGraph, dict[str, int]]:
     children: dict[str, list[str]] = {}
     genes: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
-    lines = [(n, line.strip()) for n, line in enumerate(path.read_text().splitlines(), 1)]
+    where: dict[str, int] = {}  # term -> line of its TERMS: list (for an undefined child)
+    lines = [(n, line.strip()) for n, line in enumerate(read_text(path).splitlines(), 1)]
     lines = [(n, line) for n, line in lines if line]
     if not lines:
         raise InputError(path, None, "empty topology file")
@@ -46,12 +48,14 @@ def read_topology(path: str | Path) -> tuple[OntologyGraph, dict[str, int]]:
         sizes[term] = int(head[1])
         genes[term] = gl[6:].split()
         children[term] = tl[6:].split()
+        where[term] = nt
         i += 3
     parents: dict[str, set[str]] = {t: set() for t in children}
     for t, chs in children.items():
         for c in chs:
             if c not in parents:
-                raise InputError(path, None, f"term {t} names child {c}, which has no ROOT: stanza")
+                problem = f"term {t} names child {c}, which has no ROOT: stanza"
+                raise InputError(path, where[t], problem)
             parents[c].add(t)
     roots = [t for t, ps in parents.items() if not ps]
     if len(roots) != 1:

@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,18 @@ _TIME = re.compile(r"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+(:\d{1,2}(:\d{
 _MEM = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 _SIGNAL = re.compile(r"^(?:(B|R|RB):)?([A-Z0-9]+)(?:@(\d+))?$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9_.,+-]+$")
+
+
+def check_script_text(flag: str, value: str) -> None:
+    """Refuse a control character (newline, carriage return, tab, escape, NUL, ...) or a Unicode
+    line separator in a name that goes into the generated script: quoting does not protect a
+    comment or an ``#SBATCH`` line from a newline, which would start a new command."""
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
+            raise ConfigError(
+                f"{flag} {value!r}: control character {ch!r} (U+{ord(ch):04X}) in a name that "
+                "goes into the SLURM script"
+            )
 
 
 @dataclass
@@ -69,6 +82,11 @@ class SlurmOptions:
     extra: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        named = [("--partition", self.partition), ("--time", self.time), ("--mem", self.mem)]
+        named += [("--signal", self.signal), ("--job-name", self.job_name)]
+        for flag, value in [*named, *(("--sbatch", item) for item in self.extra)]:
+            if value is not None:
+                check_script_text(flag, value)
         if self.time is not None and not _TIME.match(self.time):
             raise ConfigError(f"--time {self.time!r}: use minutes, HH:MM:SS or D-HH:MM:SS")
         if self.mem is not None and not _MEM.match(self.mem):
@@ -248,6 +266,12 @@ def write_array(
     opts.validate()
     if sync_bn and not ddp:
         raise ConfigError("--sync-bn synchronises BatchNorm across processes: use it with --ddp")
+    # every path that goes into the script, checked before the sweep directory is made
+    where = ("--sweep-dir", sweep_dir) if sweep_dir is not None else ("--runs-dir", runs_dir)
+    check_script_text(where[0], str(Path(where[1]).resolve()))
+    check_script_text("working directory", str(Path(workdir or Path.cwd()).resolve()))
+    for part in command or dcellx_command():
+        check_script_text("dcellx command", part)
     path = prepare_sweep(plan, sweep_dir, runs_dir)
     n = len(plan.points())
     text = render_script(

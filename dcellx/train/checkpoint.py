@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from dcellx import fileio
 from dcellx.errors import InputError
 from dcellx.train.rundir import atomic_write
 
@@ -66,6 +67,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def remove_stale_temps(run_dir: Path) -> None:
-    """Temp files of writes a SIGKILL interrupted (never read; safe to delete)."""
-    for tmp in Path(run_dir).glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    """Temp files of writes a SIGKILL interrupted (never read; safe to delete: the caller holds
+    the run's lock, so no live process writes here)."""
+    fileio.remove_stale_temps(run_dir, every=True)

@@ -9,12 +9,13 @@ config never holds a ``None`` that means "whatever the code did at the time".
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dcellx.errors import ConfigError
+from dcellx.errors import ConfigError, config_error
 from dcellx.nn.config import VARIANTS, ModelConfig, make_config
 from dcellx.train.baselines import BASELINE_L2, BASELINES
 
@@ -24,6 +25,7 @@ CONTROLS: tuple[str, ...] = ("shuffled-ontology", "shuffled-labels", "mlp")
 ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS, *BASELINES)
 DEFAULT_EPOCHS = {"overfit": 500, "train": 100}
 DEFAULT_PATIENCE = {"overfit": None, "train": 10}
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class OntologyOverrides(BaseModel):
@@ -34,7 +36,7 @@ class OntologyOverrides(BaseModel):
     obo: str | None = None
     annotations: str | None = None
     date_cutoff: str | None = None
-    min_genes: int | None = None
+    min_genes: int | None = Field(None, ge=0)
     universe: str | None = None
 
     def as_kwargs(self) -> dict[str, object]:
@@ -44,7 +46,8 @@ class OntologyOverrides(BaseModel):
 class RunConfig(BaseModel):
     """One training run (``overfit`` or ``train``). Defaults are the README's main job."""
 
-    model_config = ConfigDict(extra="forbid")
+    # every float must be finite (``--lr inf`` trained to NaN and exited 0)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     mode: Literal["overfit", "train"] = "overfit"
     go: str = "2017"
@@ -53,12 +56,14 @@ class RunConfig(BaseModel):
     test_data: str | None = None  # train mode: a test file (default: the dataset's own test split)
     phenotype: int = Field(0, ge=0)  # phenotype column of the data file
     unknown_genes: Literal["warn", "error", "ignore"] = "warn"
+    # a genotype measured more than once with different values: averaged (and said) or refused
+    duplicates: Literal["mean", "error"] = "mean"
     # BatchNorm with batch statistics needs at least two samples.
     batch_size: int = Field(32, ge=2)
-    batch_seed: int | None = None  # overfit batch: None = the first N training genotypes
+    batch_seed: int | None = Field(None, ge=0)  # overfit batch: None = the first N genotypes
     epochs: int | None = Field(None, ge=1)  # None -> 500 (overfit) / 100 (train)
     lr: float = Field(1e-3, gt=0)
-    betas: tuple[float, float] = (0.9, 0.999)
+    betas: tuple[Beta, Beta] = (0.9, 0.999)  # Adam's decay rates, each in [0, 1)
     scheduler: Literal["none", "cosine", "plateau"] = "none"
     plateau_patience: int = Field(10, ge=0)
     plateau_factor: float = Field(0.5, gt=0, lt=1)
@@ -75,8 +80,8 @@ class RunConfig(BaseModel):
     # and holdout_fraction counting genotypes of the pool.
     split: Literal["random", "genes", "pairs"] = "random"
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
-    split_seed: int | None = None  # None -> seed (resolved and recorded)
-    seed: int = 0
+    split_seed: int | None = Field(None, ge=0)  # None -> seed (resolved and recorded)
+    seed: int = Field(0, ge=0, le=2**64 - 1)  # what numpy's and torch's generators take
     label_norm: Literal["zscore", "none"] = "zscore"
     threads: int | None = Field(None, ge=1)  # None -> torch's current setting, recorded
     device: str = "cpu"
@@ -124,13 +129,6 @@ class RunConfig(BaseModel):
                 {**self.model.model_dump(), "variant": self.variant}
             )
         return self
-
-
-def _one_line(exc: ValidationError) -> ConfigError:
-    e = exc.errors()[0]
-    loc = ".".join(str(x) for x in e["loc"]) or "config"
-    msg = e["msg"].removeprefix("Value error, ")
-    return ConfigError(f"{loc}: {msg}")
 
 
 def parse_value(text: str) -> Any:
@@ -183,7 +181,12 @@ def make_run_config(
     generic ``sets`` (``--set``/``--grid``, which win). ``None`` values mean "default"."""
     run = {k: v for k, v in fields.items() if v is not None}
     model = {k: v for k, v in (model or {}).items() if v is not None}
-    onto = {k: (str(v) if k != "min_genes" else v) for k, v in (ontology or {}).items() if v}
+    # 0 is a value (`--min-genes 0` keeps every term), so only None and "" mean "not given"
+    onto = {
+        k: (str(v) if k != "min_genes" else v)
+        for k, v in (ontology or {}).items()
+        if v is not None and v != ""
+    }
     for key, value in (sets or {}).items():
         part, name = route(key)
         {"run": run, "model": model, "ontology": onto}[part][name] = value
@@ -199,9 +202,9 @@ def make_run_config(
         )
     model_cfg = make_config(preset, **model)
     try:
-        cfg = RunConfig(model=model_cfg, ontology=OntologyOverrides(**onto), **run)
+        cfg = RunConfig(model=model_cfg, ontology=onto, **run)
     except ValidationError as exc:
-        raise _one_line(exc) from None
+        raise config_error(exc) from None
     if cfg.threads is None:
         cfg.threads = torch.get_num_threads()
     return cfg
@@ -212,4 +215,69 @@ def load_run_config(data: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise _one_line(exc) from None
+        raise config_error(exc) from None
+
+
+# What ``--resume`` may change: how long the run goes on and what it keeps, never what it computes.
+RESUME_CHANGES = ("epochs", "checkpoint_every", "keep_checkpoints")
+_ONTOLOGY_FLAGS = {"annotations": "--gaf"}
+
+
+def _given_value(cfg: RunConfig, part: str, name: str, value: Any) -> Any:
+    """``value`` as the config would hold it (validated and coerced: ``1e-3`` == ``0.001``)."""
+    if part == "model":
+        return getattr(ModelConfig.model_validate({**cfg.model.model_dump(), name: value}), name)
+    if part == "ontology":
+        data = {**cfg.ontology.model_dump(), name: value}
+        return getattr(OntologyOverrides.model_validate(data), name)
+    return getattr(RunConfig.model_validate({**cfg.model_dump(), name: value}), name)
+
+
+def resume_changes(
+    cfg: RunConfig,
+    run_dir: Path,
+    mode: str | None = None,
+    preset: str | None = None,
+    model: dict[str, Any] | None = None,
+    ontology: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+    sets: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Check the flags given with ``--resume`` against the run's recorded ``cfg``: a flag equal
+    to the recorded value is fine; ``RESUME_CHANGES`` are returned to be applied; any other
+    difference (and another mode) is a ``ConfigError``: a resumed run computes what it began."""
+    kind = f"{'an' if cfg.mode == 'overfit' else 'a'} {cfg.mode} run"
+    if mode is not None and mode != cfg.mode:
+        raise ConfigError(
+            f"{run_dir} is {kind}: continue it with `dcellx {cfg.mode} --resume {run_dir}`"
+        )
+    given: list[tuple[str, str, str, Any]] = []  # (flag as given, part, field, value)
+    for part, items in (("run", fields), ("model", model), ("ontology", ontology)):
+        for name, value in (items or {}).items():
+            flag = _ONTOLOGY_FLAGS.get(name, "--" + name.replace("_", "-"))
+            given.append((f"{flag} {value}", part, name, value))
+    if preset is not None:
+        given.append((f"--preset {preset}", "model", "preset", preset))
+    given += [(f"--set {k}={v}", *route(k), v) for k, v in (sets or {}).items()]
+    changes: dict[str, Any] = {}
+    for flag, part, name, value in given:
+        if (part, name) == ("run", "runs_dir"):
+            if Path(value).resolve() != Path(run_dir).resolve().parent:
+                raise ConfigError(f"{flag}: {run_dir} is not in it; drop --runs-dir")
+            continue
+        try:
+            new = _given_value(cfg, part, name, value)
+        except ValidationError as exc:
+            raise config_error(exc, "" if part == "run" else part) from None
+        recorded = getattr(cfg if part == "run" else getattr(cfg, part), name)
+        if new == recorded:
+            continue
+        if part == "run" and name in RESUME_CHANGES:
+            changes[name] = new
+            continue
+        raise ConfigError(
+            f"{flag} contradicts {run_dir}, {kind} with {name} = {recorded!r} (config.json): "
+            "--resume continues a run as it began and changes only --epochs, "
+            f"--checkpoint-every and --keep-checkpoints; drop {flag.split()[0]} or start a new run"
+        )
+    return changes

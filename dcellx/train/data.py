@@ -22,8 +22,15 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from dcellx.batch import EncodedGenotypes, PerturbationBatch, encode_genotypes, make_batch
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.batch import (
+    EncodedGenotypes,
+    PerturbationBatch,
+    encode_genotypes,
+    make_batch,
+    report_unknown,
+    require_visible,
+)
+from dcellx.data.genotypes import Duplicates, GenotypeDataset, load_dataset
 from dcellx.diagnose.controls import shuffle_labels
 from dcellx.errors import ConfigError
 from dcellx.ontology.build import load_ontology
@@ -115,8 +122,14 @@ def _ontology(go: str, overrides: str) -> CompiledOntology:
 
 
 @lru_cache(maxsize=4)
-def _dataset(name: str) -> dict[str, GenotypeDataset]:
-    return load_dataset(name)
+def _datasets(name: str, duplicates: Duplicates) -> dict[str, GenotypeDataset]:
+    return load_dataset(name, duplicates=duplicates)
+
+
+def run_datasets(name: str, cfg: RunConfig) -> dict[str, GenotypeDataset]:
+    """``--data``/``--test-data`` read with the run's ``duplicates`` rule (memoised in-process:
+    a sweep, and the verdict after a run, read each file once)."""
+    return _datasets(name, cfg.duplicates)
 
 
 def base_ontology(cfg: RunConfig) -> CompiledOntology:
@@ -130,11 +143,11 @@ def _test_source(cfg: RunConfig) -> tuple[str, GenotypeDataset] | None:
     if cfg.mode != "train":
         return None
     if cfg.test_data:
-        sets = _dataset(cfg.test_data)
+        sets = run_datasets(cfg.test_data, cfg)
         if "test" in sets:
             return f"{cfg.test_data}:test", sets["test"]
         return cfg.test_data, sets["train"]
-    test = _dataset(cfg.data).get("test")
+    test = run_datasets(cfg.data, cfg).get("test")
     return None if test is None else (f"{cfg.data}:test", test)
 
 
@@ -172,7 +185,7 @@ def _check_phenotype(cfg: RunConfig, ds: GenotypeDataset, what: str) -> None:
 
 def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
     """``--split genes|pairs``: pool the training and test files, split the pool leak-free."""
-    sources = [(f"{cfg.data}:train", _dataset(cfg.data)["train"])]
+    sources = [(f"{cfg.data}:train", run_datasets(cfg.data, cfg)["train"])]
     test_src = _test_source(cfg)
     if test_src is not None:
         sources.append(test_src)
@@ -191,7 +204,9 @@ def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
         # as with a random split: training-side labels permuted, test labels kept true
         fit = np.concatenate([sp.train, sp.val])
         raw[fit] = raw[fit[np.random.default_rng(cfg.seed).permutation(len(fit))]]
-    enc = encode_genotypes(pool, onto, unknown=cfg.unknown_genes)
+    enc = encode_genotypes(pool, onto, unknown="ignore")
+    require_visible(enc, sp.train, pool.source, onto, "the training split")  # before a warning
+    report_unknown(enc, pool.source, onto, cfg.unknown_genes)
     labels = LabelStats.fit(raw[sp.train], cfg.label_norm)
     z = labels.forward(raw).astype(np.float32)
     info = {
@@ -219,12 +234,12 @@ def load_run_data(cfg: RunConfig) -> RunData:
     onto = run_ontology(base_ontology(cfg), cfg.variant, cfg.seed)
     if cfg.mode == "train" and cfg.split != "random":
         return _load_resplit(cfg, onto)
-    sets = _dataset(cfg.data)
+    sets = run_datasets(cfg.data, cfg)
     train_ds = sets["train"]
     _check_phenotype(cfg, train_ds, repr(cfg.data))
     if cfg.variant == "shuffled-labels":
         train_ds = shuffle_labels(train_ds, cfg.seed)
-    enc = encode_genotypes(train_ds, onto, unknown=cfg.unknown_genes)
+    enc = encode_genotypes(train_ds, onto, unknown="ignore")  # reported once rows are known
     raw = train_ds.values[:, cfg.phenotype].copy()  # float64 (the encoding holds float32)
     n = len(enc)
     val_rows = None
@@ -235,6 +250,9 @@ def load_run_data(cfg: RunConfig) -> RunData:
     else:
         # a seeded split of the training file; the dataset's own test file stays untouched
         val_rows, rows = random_split(n, cfg.val_fraction, cfg.split_seed)
+    what = "the batch" if cfg.mode == "overfit" else "the training split"
+    require_visible(enc, rows, train_ds.source, onto, what)  # before a warning on them
+    report_unknown(enc, train_ds.source, onto, cfg.unknown_genes)
     labels = LabelStats.fit(raw[rows], cfg.label_norm)
     z = labels.forward(raw).astype(np.float32)
     train = Split(enc, rows, z, raw)

@@ -21,6 +21,7 @@ import math
 import signal
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,21 @@ from dcellx.errors import ConfigError, InputError
 from dcellx.nn.loss import alpha_at, dcell_loss
 from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST, LAST
-from dcellx.train.config import RunConfig, load_run_config
+from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.data import RunData, Split, load_run_data
 from dcellx.train.metrics import COLUMNS, TRAIN_COLUMNS, MetricsLog, pearson, regression_metrics
 from dcellx.train.metrics import spearman as spearman_r
 from dcellx.train.models import build_model
 from dcellx.train.plots import draw_curves
 from dcellx.train.progress import EpochProgress
-from dcellx.train.rundir import create_run_dir, environment, read_json, write_json
+from dcellx.train.rundir import (
+    create_run_dir,
+    environment,
+    read_json,
+    recipe_sources,
+    run_lock,
+    write_json,
+)
 
 EVAL_BATCH = 512  # rows per no-grad forward when scoring a split
 THRESHOLD = 0.9  # summary: first epoch whose Pearson reaches this
@@ -352,30 +360,81 @@ def run(cfg: RunConfig, console: Console | None = None, comm=None) -> RunResult:
     dev = _check_device(cfg.device)
     data = load_run_data(cfg)  # every input error surfaces before a run directory exists
     model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    opt, sched = _optimiser(cfg, model, dev)  # and every model or optimiser error
     run_dir = None
     if comm is None or comm.is_main:
-        run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed)
         config = resolved_config(cfg, data, model)
         if comm is not None:
             config["distributed"] = comm.describe()
-        write_json(run_dir / "config.json", config)
-        env = environment(data.onto.content_hash, cfg.data, cfg.test_data)
-        write_json(run_dir / "env.json", env)
+        sources = recipe_sources(data.onto.meta)
+        env = environment(data.onto.content_hash, cfg.data, cfg.test_data, sources)
+        # written together; a directory whose files cannot be written is removed again
+        files = {"config.json": config, "env.json": env}
+        run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed, files)
     if comm is not None:
         run_dir = comm.from_main(run_dir)
-    return _fit(cfg, data, model, dev, run_dir, None, console, comm)
+    with run_lock(run_dir) if comm is None or comm.is_main else nullcontext():
+        return _fit(cfg, data, model, opt, sched, dev, run_dir, None, console, comm)
 
 
 def resume(
-    run_dir: str | Path, console: Console | None = None, quiet: bool | None = None, comm=None
+    run_dir: str | Path,
+    console: Console | None = None,
+    quiet: bool | None = None,
+    comm=None,
+    mode: str | None = None,
+    flags: dict[str, Any] | None = None,
 ):
     """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet), with
-    any world size under ``--ddp`` (``comm``: every rank reads the checkpoint)."""
+    any world size under ``--ddp`` (``comm``: every rank reads the checkpoint). A run another
+    live process holds (``run.lock``) is refused. ``mode`` and ``flags`` (``preset``, ``model``,
+    ``ontology``, ``fields``, ``sets``, as ``make_run_config`` takes them) are what the command
+    line gave: one that contradicts the run is refused, a longer ``epochs`` is applied
+    (``resume_changes``)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError(run_dir, None, "not a run directory (no config.json)")
+    changes: dict[str, Any] = {}
+    if mode is not None or flags is not None:  # the command line's view of the run: checked
+        recorded = load_run_config(read_json(run_dir / "config.json")["run"])
+        changes = resume_changes(recorded, run_dir, mode, **(flags or {}))
     if (run_dir / "summary.json").is_file():
+        if changes:
+            given = ", ".join("--" + k.replace("_", "-") for k in changes)
+            raise ConfigError(f"{run_dir} has finished (summary.json): {given} cannot change it")
         return RunResult(run_dir, read_json(run_dir / "summary.json"))  # already finished
+    with run_lock(run_dir) if comm is None or comm.is_main else nullcontext():
+        return _resume(run_dir, console, quiet, comm, changes)
+
+
+def _apply_changes(
+    cfg: RunConfig, changes: dict[str, Any], done: int, run_dir: Path, config: dict | None, console
+) -> RunConfig:
+    """The ``resume_changes`` a resumed run takes: checked against its state, recorded in
+    ``config.json`` (``config`` is ``None`` on ranks that write nothing) and said."""
+    if "epochs" in changes:
+        n = changes["epochs"]
+        if cfg.scheduler == "cosine":
+            raise ConfigError(
+                f"--epochs {n}: the cosine schedule of {run_dir} spans its {cfg.epochs} planned "
+                "epochs and cannot change on --resume"
+            )
+        if n < done:
+            raise ConfigError(f"--epochs {n}: {run_dir} has already completed {done} epochs")
+    said = ", ".join(f"{k} {getattr(cfg, k)} -> {v}" for k, v in changes.items())
+    cfg = cfg.model_copy(update=changes)  # values validated by resume_changes
+    if config is not None:
+        config["run"].update(cfg.model_dump(mode="json", include=set(changes)))
+        write_json(run_dir / "config.json", config)
+        if console is not None:
+            line = f"{run_dir}: resuming with {said} (config.json updated)"
+            console.print(line, highlight=False, soft_wrap=True)
+    return cfg
+
+
+def _resume(
+    run_dir: Path, console: Console | None, quiet: bool | None, comm, changes: dict[str, Any]
+) -> RunResult:
     config = read_json(run_dir / "config.json")
     cfg = load_run_config(config["run"])
     if quiet is not None:
@@ -389,10 +448,45 @@ def resume(
             f"trained on {config['ontology']['content_hash'][:12]}: its inputs changed"
         )
     model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    opt, sched = _optimiser(cfg, model, dev)
     if comm is None or comm.is_main:
         checkpoint.remove_stale_temps(run_dir)
-    ckpt = checkpoint.load(run_dir / LAST) if (run_dir / LAST).exists() else None
-    return _fit(cfg, data, model, dev, run_dir, ckpt, console, comm)
+    has_ckpt = (run_dir / LAST).exists()
+    ckpt = _load_own(run_dir / LAST, cfg, data.onto.content_hash) if has_ckpt else None
+    if changes:
+        writes = config if comm is None or comm.is_main else None
+        done = 0 if ckpt is None else int(ckpt["epoch"])
+        cfg = _apply_changes(cfg, changes, done, run_dir, writes, console)
+    return _fit(cfg, data, model, opt, sched, dev, run_dir, ckpt, console, comm)
+
+
+def _load_own(path: Path, cfg: RunConfig, onto_hash: str) -> dict[str, Any]:
+    """A checkpoint of this run, refused (one line) if it was written for another ontology or
+    variant: its GO-term-named tensors would not fit the model (a ``KeyError`` before)."""
+    state = checkpoint.load(path)
+    theirs = str(state.get("ontology_hash"))
+    if theirs != onto_hash:
+        raise InputError(
+            path, None, f"checkpoint of another ontology (content hash {theirs[:12]}; this run's "
+            f"{cfg.go!r} is {onto_hash[:12]}): it belongs to another run",
+        )  # fmt: skip
+    if state.get("variant") != cfg.variant:
+        raise InputError(
+            path, None, f"checkpoint of variant {state.get('variant')!r}, this run is "
+            f"{cfg.variant!r}: it belongs to another run",
+        )  # fmt: skip
+    return state
+
+
+def _optimiser(cfg: RunConfig, model: nn.Module, dev: torch.device):
+    """The model on ``dev`` and its Adam optimiser and scheduler (built before any file is
+    written, so that an optimiser error leaves no run directory)."""
+    model.to(dev)
+    # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
+    # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)
+    fused = dev.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
+    return opt, _scheduler(cfg, opt)
 
 
 @dataclass
@@ -448,19 +542,16 @@ class _Ctx:
             checkpoint.keep_copy(self.run_dir / LAST, state.epoch)
 
 
-def _fit(cfg, data: RunData, model, dev, run_dir: Path, ckpt, console, comm=None) -> RunResult:
-    model.to(dev)
-    # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
-    # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)
-    fused = dev.type in ("cpu", "cuda")
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
-    sched = _scheduler(cfg, opt)
+def _fit(
+    cfg, data: RunData, model, opt, sched, dev, run_dir: Path, ckpt, console, comm=None
+) -> RunResult:
     ctx = _Ctx(cfg, data, model, opt, sched, _BestWeights(model), run_dir)
     ctx.writes = comm is None or comm.is_main
     state = LoopState()
     if ckpt is not None:
         if (run_dir / BEST).exists():  # the best weights so far back into memory
-            model.load_term_state_dict(checkpoint.load(run_dir / BEST)["model"])
+            best = _load_own(run_dir / BEST, cfg, data.onto.content_hash)
+            model.load_term_state_dict(best["model"])
             ctx.best.capture()
             ctx.best.dirty = False
         model.load_term_state_dict(ckpt["model"])

@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from dcellx.train.rundir import atomic_write
+from dcellx.fileio import FileWriteError, atomic_write, describe_os_error
 
 COLUMNS: tuple[str, ...] = (
     "epoch",
@@ -146,10 +146,15 @@ class MetricsLog:
     def append(self, row: dict[str, Any]) -> None:
         row = {c: row.get(c) for c in self.columns}
         self.rows.append(row)
-        self._csv.write(",".join(_cell(row[c]) for c in self.columns) + "\n")
-        self._csv.flush()
-        self._jsonl.write(_json_row(row))
-        self._jsonl.flush()
+        for path, fh, text in (
+            (self.csv_path, self._csv, ",".join(_cell(row[c]) for c in self.columns) + "\n"),
+            (self.jsonl_path, self._jsonl, _json_row(row)),
+        ):
+            try:  # a torn last line is dropped on resume (``_truncate``)
+                fh.write(text)
+                fh.flush()
+            except OSError as exc:
+                raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
 
     def close(self) -> None:
         self._csv.close()

@@ -19,6 +19,7 @@ from dcellx.batch import encode_genotypes
 from dcellx.data import registry
 from dcellx.data.genotypes import NAMED_DATASETS, GenotypeDataset, load_dataset
 from dcellx.errors import ConfigError, InputError
+from dcellx.fileio import atomic_write, check_writable, read_text
 from dcellx.ontology.build import load_ontology
 from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST, LAST
@@ -27,12 +28,12 @@ from dcellx.train.data import LabelStats, Split
 from dcellx.train.loop import predict_split
 from dcellx.train.metrics import regression_metrics
 from dcellx.train.models import build_model, run_ontology
-from dcellx.train.rundir import atomic_write, read_json
+from dcellx.train.rundir import read_json
 
 
 def _genes_only(path: Path) -> GenotypeDataset | None:
     """A table whose only column is ``genes`` (nothing measured): genotypes, no values."""
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in read_text(path).splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("#")]
     if not lines or lines[0].strip("\"'") != "genes":
         return None
@@ -82,6 +83,7 @@ def predict(
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError(run_dir, None, "not a run directory (no config.json)")
+    check_writable(out)  # before loading the model
     config = read_json(run_dir / "config.json")
     cfg = load_run_config(config["run"])
     state = load_weights(run_dir, weights)
@@ -117,8 +119,7 @@ def predict(
             cells.append(repr(float(ds.values[i, column])))
         w.writerow(cells)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda fh: fh.write(buf.getvalue().encode()))
+    atomic_write(out, buf.getvalue())
     report: dict[str, Any] = {
         "run": run_dir.name,
         "genotypes": len(ds),

@@ -7,44 +7,31 @@ previous complete file or the new complete file, never a truncated one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import platform
 import secrets
+import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 import dcellx
 from dcellx.data import registry
 from dcellx.data.genotypes import NAMED_DATASETS
-
-# mkstemp creates 0600 files; run files should get the usual permissions (0666 minus umask).
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from dcellx.errors import DcellxError, warn
+from dcellx.fileio import FileWriteError, atomic_write, describe_os_error
 
 PACKAGES = ("torch", "numpy", "scipy", "pronto", "pydantic", "typer", "rich", "matplotlib")
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(fh)`` on a temp file next to ``path``, then rename it over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -73,17 +60,38 @@ def new_run_id(variant: str, seed: int, now: float | None = None) -> str:
     return f"{stamp}-{variant}-s{seed}-{secrets.token_hex(2)}"
 
 
-def create_run_dir(runs_dir: str | Path, variant: str, seed: int) -> Path:
-    """Create a fresh run directory; ``mkdir`` without ``exist_ok`` makes the id claim atomic."""
+def create_run_dir(
+    runs_dir: str | Path, variant: str, seed: int, files: dict[str, Any] | None = None
+) -> Path:
+    """Create a fresh run directory; ``mkdir`` without ``exist_ok`` makes the id claim atomic.
+
+    ``files`` (``{"config.json": {...}}``) are written into it as JSON; if any cannot be written
+    the directory is removed again, so a failed start leaves no half-made run behind.
+    """
     root = Path(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    for _ in range(100):
-        path = root / new_run_id(variant, seed)
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        path = None
+        for _ in range(100):
+            try:
+                path = root / new_run_id(variant, seed)
+                path.mkdir()
+                break
+            except FileExistsError:
+                path = None
+    except OSError as exc:
+        raise FileWriteError(
+            f"{root}: cannot create a run directory ({describe_os_error(exc)})"
+        ) from exc
+    if path is None:
+        raise FileWriteError(f"{root}: could not create a unique run directory")
+    try:
+        for name, data in (files or {}).items():
+            write_json(path / name, data)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path
     raise RuntimeError(f"could not create a unique run directory in {root}")
 
 
@@ -120,8 +128,12 @@ def data_files(data: str, test_data: str | None = None) -> dict[str, str]:
     return {split: registry.sha256_file(registry.resolve(src)) for split, src in names.items()}
 
 
-def environment(onto_hash: str, data: str, test_data: str | None = None) -> dict[str, Any]:
-    """What ``env.json`` records: versions, commit, host, scheduler ids, threads, input hashes."""
+def environment(
+    onto_hash: str, data: str, test_data: str | None = None, sources: Iterable[str] = ()
+) -> dict[str, Any]:
+    """What ``env.json`` records: versions, commit, host, scheduler ids, threads, input hashes,
+    and the download record (URL, sha256, size, date) of every unpinned registered file among
+    ``sources`` (the ontology recipe's inputs) and the data."""
     versions = {}
     for pkg in PACKAGES:
         try:
@@ -141,5 +153,106 @@ def environment(onto_hash: str, data: str, test_data: str | None = None) -> dict
         "cuda": torch.version.cuda,
         "ontology_content_hash": onto_hash,
         "data_sha256": data_files(data, test_data),
+        "downloads": registry.download_records([*sources, data, test_data or ""]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def recipe_sources(meta: dict[str, Any]) -> list[str]:
+    """The registered-name candidates a compiled ontology was built from (its recipe's inputs)."""
+    recipe = meta.get("recipe") or {}
+    return [
+        str(recipe[k]) for k in ("ontology", "annotations", "id_map", "universe") if recipe.get(k)
+    ]
+
+
+# -- the run lock -------------------------------------------------------------------------------
+LOCK = "run.lock"
+
+
+class RunInUse(DcellxError):
+    """Another live process holds the run directory's lock."""
+
+
+def _lock_record(fd: int) -> dict[str, Any] | None:
+    try:
+        raw = os.pread(fd, 4096, 0)
+        return json.loads(raw) if raw.strip() else None
+    except (OSError, ValueError):
+        return {"host": "?", "pid": "?", "started": "?"}
+
+
+def _pid_running(pid: object) -> bool:
+    try:
+        os.kill(int(pid), 0)  # type: ignore[call-overload]
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[dict[str, Any] | None]:
+    """Hold ``run_dir``'s lock (``fcntl.flock`` on ``run.lock``) for the duration, or refuse.
+
+    The lock file records the holder (host, pid, start). The kernel drops a flock when its holder
+    dies, so a record left by ``kill -9`` or by a job requeued onto another node is recognised as
+    stale: the run continues and the previous holder is reported. Yields that stale record (or
+    None). A file system without locks is a warning, not a refusal.
+    """
+    path = Path(run_dir) / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise FileWriteError(
+            f"{path}: cannot create the run's lock file ({describe_os_error(exc)})"
+        ) from exc
+    held = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
+        except BlockingIOError:
+            raise RunInUse(_in_use(Path(run_dir), _lock_record(fd))) from None
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: some network file systems
+            warn(f"{path}: cannot lock ({describe_os_error(exc)}); not protected from a second run")
+        previous = _lock_record(fd) if held else None
+        if held:
+            record = {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+            except OSError:
+                pass  # still locked; the holder is just not recorded
+        if previous:
+            warn(
+                f"{path}: the previous process (pid {previous.get('pid')} on host "
+                f"{previous.get('host')}, started {previous.get('started')}) ended without "
+                "releasing the run (killed or requeued); continuing"
+            )
+        yield previous
+    finally:
+        if held:
+            try:
+                os.ftruncate(fd, 0)  # an empty lock file: released cleanly
+            except OSError:
+                pass
+        os.close(fd)
+
+
+def _in_use(run_dir: Path, holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return f"{run_dir}: in use by another process (its lock {LOCK} is held); not resuming"
+    pid, host = holder.get("pid"), holder.get("host")
+    msg = (
+        f"{run_dir}: in use by pid {pid} on host {host} since {holder.get('started')}; "
+        "wait for it to finish or stop it, then resume"
+    )
+    if host == socket.gethostname() and not _pid_running(pid):
+        msg += f" (pid {pid} is gone, but a process it started still holds {LOCK})"
+    return msg

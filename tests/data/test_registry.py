@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from typer.testing import CliRunner
 
 from cli.main import app, main
 from dcellx.data import registry
-from dcellx.data.registry import ChecksumMismatch, DataFile
+from dcellx.data.registry import ChecksumMismatch, DataFile, DownloadRefused
 from dcellx.errors import DataFileMissing
+from tests.reliability.https_server import HttpsServer, make_cert
 
 TRAIN = "dcell-dna-repair-train"
 TRAIN_PATH = "dcell/GO_0006281_training_data_2016_0"
@@ -137,20 +139,29 @@ def test_missing_message_names_the_mirror_path(
 
 
 def _file_entry(
-    monkeypatch: pytest.MonkeyPatch, src: Path, sha: str | None, name: str = "local-train"
+    monkeypatch: pytest.MonkeyPatch, url: str, sha: str | None, name: str = "local-train"
 ) -> DataFile:
-    entry = DataFile(name, "local/train.txt", sha, src.as_uri(), "test entry")
+    entry = DataFile(name, "local/train.txt", sha, url, "test entry")
     monkeypatch.setitem(registry.REGISTRY, name, entry)
     monkeypatch.delenv("DCELLX_OFFLINE")
     monkeypatch.delenv("DCELLX_MIRROR")
     return entry
 
 
+@pytest.fixture
+def https(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HttpsServer]:
+    """A local https server (127.0.0.1, throwaway certificate trusted via DCELLX_CA_BUNDLE)."""
+    cert, key = make_cert(tmp_path)
+    monkeypatch.setenv("DCELLX_CA_BUNDLE", str(cert))
+    with HttpsServer(cert, key) as server:
+        yield server
+
+
 def test_fetch_downloads_atomically_into_the_cache(
-    monkeypatch: pytest.MonkeyPatch, data_env: Path, shared_data: Path
+    monkeypatch: pytest.MonkeyPatch, data_env: Path, shared_data: Path, https: HttpsServer
 ) -> None:
-    src = shared_data / TRAIN_PATH
-    entry = _file_entry(monkeypatch, src, registry.REGISTRY[TRAIN].sha256)
+    url = https.serve("/train", (shared_data / TRAIN_PATH).read_bytes())
+    entry = _file_entry(monkeypatch, url, registry.REGISTRY[TRAIN].sha256)
     got = registry.fetch(entry.name)
     assert got == data_env / entry.path
     assert registry.sha256_file(got) == entry.sha256
@@ -159,32 +170,37 @@ def test_fetch_downloads_atomically_into_the_cache(
 
 
 def test_download_with_wrong_hash_leaves_nothing_behind(
-    monkeypatch: pytest.MonkeyPatch, data_env: Path, shared_data: Path
+    monkeypatch: pytest.MonkeyPatch, data_env: Path, shared_data: Path, https: HttpsServer
 ) -> None:
-    entry = _file_entry(monkeypatch, shared_data / TRAIN_PATH, "0" * 64)
-    with pytest.raises(ChecksumMismatch, match="downloaded file://"):
+    url = https.serve("/train", (shared_data / TRAIN_PATH).read_bytes())
+    entry = _file_entry(monkeypatch, url, "0" * 64)
+    with pytest.raises(ChecksumMismatch, match=f"downloaded {url}"):
         registry.fetch(entry.name)
     assert list((data_env / "local").iterdir()) == []
 
 
 def test_failed_download_is_missing_and_fast(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, https: HttpsServer
 ) -> None:
-    entry = _file_entry(monkeypatch, tmp_path / "nowhere.txt", None)
-    with pytest.raises(DataFileMissing, match="failed"):
+    entry = _file_entry(monkeypatch, https.url("/nowhere.txt"), None)
+    with pytest.raises(DataFileMissing, match=r"failed \(HTTP 404 Not Found\)"):
         registry.fetch(entry.name)
-    http = DataFile("dead-http", "x/y", None, "http://127.0.0.1:9/y", "closed port")
-    monkeypatch.setitem(registry.REGISTRY, http.name, http)
+    dead = DataFile("dead-https", "x/y", None, "https://127.0.0.1:9/y", "closed port")
+    monkeypatch.setitem(registry.REGISTRY, dead.name, dead)
     start = time.monotonic()
-    with pytest.raises(DataFileMissing, match="download from http://127.0.0.1:9/y failed"):
-        registry.fetch(http.name)
+    with pytest.raises(DataFileMissing, match="download from https://127.0.0.1:9/y failed"):
+        registry.fetch(dead.name)
     assert time.monotonic() - start < 5
+    plain = DataFile("plain-http", "x/z", None, "http://127.0.0.1:9/z", "not https")
+    monkeypatch.setitem(registry.REGISTRY, plain.name, plain)
+    with pytest.raises(DownloadRefused, match="is not an https:// URL"):
+        registry.fetch(plain.name)
 
 
 def test_offline_and_allow_download_false_never_download(
     monkeypatch: pytest.MonkeyPatch, data_env: Path, shared_data: Path
 ) -> None:
-    entry = _file_entry(monkeypatch, shared_data / TRAIN_PATH, None)
+    entry = _file_entry(monkeypatch, "https://127.0.0.1:9/train", None)
     with pytest.raises(DataFileMissing, match="download not allowed"):
         registry.fetch(entry.name, allow_download=False)
     monkeypatch.setenv("DCELLX_OFFLINE", "1")

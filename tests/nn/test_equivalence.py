@@ -14,13 +14,14 @@ import torch
 
 from dcellx.batch import PerturbationBatch, encode_genotypes, make_batch
 from dcellx.data.genotypes import load_dataset
+from dcellx.errors import ConfigError
 from dcellx.nn.config import VARIANTS as MODEL_VARIANTS
 from dcellx.nn.config import make_config
 from dcellx.ontology.synthetic import random_ontology
 from tests.nn.equivalence import compare_engines, deletion_visibility, fast_outputs
 
 TOL = 1e-5
-PRESETS = ["paper", "lua", "torchcell", "dcell-new"]
+PRESETS = ["paper", "lua", "lua-released", "torchcell", "dcell-new"]
 GUARD = "torchcell-index-guard"
 VARIANTS = list(MODEL_VARIANTS)
 LEVERS = [
@@ -134,6 +135,20 @@ def test_index_guard_and_gene_state_with_other_presets(
     assert_equal_engines(compare_engines(onto_dna, cfg, real_batch(onto_dna)))
     exact = cfg.model_copy(update={"deletion_rule": "exact", "bn_eps": 1e-5})
     assert_equal_engines(compare_engines(onto_dna, exact, real_batch(onto_dna)))
+
+
+@pytest.mark.parametrize("gene_state", ["disrupted-one", "present-one"])
+@pytest.mark.parametrize("lever", [{}, {"norm": "layer"}, {"depth": 2}], ids=_norm_id)
+def test_lua_released_dense_gene_layer(onto_dna, gene_state: str, lever: dict) -> None:
+    """The saved Lua model's dense gene layers (every gene into every term's gene layer)."""
+    cfg = make_config("lua-released", gene_state=gene_state, **lever)
+    assert cfg.gene_layer == "dense-layer" and cfg.block == "linear-norm-tanh"
+    assert_equal_engines(compare_engines(onto_dna, cfg, real_batch(onto_dna)))
+
+
+def test_lua_released_refuses_the_index_guard() -> None:
+    with pytest.raises(ConfigError, match="dense gene layer"):
+        make_config("lua-released", deletion_rule=GUARD)
 
 
 @pytest.mark.slow

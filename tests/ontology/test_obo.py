@@ -144,6 +144,28 @@ def test_comments_and_trailing_qualifiers_are_stripped(tmp_path: Path) -> None:
     assert rel.parents["GO:0000002"] == [("GO:0000001", "is_a"), (BP, "part_of")]
 
 
+def test_comment_after_a_tab(tmp_path: Path) -> None:
+    # regression: only " !" used to start a comment, so this valid is_a line was refused
+    rel = read_obo(small(tmp_path, term("GO:0000002", "B", extra="is_a: GO:0000001\t! A")))
+    assert rel.parents["GO:0000002"] == [("GO:0000001", "is_a")]
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("a\\:b \\{c\\}", "a:b {c}"),  # regression: an escaped "}" was cut as a {qualifier}
+        ("tab\\tnew\\nline", "tab\tnew\nline"),  # regression: \t and \n were kept verbatim
+        ('x \\\\\\" y', 'x \\" y'),  # escaped backslash, then escaped quote
+        ("a\\Wb", "aWb"),  # regression: any other \\X reads as X (was kept verbatim)
+    ],
+    ids=["escaped-braces", "tab-newline", "backslash-quote", "W"],
+)
+def test_name_escapes_read_as_pronto_reads_them(tmp_path: Path, raw: str, name: str) -> None:
+    path = small(tmp_path, term("GO:0000002", raw, BP))
+    assert read_obo(path).names["GO:0000002"] == name
+    assert read_obo_pronto(path).names["GO:0000002"] == name
+
+
 # --- refusals: defects in what dcellx uses ----------------------------------------------------
 
 

@@ -99,3 +99,11 @@ def test_deletion_rule_flag_reaches_the_run_config(tmp_path) -> None:
     assert cfg.model.deletion_rule == "torchcell-index-guard"
     with pytest.raises(ConfigError, match="deletion_rule"):
         make_run_config(model={"deletion_rule": "loose"})
+
+
+def test_min_genes_zero_is_a_value_not_a_missing_flag() -> None:
+    from dcellx.train.config import make_run_config
+
+    cfg = make_run_config("paper", ontology={"min_genes": 0}, go="dna-repair")
+    assert cfg.ontology.min_genes == 0
+    assert make_run_config("paper", ontology={"min_genes": None}).ontology.min_genes is None

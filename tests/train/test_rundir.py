@@ -37,7 +37,7 @@ def test_run_directory_is_complete(tmp_path, onto_dna) -> None:
     names = {p.name for p in d.iterdir()}
     assert names == {
         "config.json", "env.json", "metrics.csv", "metrics.jsonl", "summary.json",
-        "checkpoint-last.pt", "weights-best.pt", "curves.png",
+        "checkpoint-last.pt", "weights-best.pt", "curves.png", "run.lock",
     }  # fmt: skip
     config = json.loads((d / "config.json").read_text())
     assert config["run"]["epochs"] == 30 and config["run"]["model"]["preset"] == "paper"
