@@ -16,8 +16,7 @@ import numpy as np
 
 from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.errors import InputError
-from dcellx.fileio import read_text
+from dcellx.ontology.idmap import read_id_map
 
 # Nuclear systematic ORF names: Y, chromosome A-P, arm L/R, 3 digits, strand W/C, optional -A.
 # Mitochondrial (Q0010) and 2-micron (R0010W) loci do not match; they still pass through
@@ -42,36 +41,7 @@ def load_symbol_table(path_or_name: str | Path = SYMBOL_TABLE) -> dict[str, str]
     alias shared by several genes and nobody's standard name is ambiguous and left out, so it is
     reported as unmapped rather than guessed.
     """
-    path = registry.resolve(path_or_name)
-    lines = read_text(path).splitlines()
-    if not lines:
-        raise InputError(path, None, "empty symbol table")
-    header = [c.strip() for c in lines[0].split("\t")]
-    missing = [c for c in ("symbol", "locus_name") if c not in header]
-    if missing:
-        raise InputError(path, 1, f"missing column(s) {missing} (columns: {header})")
-    si, li = header.index("symbol"), header.index("locus_name")
-    standard: dict[str, str] = {}
-    aliases: dict[str, set[str]] = {}
-    for lineno, line in enumerate(lines[1:], 2):
-        if not line.strip():
-            continue
-        cells = line.split("\t")
-        if len(cells) <= max(si, li):
-            raise InputError(path, lineno, f"expected {len(header)} tab-separated fields")
-        names = [n.strip().upper() for n in cells[si].split(";") if n.strip()]
-        locus = cells[li].strip()
-        if not names or not locus:
-            raise InputError(path, lineno, "empty symbol or locus_name")
-        if standard.get(names[0], locus) != locus:
-            problem = f"standard name {names[0]} given to {standard[names[0]]} and {locus}"
-            raise InputError(path, lineno, problem)
-        standard[names[0]] = locus
-        for alias in names[1:]:
-            aliases.setdefault(alias, set()).add(locus)
-    table = {a: next(iter(loci)) for a, loci in aliases.items() if len(loci) == 1}
-    table.update(standard)
-    return table
+    return read_id_map(registry.resolve(path_or_name)).by_symbol
 
 
 def map_gene_names(
