@@ -118,23 +118,27 @@ def why_sentences(users: dict[str, Any]) -> list[str]:
                 f"({co:.3f} on torchcell-2017, {cn:.3f} on torchcell-latest), so the guard does "
                 "not explain a gap between the builds there (Table U1)."
             )
-    cells = [c for c in main if _m(c) is not None and c.get("ceiling_pearson") is not None]
-    if cells:
+    for norm in ("batch", "layer"):
+        cells = [c for c in main if c["norm"] == norm and c.get("ceiling_pearson") is not None]
+        cells = [c for c in cells if _m(c) is not None]
+        if not cells:
+            continue
         at = [c for c in cells if _at_ceiling(c)]
         if len(at) == len(cells):
             out.append(
-                f"In all {len(cells)} cells the fit ends within {AT_CEILING} of its batch's "
-                "identifiability ceiling: what limits it is which genotypes the model can tell "
-                "apart, not its capacity or training (Table U1)."
+                f"With --norm {norm}, all {len(cells)} cells end within {AT_CEILING} of their "
+                "batch's identifiability ceiling: what limits the fit there is which genotypes "
+                "the model can tell apart, not its capacity or training (Table U1)."
             )
         else:
-            below = [c for c in cells if c not in at]
-            worst = min(below, key=lambda c: (_m(c) or 0) - c["ceiling_pearson"])
+            worst = min(
+                (c for c in cells if c not in at), key=lambda c: (_m(c) or 0) - c["ceiling_pearson"]
+            )
             out.append(
-                f"{len(at)} of {len(cells)} cells end at their identifiability ceiling; the "
+                f"With --norm {norm}, {len(at)} of {len(cells)} cells end at their ceiling; the "
                 f"others stay below it (largest shortfall: {_describe(worst)}, r {_m(worst):.3f} "
-                f"against a ceiling of {worst['ceiling_pearson']:.3f}), so there the model or its "
-                "training limits the fit as well (Table U1)."
+                f"against {worst['ceiling_pearson']:.3f}), so there the model or its training "
+                "limits the fit (Table U1)."
             )
     out.append(
         "Eval-mode BatchNorm is not the explanation: the users' printed Pearson is the training "
@@ -189,17 +193,19 @@ def action_sentences(users: dict[str, Any]) -> list[str]:
     """(3) What to do instead, from the same tables."""
     main = users["main"]
     out: list[str] = []
-    guard = [c for c in main if c["deletion_rule"] == "torchcell-index-guard" and _m(c)]
-    exact = [c for c in main if c["deletion_rule"] == "exact" and _m(c)]
+    bn = [c for c in main if c["norm"] == "batch"]  # the rule's effect, without LayerNorm's
+    guard = [c for c in bn if c["deletion_rule"] == "torchcell-index-guard" and _m(c)]
+    exact = [c for c in bn if c["deletion_rule"] == "exact" and _m(c)]
     if guard and exact:
         g = sum(_m(c) for c in guard) / len(guard)
         e = sum(_m(c) for c in exact) / len(exact)
         if e > g + 0.05:
             out.append(
                 "Apply each deletion in every term the gene is annotated to (dcellx's default, "
-                f"--deletion-rule exact: mean train-mode r {e:.3f} over its cells against "
-                f"{g:.3f} with the guard) and, before training, check with `dcellx diagnose "
-                "--deletion-rule ...` that the batch's distinct effective inputs equal its size."
+                f"--deletion-rule exact: mean train-mode r {e:.3f} over its batch-norm cells "
+                f"against {g:.3f} with the guard) and, before training, check with "
+                "`dcellx diagnose --deletion-rule ...` that the batch's distinct effective inputs "
+                "equal its size."
             )
     capped = [
         c
