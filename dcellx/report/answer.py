@@ -118,7 +118,7 @@ def why_sentences(users: dict[str, Any]) -> list[str]:
                 f"({co:.3f} on torchcell-2017, {cn:.3f} on torchcell-latest), so the guard does "
                 "not explain a gap between the builds there (Table U1)."
             )
-    for norm in ("batch", "layer"):
+    for norm in ("batch",):  # LayerNorm has its own sentence (norm_sentences)
         cells = [c for c in main if c["norm"] == norm and c.get("ceiling_pearson") is not None]
         cells = [c for c in cells if _m(c) is not None]
         if not cells:
@@ -153,7 +153,7 @@ def embedding_sentences(users: dict[str, Any]) -> list[str]:
         "Algebraically, the flattened and per-gene embedding forms are re-parameterisations of "
         "the binary gene columns (A vec(s_g e_g) = sum_g s_g A_g e_g), pooling ties those columns "
         "to rank at most d, and only mixing across a term's genes (Deep Sets, attention) adds a "
-        "function class (section 4)."
+        "function class (`dcellx.diagnose.equivalence` checks the first on trained runs)."
     ]
     binary = _find(
         users["main"], go="torchcell-latest", deletion_rule="exact", norm="batch", batch_seed=None
