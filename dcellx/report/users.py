@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.genotypes import GenotypeDataset, load_dataset
 from dcellx.data.trigenic import simulate_trigenic
-from dcellx.diagnose.ceiling import distinct_effective_inputs, identifiability_ceiling
+from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.ontology.build import load_ontology
 from dcellx.train.compare import RunSpec, SweepResult
 from dcellx.train.data import overfit_rows
@@ -135,16 +135,18 @@ def batch_label(seed: int | None) -> str:
     return "first-32" if seed is None else f"shuffled (draw {seed})"
 
 
-def cell_facts(plan: UsersPlan, go: str, rule: str, batch_seed: int | None) -> dict[str, Any]:
-    """For one main-grid cell: the identifiability ceiling of its batch under its deletion rule,
-    the perturbed genes the model cannot see, and the distinct effective inputs among the 32."""
-    ds = load_dataset(str(plan.data))["train"]
+def cell_facts(
+    plan: UsersPlan, ds: GenotypeDataset, go: str, rule: str, batch_seed: int | None
+) -> dict[str, Any]:
+    """For one main-grid cell: the identifiability ceiling of its batch (of ``ds``, the screen)
+    under its deletion rule, the perturbed genes the model cannot see, and the distinct effective
+    inputs among the 32."""
     batch = ds.subset(overfit_rows(len(ds), plan.batch_size, batch_seed))
     onto = load_ontology(go)
     c = identifiability_ceiling(batch, onto, deletion_rule=rule)
     return {
         "ceiling_pearson": c["ceiling_pearson"],
-        "distinct_inputs": distinct_effective_inputs(batch, onto, rule),
+        "distinct_inputs": c["distinct_inputs"],
         "invisible_genes": c["unknown_genes"] + c["hidden_genes"],
         "unknown_genes": c["unknown_genes"],
         "hidden_genes": c["hidden_genes"],
@@ -270,8 +272,9 @@ def run_users(
     out["missing"] = {n: len(r.missing) + len(r.failed) for n, r in out["sweeps"].items()}
     main = cells(out["sweeps"]["users-main"], ["go", "deletion_rule", "norm", "batch_seed"])
     main.sort(key=lambda c: (c["go"], c["deletion_rule"], c["norm"], c["batch_seed"] is not None))
+    screen = load_dataset(str(plan.data))["train"]  # read once, not once per cell
     for c in main:
-        c.update(cell_facts(plan, c["go"], c["deletion_rule"], c["batch_seed"]))
+        c.update(cell_facts(plan, screen, c["go"], c["deletion_rule"], c["batch_seed"]))
     out["main"] = main
     out["presets"] = cells(out["sweeps"]["users-presets"], ["preset", "go"])
     out["dna"] = cells(out["sweeps"]["users-dna"], [])
