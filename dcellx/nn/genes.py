@@ -33,6 +33,7 @@ from torch import nn
 
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.layout import ModelLayout
+from dcellx.nn.ops import take
 from dcellx.nn.reference import mlp
 
 
@@ -162,7 +163,8 @@ class GeneInput(nn.Module):
         if self.kind == "masked-layer":
             b, e, _ = self._perturbed_elements(batch)
             n_x = self.layout.num_extra
-            w = -self.gene_w[e] if present else self.gene_w[e]
+            w = take(self.gene_w, e)
+            w = -w if present else w
             out = self._scatter(b, self.elem_extra[e], w, n_x, B)
             c = self.gene_b
             if present:  # G_t 1 + c_t: every gene's column, batch-independent
@@ -171,18 +173,18 @@ class GeneInput(nn.Module):
         if self.kind == "binary":
             b, e, ptr = self._perturbed_elements(batch)
             if not present:
-                return GeneContribution(None, self.elem_neuron[e], b, self.gene_w[e], ptr)
+                return GeneContribution(None, self.elem_neuron[e], b, take(self.gene_w, e), ptr)
             base = torch.zeros(N, dtype=self.gene_w.dtype, device=self.gene_w.device)
             base = base.index_add(0, self.elem_neuron, self.gene_w)
-            return GeneContribution(base, self.elem_neuron[e], b, -self.gene_w[e], ptr)
+            return GeneContribution(base, self.elem_neuron[e], b, -take(self.gene_w, e), ptr)
         E = self.embedding
         if self.kind == "embedding":
             # C_e = A_e . e_g(e): the binary-equivalent column entry of element e
-            C = (self.gene_A * E[self.elem_gene]).sum(1)
+            C = (self.gene_A * take(E, self.elem_gene)).sum(1)
             base = torch.zeros(N, dtype=C.dtype, device=C.device)
             base = base.index_add(0, self.elem_neuron, C)
             b, e, ptr = self._perturbed_elements(batch)
-            return GeneContribution(base, self.elem_neuron[e], b, -C[e], ptr)
+            return GeneContribution(base, self.elem_neuron[e], b, -take(C, e), ptr)
         # d-vectors per term with genes: wild type R0 [Tg, d]; for the (term, sample) pairs a
         # deletion touches, R [P, d]. The term's Linear maps them through P_t [w_t, d].
         R0, pt, pb, R = self._term_vectors(batch)
@@ -193,9 +195,9 @@ class GeneInput(nn.Module):
         t = self.gterms.to(pt.device)[pt]
         order = torch.argsort(t, stable=True)
         t, pt, pb = t[order], pt[order], pb[order]
-        dR = R[order] - R0[pt]
+        dR = take(R, order) - take(R0, pt)
         which, neuron = expand_csr(self.neuron_ptr, self.neuron_ids, t)
-        value = (self.gene_P[self.gneuron_row[neuron]] * dR[which]).sum(1)
+        value = (take(self.gene_P, self.gneuron_row[neuron]) * take(dR, which)).sum(1)
         S = self.layout.onto.num_strata
         counts = torch.bincount(self.stratum_of_term[t[which]], minlength=S)
         ptr = [0] + torch.cumsum(counts, 0).tolist()
@@ -214,11 +216,11 @@ class GeneInput(nn.Module):
         the affected (term, sample) pairs [P, h]."""
         Tg = len(self.gterms)
         base = torch.zeros(Tg, F.shape[1], dtype=F.dtype, device=F.device)
-        base = base.index_add(0, self.inc_tg, F[self.inc_gene])
+        base = base.index_add(0, self.inc_tg, take(F, self.inc_gene))
         b, inc, pt, pb, pinv = self._affected_pairs(batch)
         delta = torch.zeros(len(pt), F.shape[1], dtype=F.dtype, device=F.device)
-        delta = delta.index_add(0, pinv, F[self.inc_gene[inc]])
-        return base, pt, pb, base[pt] - delta
+        delta = delta.index_add(0, pinv, take(F, self.inc_gene[inc]))
+        return base, pt, pb, take(base, pt) - delta
 
     def _term_vectors(self, batch: PerturbationBatch):
         """(R0 [Tg, d], pair term [P], pair sample [P], R [P, d])."""
@@ -267,19 +269,19 @@ class GeneInput(nn.Module):
         qinc = torch.where(qvalid, qinc, torch.zeros_like(qinc))
         # per deleted key j: contributions a_ij v_j and a_ij to every query i of its term
         qg = self.inc_gene[qinc[pinv]]  # [K, nmax]
-        kj = k[self.inc_gene[dinc]]  # [K, H, dh]
-        s = torch.einsum("kihc,khc->kih", q[qg], kj) / math.sqrt(dh)
-        a = torch.exp(s - Minc[qinc[pinv]])  # [K, nmax, H]
+        kj = take(k, self.inc_gene[dinc])  # [K, H, dh]
+        s = torch.einsum("kihc,khc->kih", take(q, qg), kj) / math.sqrt(dh)
+        a = torch.exp(s - take(Minc, qinc[pinv]))  # [K, nmax, H]
         P = len(ut)
         dN = torch.zeros(P, nmax, H, dh, dtype=q.dtype, device=q.device)
-        dN = dN.index_add(0, pinv, a.unsqueeze(-1) * v[self.inc_gene[dinc]].unsqueeze(1))
+        dN = dN.index_add(0, pinv, a.unsqueeze(-1) * take(v, self.inc_gene[dinc]).unsqueeze(1))
         dD = torch.zeros(P, nmax, H, dtype=q.dtype, device=q.device).index_add(0, pinv, a)
         # queries that are deleted themselves drop out of the pooled sum
         qdel = torch.zeros(P, nmax, dtype=torch.bool, device=q.device)
         qdel[pinv, self.inc_local[dinc]] = True
         keep = qvalid & ~qdel
-        den = Dinc[qinc] - dD
-        hq = (Ninc[qinc] - dN) / den.clamp_min(1e-30).unsqueeze(-1)
+        den = take(Dinc, qinc) - dD
+        hq = (take(Ninc, qinc) - dN) / den.clamp_min(1e-30).unsqueeze(-1)
         hq = torch.where(keep[:, :, None, None], hq, torch.zeros_like(hq))
         return hq.sum(1).flatten(1)
 
@@ -305,11 +307,11 @@ class GeneInput(nn.Module):
             inc = getattr(self, name + "_inc")  # [Tk, n]
             valid = inc >= 0
             g = self.inc_gene[inc.clamp(min=0)]  # [Tk, n]
-            s = torch.einsum("tihc,tjhc->thij", q[g], k[g]) / math.sqrt(dh)
+            s = torch.einsum("tihc,tjhc->thij", take(q, g), take(k, g)) / math.sqrt(dh)
             s = s.masked_fill(~valid[:, None, None, :], float("-inf"))
             m = s.amax(-1)  # [Tk, H, n]
             a = torch.exp(s - m.unsqueeze(-1))
-            num = torch.einsum("thij,tjhc->tihc", a, v[g])
+            num = torch.einsum("thij,tjhc->tihc", a, take(v, g))
             den = a.sum(-1).transpose(1, 2)  # [Tk, n, H]
             flat = inc[valid]
             Ninc = Ninc.index_copy(0, flat, num[valid])
@@ -322,7 +324,7 @@ class GeneInput(nn.Module):
         base = base.flatten(1)
         b, dinc, ut, ub, pinv = self._affected_pairs(batch)  # deleted (sample, incidence)
         if len(dinc) == 0:
-            return base, ut, ub, base[ut]
+            return base, ut, ub, take(base, ut)
         # pairs grouped by their term's gene count (powers of two): padding, and so memory, stays
         # proportional to the affected terms' own sizes instead of the largest term's
         size_key = torch.log2(self.tg_len[ut].double()).ceil().long()

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from dcellx.batch import EncodedGenotypes, PerturbationBatch, make_batch
+from dcellx.nn.ops import take
 from dcellx.train.plain import PlainStateMixin
 
 BASELINES: tuple[str, ...] = ("additive", "pairwise")
@@ -84,7 +85,7 @@ class AdditiveBaseline(PlainStateMixin):
 
     def additive(self, batch: PerturbationBatch) -> torch.Tensor:
         root = self.bias.expand(batch.size).clone()
-        return root.index_add(0, batch.sample, self.gene_weight[batch.gene])
+        return root.index_add(0, batch.sample, take(self.gene_weight, batch.gene))
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         root = self.additive(batch)
@@ -110,7 +111,7 @@ class PairwiseBaseline(AdditiveBaseline):
             rows, keys = batch_pairs(batch.sample, batch.gene, batch.size, self.num_genes)
             idx = torch.searchsorted(self.pair_keys, keys).clamp_max(self.pair_keys.numel() - 1)
             known = self.pair_keys[idx] == keys
-            root = root.index_add(0, rows[known], self.pair_weight[idx[known]])
+            root = root.index_add(0, rows[known], take(self.pair_weight, idx[known]))
         return root, root.new_zeros(batch.size, 0)
 
     def l2_parameters(self) -> list[torch.Tensor]:

@@ -150,12 +150,24 @@ def environment(
         "host": socket.gethostname(),
         "slurm": slurm,
         "torch_threads": torch.get_num_threads(),
+        # what else decides the last bits of a CPU run (README, "What is reproducible")
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_count": os.cpu_count(),
+        "blas": _blas(),
         "cuda": torch.version.cuda,
         "ontology_content_hash": onto_hash,
         "data_sha256": data_files(data, test_data),
         "downloads": registry.download_records([*sources, data, test_data or ""]),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _blas() -> str | None:
+    """The BLAS torch was built with, as its build summary names it (e.g. the MKL version)."""
+    for line in torch.__config__.show().splitlines():
+        if "Math Kernel Library" in line or "OpenBLAS" in line:
+            return line.strip(" -")
+    return None
 
 
 def recipe_sources(meta: dict[str, Any]) -> list[str]:
