@@ -73,6 +73,12 @@ def why_sentences(users: dict[str, Any]) -> list[str]:
                 f"--norm {near['norm']}, {_batch(near['batch_seed'])} batch) reaches "
                 f"{_rng(near)}"
             )
+            twin = _find(
+                main, go="torchcell-latest", deletion_rule=near["deletion_rule"],
+                norm=near["norm"], batch_seed=near["batch_seed"],
+            )  # fmt: skip
+            if twin is not None:
+                tail += f" against {_rng(twin)} on torchcell-latest"
         out.append(
             "No cell of the main grid reproduces the users' 0.45 versus 0.80 (train-mode r in "
             f"0.35–0.55 on torchcell-2017 and at least 0.2 higher on torchcell-latest){tail} "

@@ -6,7 +6,6 @@ import platform
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -16,13 +15,12 @@ from dcellx.data.genotypes import load_dataset
 from dcellx.data.simulate import simulate_genotypes
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
-from dcellx.errors import DcellxError
 from dcellx.ontology.build import load_ontology
 from dcellx.report.plan import ReportPlan
+from dcellx.report.sweeps import sweep
 from dcellx.report.users import UsersPlan, make_users_plan, run_users
 from dcellx.report.write import write_report
-from dcellx.scale.task import run_point
-from dcellx.train.compare import PLAN, RunSpec, SweepResult, collect, plan_sweep, run_sweep
+from dcellx.train.compare import RunSpec
 from dcellx.train.config import make_run_config
 from dcellx.train.data import load_run_data
 from dcellx.train.loop import run
@@ -64,34 +62,6 @@ def _spec(plan: ReportPlan, go: str, extra: dict | None = None) -> RunSpec:
     fields["threads"] = plan.threads
     fields["keep_checkpoints"] = "none"
     return RunSpec(preset="paper", fields=fields, sets=extra or {})
-
-
-def sweep(
-    plan: Any, name: str, variants, grid, spec, runs_dir: Path, console, run: bool = True
-) -> SweepResult:
-    """Run a sweep into ``runs_dir/name``, point by point as a SLURM task would: a finished point
-    is skipped, an interrupted one resumed from its checkpoint, a missing one started. So a report
-    killed half-way continues where it stopped. ``plan`` is a ``ReportPlan`` or ``UsersPlan``."""
-    sweep_dir = runs_dir / name
-    sp = plan_sweep(variants, plan.seeds, "overfit", grid, spec)
-    if not run:  # report what is there; nothing runs
-        if not (sweep_dir / PLAN).exists():
-            return SweepResult(sweep_dir, list(grid), [], [], sp.points(), [])
-        return collect(sweep_dir)
-    if sweep_dir.exists():
-        done = collect(sweep_dir)
-        if not done.missing and not done.failed:
-            console.print(f"reusing {sweep_dir}")
-            return done
-    n = len(sp.points())
-    console.print(f"[bold]sweep {name}[/]: {n} runs")
-    run_sweep(sp, sweep_dir=sweep_dir, points=[], quiet=True, console=console)  # writes the plan
-    for i in range(n):
-        try:
-            run_point(sweep_dir, i, quiet=True, console=console)
-        except (DcellxError, RuntimeError) as exc:  # reported, the sweep goes on (as run_sweep)
-            console.print(f"[red]{name} point {i} failed: {type(exc).__name__}: {exc}[/red]")
-    return collect(sweep_dir)
 
 
 def equivalence(plan: ReportPlan, runs_dir: Path, console: Console) -> dict:

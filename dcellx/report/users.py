@@ -30,6 +30,7 @@ from dcellx.data.genotypes import GenotypeDataset, load_dataset
 from dcellx.data.trigenic import simulate_trigenic
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.ontology.build import load_ontology
+from dcellx.report.sweeps import sweep as _sweep
 from dcellx.train.compare import RunSpec, SweepResult
 from dcellx.train.data import overfit_rows
 
@@ -260,10 +261,14 @@ def run_users(
     ``collect_only``: run nothing, report what the sweep directories hold (missing points are
     counted in ``out["missing"]``), e.g. while the sweeps still run in another process.
     """
-    from dcellx.report.build import sweep as _sweep  # the one reuse-or-run helper of the report
+
+    results: list[SweepResult] = []
 
     def sweep(plan, name, variants, grid, spec, runs_dir, console) -> SweepResult:
-        return _sweep(plan, name, variants, grid, spec, runs_dir, console, run=not collect_only)
+        results.append(
+            _sweep(plan, name, variants, grid, spec, runs_dir, console, run=not collect_only)
+        )
+        return results[-1]
 
     ensure_data(plan)
     out: dict[str, Any] = {"plan": plan, "sweeps": {}}
@@ -299,4 +304,9 @@ def run_users(
         )
         out["rawlabels"].append({"cell": c, "cells": cells(res, ["go"])})
         out["missing"][res.sweep_dir.name] = len(res.missing) + len(res.failed)
+    # the sweeps' cost, from the runs themselves: with --collect-only (or after a resumed sweep)
+    # this process's own wall time says nothing about it
+    runs = [r for res in results for r in res.runs]
+    out["runs"] = len(runs)
+    out["run_seconds"] = sum(_num(r.get("seconds")) or 0.0 for r in runs)
     return out

@@ -93,7 +93,17 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
         "*eval* from a separate eval-mode forward. Cells: mean ± sd [seed min, max].\n"
     )
     if seconds is not None:
-        L.append(f"Command: `{command}`; this section's sweeps took {seconds / 60:.1f} min.\n")
+        cost = ""
+        if users.get("runs"):
+            cost = (
+                f" The sweeps hold {users['runs']} runs, {users['run_seconds'] / 3600:.1f} h of "
+                f"training in all (each run's own time on {plan.threads} thread(s), summed; two "
+                "workers side by side halve the wall time)."
+            )
+        L.append(
+            f"Command: `{command}`; this invocation took {seconds / 60:.1f} min "
+            f"(finished runs are reused, not rerun).{cost}\n"
+        )
     missing = {k: v for k, v in users.get("missing", {}).items() if v}
     if missing:
         L.append(
