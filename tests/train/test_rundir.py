@@ -90,7 +90,8 @@ def test_keep_checkpoints_policies(tmp_path) -> None:
 
 def test_run_ids_unique_within_one_second(tmp_path, monkeypatch) -> None:
     # one frozen second for all of them: uniqueness must come from the id, not from the clock
-    monkeypatch.setattr(rundir.time, "localtime", lambda now=None: time.localtime(1_780_000_000))
+    frozen = time.localtime(1_780_000_000)
+    monkeypatch.setattr(rundir.time, "localtime", lambda now=None: frozen)
     dirs = {create_run_dir(tmp_path, "binary", 0) for _ in range(20)}
     assert len(dirs) == 20 and len({d.name[:15] for d in dirs}) == 1
 
