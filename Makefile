@@ -20,14 +20,18 @@ setup-slurm:
 	$(BIN)/python -m dcellx.scale.localslurm install
 
 lint:
-	$(BIN)/ruff check dcellx cli tests benchmarks
-	$(BIN)/ruff format --check dcellx cli tests benchmarks
+	$(BIN)/ruff check dcellx cli tests benchmarks scripts setup.py
+	$(BIN)/ruff format --check dcellx cli tests benchmarks scripts setup.py
 
 format:
-	$(BIN)/ruff check --fix dcellx cli tests benchmarks
-	$(BIN)/ruff format dcellx cli tests benchmarks
+	$(BIN)/ruff check --fix dcellx cli tests benchmarks scripts setup.py
+	$(BIN)/ruff format dcellx cli tests benchmarks scripts setup.py
 
+# check_layers: the import layering and module size; check_wheel: a plain wheel install (not
+# editable) has the CLI, every module and the recipes, and runs `ontology stats` offline.
 test: lint
+	$(BIN)/python scripts/check_layers.py
+	PYTHON=$(abspath $(BIN))/python scripts/check_wheel.sh
 	$(BIN)/pytest -q
 
 bench:

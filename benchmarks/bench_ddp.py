@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("DCELLX_MIRROR", str((ROOT / "../shared/data").resolve()))
-CLI = ["-c", "from cli.main import main; main()"]
+CLI = ["-c", "from dcellx_cli.main import main; main()"]
 
 
 def _run(prefix: list[str], args: list[str], runs: Path) -> float:
@@ -35,7 +35,7 @@ def main(go: str, epochs: int, batch_size: int) -> dict:
     out: dict = {"go": go, "epochs": epochs, "batch_size": batch_size}
     with tempfile.TemporaryDirectory() as tmp:
         launcher = Path(tmp) / "dcellx_main.py"
-        launcher.write_text("from cli.main import main\n\nmain()\n")
+        launcher.write_text("from dcellx_cli.main import main\n\nmain()\n")
         py = [sys.executable, *CLI]
         out["one_process_1_thread_s"] = _run(py, [*base, "--threads", "1"], Path(tmp, "a"))
         out["one_process_2_threads_s"] = _run(py, [*base, "--threads", "2"], Path(tmp, "b"))

@@ -21,7 +21,7 @@ os.environ.setdefault(
 
 def main(go: str = "2017") -> dict:
     from dcellx.batch import encode_genotypes, make_batch
-    from dcellx.data.genotypes import load_dataset
+    from dcellx.data.datasets import load_dataset
     from dcellx.ontology.build import load_ontology
 
     with tempfile.TemporaryDirectory() as cache:

@@ -62,7 +62,7 @@ def main() -> dict:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as runs:
-        cmd = [sys.executable, "-c", "from cli.main import main; main()", "overfit"]
+        cmd = [sys.executable, "-c", "from dcellx_cli.main import main; main()", "overfit"]
         cmd += ["--go", a.go, "--epochs", str(a.epochs), "--threads", str(a.threads)]
         cmd += ["--runs-dir", runs, "--quiet"]
         t0 = time.perf_counter()

@@ -38,7 +38,7 @@ def main() -> dict:
         args += ["--seeds", "5", "--grid", "norm=batch,layer,none", "--runs-dir", tmp, "--json"]
         t0 = time.perf_counter()
         res = subprocess.run(
-            [sys.executable, "-c", "from cli.main import main; main()", *args],
+            [sys.executable, "-c", "from dcellx_cli.main import main; main()", *args],
             cwd=ROOT, capture_output=True, text=True, check=True,
         )  # fmt: skip
         cli = time.perf_counter() - t0

@@ -9,10 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import GoOpt
 from dcellx.bench import run_bench
+from dcellx.data.universe import load_ontology
 from dcellx.nn.config import make_config
-from dcellx.ontology.build import load_ontology
+from dcellx_cli.common import GoOpt
 
 console = Console()
 

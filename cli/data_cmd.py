@@ -6,8 +6,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcellx.data import registry
 from dcellx.errors import DcellxError
+from dcellx.io import registry
+from dcellx.ontology.cache import verify_cache
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def fetch(
 @app.command("verify")
 def verify() -> None:
     """Re-check every cached file: pinned hashes, download records, compiled ontologies."""
-    checks = registry.verify_cache()
+    checks = verify_cache()
     for c in checks:
         typer.echo(f"{c.status:<10} {c.path}: {c.detail}")
     failed = [c for c in checks if c.status == "failed"]

@@ -13,42 +13,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import GoOpt
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
 from dcellx.data.simulate import read_gene_file, simulate_genotypes
 from dcellx.data.trigenic import DEFAULT_N, DESIGN, simulate_trigenic
-from dcellx.diagnose.capacity import capacity
-from dcellx.diagnose.ceiling import identifiability_ceiling
-from dcellx.diagnose.coverage import coverage
+from dcellx.diagnose.overview import CEILING_KEYS, diagnose_report
 from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
-from dcellx.ontology.build import load_ontology
-from dcellx.ontology.compiled import CompiledOntology
+from dcellx_cli.common import GoOpt
 
 console = Console()
-
-CEILING_KEYS = (
-    "samples",
-    "distinct_inputs",
-    "wildtype_inputs",
-    "unknown_genes",
-    "unknown_gene_occurrences",
-    "ceiling_pearson",
-    "ceiling_mse",
-)
-
-
-def select_samples(
-    ds: GenotypeDataset, batch_size: int | None, split: str | None
-) -> tuple[GenotypeDataset, str]:
-    """The overfit batch (first ``batch_size`` rows of the training file), or the whole split."""
-    if split not in (None, "train"):
-        raise ConfigError(f"--split must be 'train' (the whole training split), not {split!r}")
-    if split == "train" or batch_size is None:
-        return ds, "train"
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, not {batch_size}")
-    return ds.subset(slice(0, batch_size)), f"first {min(batch_size, len(ds))} of train"
 
 
 def diagnose(
@@ -82,29 +54,7 @@ def diagnose(
     if run is not None:
         _run_diagnostics(run, as_json)
         return
-    t0 = time.perf_counter()
-    onto = load_ontology(go)
-    sample, scope = select_samples(load_dataset(data)["train"], batch_size, split)
-    ontos: dict[str, CompiledOntology] = {go: onto}
-    for other in (s.strip() for s in compare_go.split(",")):
-        if other and other not in ontos:
-            ontos[other] = load_ontology(other)
-    ceiling = identifiability_ceiling(sample, onto, deletion_rule=deletion_rule)
-    report = {
-        "go": go,
-        "data": data,
-        "scope": scope,
-        "deletion_rule": deletion_rule,
-        **{k: ceiling[k] for k in CEILING_KEYS},
-        "hidden_genes": ceiling["hidden_genes"],
-        "hidden_gene_occurrences": ceiling["hidden_gene_occurrences"],
-        "shared_input_samples": ceiling["shared_input_samples"],
-        "largest_group": ceiling["largest_group"],
-        "unknown_gene_names": ceiling["unknown_gene_names"],
-        "coverage": coverage(sample, ontos),
-        "capacity": capacity(onto),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    report = diagnose_report(go, data, batch_size, split, compare_go, deletion_rule)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -250,7 +200,7 @@ def simulate(
     n = 10_000 if n is None else n
     teacher_fn = None
     if teacher == "dcell":
-        from dcellx.data.teacher import dcell_teacher
+        from dcellx.diagnose.teacher import dcell_teacher
 
         teacher_fn = dcell_teacher(teacher_go, seed)
     screen = simulate_genotypes(gene_list, order, n, teacher, noise, seed, teacher_fn=teacher_fn)
@@ -298,28 +248,14 @@ def rlipp_command(
     top: Annotated[int, typer.Option(help="Terms to print.")] = 15,
 ) -> None:
     """RLIPP per term (PCA k=4, ridge 5-fold CV, Spearman); writes rlipp.csv in the run."""
-    import csv
-
-    from dcellx.diagnose.run_stats import run_rlipp
-    from dcellx.train.rundir import atomic_write
+    from dcellx.diagnose.run_stats import RLIPP_COLUMNS, write_rlipp
 
     if target not in ("prediction", "phenotype"):
         raise typer.BadParameter("--target must be prediction or phenotype")
-    rows = run_rlipp(run, target)
-    cols = ["term", "name", "parent_rho", "children_rho", "rlipp_ratio", "rlipp"]
-
-    def write(fh) -> None:
-        import io
-
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-        fh.write(buf.getvalue().encode())
-
-    atomic_write(run / "rlipp.csv", write)
+    rows, csv_path = write_rlipp(run, target)
+    cols = RLIPP_COLUMNS
     ranked = sorted((r for r in rows if r["rlipp"] == r["rlipp"]), key=lambda r: -r["rlipp"])
-    table = Table(title=f"top {top} terms by RLIPP (target: {target}) -> {run / 'rlipp.csv'}")
+    table = Table(title=f"top {top} terms by RLIPP (target: {target}) -> {csv_path}")
     for c in cols:
         table.add_column(c)
     for r in ranked[:top]:

@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from cli import (
+from dcellx.errors import DcellxError
+from dcellx.fileio import os_error_line
+from dcellx_cli import (
     bench_cmd,
     data_cmd,
     diagnose_cmd,
@@ -16,8 +18,6 @@ from cli import (
     slurm_cmd,
     train_cmd,
 )
-from dcellx.errors import DcellxError
-from dcellx.fileio import os_error_line
 
 app = typer.Typer(
     name="dcellx",

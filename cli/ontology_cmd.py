@@ -11,7 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import (
+from dcellx.data.universe import load_ontology
+from dcellx.errors import ConfigError
+from dcellx.fileio import check_writable
+from dcellx.ontology.formats import write_three_column, write_topology
+from dcellx.ontology.stats import ontology_stats
+from dcellx_cli.common import (
     DateCutoffOpt,
     GafOpt,
     GoOpt,
@@ -20,11 +25,6 @@ from cli.common import (
     UniverseOpt,
     ontology_overrides,
 )
-from dcellx.errors import ConfigError
-from dcellx.fileio import check_writable
-from dcellx.ontology.build import load_ontology
-from dcellx.ontology.formats import write_three_column, write_topology
-from dcellx.ontology.stats import ontology_stats
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dcellx.batch import encode_genotypes, make_batch
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dcellx.batch import encode_genotypes, make_batch
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.errors import InputError
 
 

@@ -3,6 +3,7 @@
 Every reader returns a ``GenotypeDataset`` whose rows are distinct gene *sets*: the same
 mutant measured twice (in any gene order) is one genotype, so that a train/test split can
 never put one mutant on both sides and averaging replicates is explicit (``counts``).
+Loading by name, or any file with its format sniffed (screens too), is ``dcellx.data.datasets``.
 """
 
 from __future__ import annotations
@@ -16,16 +17,10 @@ from typing import Literal
 
 import numpy as np
 
-from dcellx.data import registry
 from dcellx.errors import ConfigError, InputError, warn
 from dcellx.fileio import atomic_write_text, read_text
 
 Duplicates = Literal["mean", "error"]
-
-# Named train/test collections; each value names a registered data file.
-NAMED_DATASETS: dict[str, dict[str, str]] = {
-    "dcell-dna-repair": {"train": "dcell-dna-repair-train", "test": "dcell-dna-repair-test"},
-}
 
 
 @dataclass
@@ -239,26 +234,12 @@ def _is_table(lines: list[str]) -> bool:
     return False
 
 
-def load_genotypes(path_or_name: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
-    """Read a registered name or a path, choosing the format from the first data line."""
-    path = registry.resolve(path_or_name)
-    from dcellx.data import screens  # local import: screens builds on this module
-
-    if screens.sniff_format(path) in screens.SCREEN_FORMATS:
-        return screens.load_screen(path, duplicates=duplicates)
+def read_genotypes(path: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
+    """A DCell-format file or a genotype table, told apart by the first data line."""
+    path = Path(path)
     lines = _read_lines(path)
     parse = _parse_table if _is_table(lines) else _parse_dcell
     return parse(lines, path, duplicates)
-
-
-def load_dataset(
-    name_or_path: str | Path, *, duplicates: Duplicates = "mean"
-) -> dict[str, GenotypeDataset]:
-    """A named collection as ``{"train": .., "test": ..}``; a single file as ``{"train": ..}``."""
-    if isinstance(name_or_path, str) and name_or_path in NAMED_DATASETS:
-        named = NAMED_DATASETS[name_or_path]
-        return {split: load_genotypes(f, duplicates=duplicates) for split, f in named.items()}
-    return {"train": load_genotypes(name_or_path, duplicates=duplicates)}
 
 
 def write_dcell_genotypes(

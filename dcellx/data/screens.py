@@ -46,7 +46,6 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from dcellx.data import registry
 from dcellx.data.genotypes import (
     Duplicates,
     GenotypeDataset,
@@ -68,6 +67,7 @@ from dcellx.data.sga import (
 )
 from dcellx.data.symbols import ORF_PATTERN, load_symbol_table, map_gene_names
 from dcellx.errors import ConfigError
+from dcellx.io import registry
 
 __all__ = [
     "ALLELE_TYPES",
@@ -137,11 +137,29 @@ def sniff_format(path: str | Path) -> str:
     return "dcell"
 
 
-def _pvalue_ok(cell: str, max_pvalue: float | None, label: str, lineno: int) -> bool:
-    if max_pvalue is None:
-        return True
-    p = cell_value(cell, label, lineno, "P-value")
-    return p is not None and p <= max_pvalue
+def _keep(
+    alleles: list[tuple[str, str]],
+    cells: list[str],
+    ix: dict[str, int],
+    label: str,
+    lineno: int,
+    *,
+    wanted: set[str] | None,
+    max_pvalue: float | None,
+    min_abs_epsilon: float | None = None,
+) -> bool:
+    """The row filters of both screens, in this order: allele types, P-value, |epsilon|."""
+    if wanted is not None and any(t not in wanted for _, t in alleles):
+        return False
+    if max_pvalue is not None:
+        p = cell_value(cells[ix["pvalue"]], label, lineno, "P-value")
+        if p is None or p > max_pvalue:
+            return False
+    if min_abs_epsilon is not None:
+        e = cell_value(cells[ix["epsilon"]], label, lineno, "epsilon")
+        if e is None or abs(e) < min_abs_epsilon:
+            return False
+    return True
 
 
 def _add(
@@ -192,14 +210,17 @@ def read_costanzo2016(
     for label, n, cells, ix in scan_rows(path, _COSTANZO, required, out):
         arraytype = cells[ix["arraytype"]].strip()
         alleles = row_alleles(cells, ix, arraytype, label, n)
-        if wanted is not None and any(t not in wanted for _, t in alleles):
+        if not _keep(
+            alleles,
+            cells,
+            ix,
+            label,
+            n,
+            wanted=wanted,
+            max_pvalue=max_pvalue,
+            min_abs_epsilon=min_abs_epsilon,
+        ):
             continue
-        if not _pvalue_ok(cells[ix["pvalue"]], max_pvalue, label, n):
-            continue
-        if min_abs_epsilon is not None:
-            e = cell_value(cells[ix["epsilon"]], label, n, "epsilon")
-            if e is None or abs(e) < min_abs_epsilon:
-                continue
         _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, arraytype=arraytype)
     filters = f"max_pvalue={max_pvalue}, min_abs_epsilon={min_abs_epsilon}, alleles={allele_types}"
     return out.result(phenotype, str(path), filters)
@@ -241,9 +262,7 @@ def read_kuzmin2018(
         alleles = row_alleles(cells, ix, "", label, n)
         if drop_ho:
             alleles = [(g, t) for g, t in alleles if g != HO_ORF]
-        if wanted is not None and any(t not in wanted for _, t in alleles):
-            continue
-        if not _pvalue_ok(cells[ix["pvalue"]], max_pvalue, label, n):
+        if not _keep(alleles, cells, ix, label, n, wanted=wanted, max_pvalue=max_pvalue):
             continue
         _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, mutant_type=kind)
     filters = f"max_pvalue={max_pvalue}, mutant_types={mutant_types}, alleles={allele_types}"

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset, write_dcell_genotypes
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import read_text
+from dcellx.io import registry
 
 TeacherFn = Callable[[list[tuple[str, ...]]], np.ndarray]
 TEACHERS = ("additive", "dcell")

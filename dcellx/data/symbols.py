@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset
+from dcellx.io import registry
 from dcellx.ontology.idmap import read_id_map
 
 # Nuclear systematic ORF names: Y, chromosome A-P, arm L/R, 3 digits, strand W/C, optional -A.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.diagnose.reach import term_gene_reach
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.ontology.reach import term_gene_reach
 
 
 def dataset_genes(ds: GenotypeDataset) -> list[str]:

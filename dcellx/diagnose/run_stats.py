@@ -103,3 +103,26 @@ def run_rlipp(
         t = r["term"]
         r["term"], r["name"] = onto.term_ids[t], onto.term_names[t]
     return out
+
+
+RLIPP_COLUMNS = ["term", "name", "parent_rho", "children_rho", "rlipp_ratio", "rlipp"]
+
+
+def write_rlipp(run_dir: str | Path, target: str = "prediction") -> tuple[list[dict], Path]:
+    """``run_rlipp``, written to ``<run>/rlipp.csv`` (atomically); returns (rows, the csv path).
+    ``target``: ``prediction`` (NeST-VNN's RLIPP) or ``phenotype``."""
+    import csv
+    import io
+
+    from dcellx.train.rundir import atomic_write
+
+    if target not in ("prediction", "phenotype"):
+        raise ConfigError(f"--target must be prediction or phenotype, not {target!r}")
+    rows = run_rlipp(run_dir, target)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=RLIPP_COLUMNS)
+    w.writeheader()
+    w.writerows(rows)
+    path = Path(run_dir) / "rlipp.csv"
+    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
+    return rows, path

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from dcellx.diagnose.ceiling import identifiability_ceiling
-from dcellx.diagnose.reach import term_gene_reach
+from dcellx.ontology.reach import term_gene_reach
 from dcellx.train.config import load_run_config
 from dcellx.train.data import base_ontology, overfit_rows, run_datasets
 from dcellx.train.rundir import read_json

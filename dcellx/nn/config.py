@@ -2,10 +2,10 @@
 
 ``paper`` follows Ma et al. (2018) exactly; ``lua`` the final released Lua file; ``lua-released``
 the model the released Lua code actually trained and saved (``GO_0006281_Net_Last.t7``; see
-``LUA_RELEASED`` below); ``torchcell`` the previous rebuild (including its mistakes, on purpose);
-``dcell-new`` the users' updated model of May 2025 (see ``DCELL_NEW`` below). Any field can be
-overridden from the CLI; an override of a preset is recorded in the run's resolved config, never
-applied silently.
+``LUA_RELEASED`` below); ``torchcell`` torchcell's DCell, its mistakes included so that each can
+be measured on its own; ``dcell-new`` the users' updated model of May 2025 (see ``DCELL_NEW``
+below). Any field can be overridden from the CLI; an override of a preset is recorded in the
+run's resolved config, never applied silently.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@ Per stratum s (children always sit in lower strata):
 4. auxiliary heads of every term in s at once: a per-neuron product summed per term.
 
 States are kept neuron-major ([neurons, batch]) so that gathering a term's inputs is a row gather.
-Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict`` convert to and from
-the per-GO-term names of ``ReferenceDCell`` (used for checkpoints, so they are inspectable by id).
+Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict``
+(``dcellx.nn.term_state``) convert to and from the per-GO-term names of ``ReferenceDCell`` (used
+for checkpoints, so they are inspectable by id).
 """
 
 from __future__ import annotations
@@ -23,12 +24,88 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.genes import GeneInput
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.norm import batch_norm_rows
+from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
+from dcellx.nn.term_state import load_term_state, term_state
 from dcellx.ontology.compiled import CompiledOntology
 
 
 class DCell(nn.Module):
-    """Forward: ``PerturbationBatch`` -> (root prediction [B], auxiliary [B, T-1])."""
+    r"""The visible neural network DCell of Ma et al. (2018), one subsystem per GO term.
+
+    Every term t of the ontology has :math:`w_t` neurons; its state is computed from its input
+
+    .. math::
+        I(t) = \big[\, O(c_1) \,\|\, \dots \,\|\, O(c_k) \,\|\, g_t(x) \,\|\, 1 \,\big],
+        \qquad c_1, \dots, c_k \in \mathrm{children}(t),
+
+    the concatenation of its children's states (in ``onto.children(t)`` order), its gene block
+    :math:`g_t(x)` (empty when t has no direct gene) and, for the root under
+    ``root_extra_input="constant-one"`` only, a constant 1. The gene block of the binary variant
+    is :math:`x_g` for :math:`g \in \mathrm{direct}(t)`, :math:`x_g = 1` for a gene disrupted
+    and visible to t under ``deletion_rule`` (``gene_state="disrupted-one"``) or its complement
+    :math:`1 - x_g` (``"present-one"``); the other variants (embeddings, the Lua gene layers) are
+    tabulated in ``dcellx.nn.layout``. With ``block="linear-tanh-norm"`` (the paper) the term's
+    state is
+
+    .. math::
+        O(t) = \mathrm{Norm}\big(\tanh(W_t I(t) + b_t)\big),
+        \qquad W_t \in \mathbb{R}^{w_t \times |I(t)|},
+
+    and with ``"linear-norm-tanh"`` :math:`O(t) = \tanh(\mathrm{Norm}(W_t I(t) + b_t))`.
+    ``Norm`` is ``cfg.norm``: ``"batch"`` BatchNorm per neuron over the batch (running
+    statistics in eval mode), ``"batch-frozen"`` the same but with the running statistics also in
+    training once ``bn_freeze_after`` training steps are done, ``"layer"`` LayerNorm over the
+    term's own :math:`w_t` neurons, ``"none"`` the identity (``dcellx.nn.norm``). With
+    ``depth`` D > 1 the block is repeated: :math:`h^{(1)}` as above, :math:`h^{(k)} =
+    \mathrm{block}(W^{(k)}_t h^{(k-1)} + b^{(k)}_t)` with :math:`W^{(k)}_t \in \mathbb{R}^{w_t
+    \times w_t}` and its own normalisation, and :math:`O(t) = h^{(D)}`. Widths are
+
+    .. math::
+        w_t = \max\big(f,\ \rho(m \, n_t)\big),
+
+    :math:`f` = ``width_floor``, :math:`m` = ``width_multiplier``, :math:`\rho` = ceil or floor
+    (``width_rounding``), :math:`n_t` the genes contained in t (``width_basis="contained"``) or
+    annotated to t itself (``"direct"``). The root's prediction and every other term's auxiliary
+    head are
+
+    .. math::
+        \hat y = v_{\mathrm{root}}^\top O(\mathrm{root}) + c_{\mathrm{root}}, \qquad
+        \hat y_t = \sigma\big(v_t^\top u_t + c_t\big) \quad (t \ne \mathrm{root}),
+
+    with :math:`u_t = O(t)` (``aux_input="state"``) or the last layer's first activation,
+    :math:`\tanh(z)` resp. :math:`\mathrm{Norm}(z)` before the block's second step
+    (``"pre-norm"``), and :math:`\sigma = \tanh` (``aux_head="tanh-linear"``) or the identity
+    (``"linear"``). Training minimises (``dcellx.nn.loss.dcell_loss``)
+
+    .. math::
+        \mathcal{L} = \frac{1}{B}\sum_b (\hat y_b - y_b)^2
+        + \alpha \, \underset{t \ne \mathrm{root}}{R} \frac{1}{B}\sum_b (\hat y_{t,b} - y_b)^2
+        + \lambda \sum_W \lVert W \rVert_F^2,
+
+    :math:`R` the sum (``aux_reduce="sum"``, the paper) or the mean (``"mean"``) over the
+    :math:`T - 1` non-root terms, :math:`\alpha` = ``alpha`` (decayed by
+    ``dcellx.nn.loss.alpha_at``), :math:`\lambda` = ``l2`` over the weight matrices of
+    ``l2_parameters`` (term, deep, gene and head weights; biases and norm parameters excluded).
+
+    The forward pass runs stratum by stratum (see the module docstring), all terms of a stratum
+    at once; ``ReferenceDCell`` computes the same function term by term.
+
+    Args:
+        onto (CompiledOntology): the ontology; terms are numbered by stratum, the root last.
+        cfg (ModelConfig): the architecture (``dcellx.nn.config``).
+        layout (ModelLayout, optional): a prebuilt ``ModelLayout(onto, cfg)``.
+
+    Shapes:
+        - **input:** a ``PerturbationBatch`` of B genotypes, its K disrupted (sample, gene)
+          pairs ``sample`` [K], ``gene`` [K] (int64; ``y`` is not read).
+        - **output:** the root prediction :math:`\hat y` [B] and the auxiliary outputs
+          :math:`\hat y_t` [B, T-1], column t for term t of ``onto.term_ids`` (the root, last,
+          has none).
+
+    Diagnostics: with ``keep_states`` the last forward's states of all N neurons are kept in
+    ``last_states`` [N, B]; when ``trace`` is a list, forward appends (stratum, layer, z, pre, h)
+    per stratum and layer.
+    """
 
     def __init__(self, onto: CompiledOntology, cfg: ModelConfig, layout: ModelLayout | None = None):
         super().__init__()
@@ -111,26 +188,14 @@ class DCell(nn.Module):
             return z
         w, b = self._split_norm_w[layer][s], self._split_norm_b[layer][s]
         if cfg.norm == "layer":
-            lt = getattr(self, f"lterm_{s}")
-            n_terms = int(lt[-1]) + 1
-            cnt = torch.zeros(n_terms, dtype=z.dtype, device=z.device).index_add(
-                0, lt, torch.ones_like(lt, dtype=z.dtype)
-            )
-            mean = torch.zeros(n_terms, z.shape[1], dtype=z.dtype, device=z.device).index_add(
-                0, lt, z
-            ) / cnt.unsqueeze(1)
-            c = z - mean.index_select(0, lt)
-            var = torch.zeros_like(mean).index_add(0, lt, c * c) / cnt.unsqueeze(1)
-            zn = c / torch.sqrt(var.index_select(0, lt) + cfg.bn_eps)
-            return zn * w.unsqueeze(1) + b.unsqueeze(1)
-        frozen = cfg.norm == "batch-frozen" and self.norm_steps >= cfg.bn_freeze_after
+            return layer_norm_terms(z, getattr(self, f"lterm_{s}"), w, b, cfg.bn_eps)
         out = batch_norm_rows(
             z.t(),
             self.running_mean[layer, n0:n1],
             self.running_var[layer, n0:n1],
             w,
             b,
-            self.training and not frozen,
+            batch_stats_in_use(cfg, self.training, self.norm_steps),
             cfg.bn_momentum,
             cfg.bn_eps,
         )
@@ -171,6 +236,7 @@ class DCell(nn.Module):
         return out
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1])."""
         cfg, B = self.cfg, batch.size
         gene_out = self.genes(batch)
         lua = cfg.gene_layer != "direct"
@@ -261,153 +327,11 @@ class DCell(nn.Module):
         state = self.term_state_dict()
         return sum(v.numel() for k, v in state.items() if "running" not in k and k != "norm_steps")
 
-    # -- term-named state ----------------------------------------------------------------------
-    def _term_slots(self):
-        """Yield (term, bucket weight index, slot j) for every term."""
-        for s, plan in enumerate(self.layout.strata):
-            for k, b in enumerate(plan.buckets):
-                wi = self._plans[s][3][k][0]
-                for j, t in enumerate(b.terms):
-                    yield int(t), wi, j
-
+    # -- term-named state (dcellx.nn.term_state) ---------------------------------------------
     def term_state_dict(self) -> dict[str, torch.Tensor]:
         """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies."""
-        L, cfg, onto = self.layout, self.cfg, self.onto
-        out: dict[str, torch.Tensor] = {}
-        g = self.genes
-        with torch.no_grad():
-            if cfg.variant != "binary":
-                out["gene_embedding.weight"] = g.embedding.detach().clone()
-            for mod in ("phi", "rho", "attn"):
-                if hasattr(g, mod):
-                    for k, v in getattr(g, mod).state_dict().items():
-                        out[f"{mod}.{k}"] = v.detach().clone()
-            gcols = self._gene_columns()
-            for t, wi, j in self._term_slots():
-                tid, w = onto.term_ids[t], int(L.width[t])
-                dense_in = int(L.child_in[t] + L.extra_width[t])
-                W = self.weights[wi][j, :w, :dense_in]
-                if gcols is not None and L.gene_in[t] and cfg.gene_layer == "direct":
-                    W = torch.cat([W, gcols[t]], 1)
-                if t == onto.root and L.root_extra:
-                    W = torch.cat([W, self.root_const.view(-1, 1)], 1)
-                lo, hi = int(L.offset[t]), int(L.offset[t + 1])
-                out[f"terms.{tid}.weight"] = W.clone()
-                out[f"terms.{tid}.bias"] = self.bias[lo:hi].clone()
-                if cfg.gene_layer != "direct" and L.direct[t]:
-                    e0 = int(L.extra_offset[t])
-                    if cfg.gene_layer == "masked-layer":
-                        out[f"genes.{tid}.weight"] = gcols[t].clone()
-                    else:
-                        out[f"genes.{tid}.weight"] = g.gene_dense[e0 : e0 + w].clone()
-                    out[f"genes.{tid}.bias"] = g.gene_b[e0 : e0 + w].clone()
-                for k in range(1, cfg.depth):
-                    out[f"deep.{tid}.{k}.weight"] = self.deep_weights[wi][k - 1, j, :w, :w].clone()
-                    out[f"deep.{tid}.{k}.bias"] = self.deep_bias[k - 1, lo:hi].clone()
-                for k in range(cfg.depth):
-                    p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
-                    if cfg.norm != "none":
-                        out[f"{p}.weight"] = self.norm_weight[k, lo:hi].clone()
-                        out[f"{p}.bias"] = self.norm_bias[k, lo:hi].clone()
-                    if cfg.norm in ("batch", "batch-frozen"):
-                        out[f"{p}.running_mean"] = self.running_mean[k, lo:hi].clone()
-                        out[f"{p}.running_var"] = self.running_var[k, lo:hi].clone()
-                if t != onto.root:
-                    out[f"aux.{tid}.weight"] = self.aux_weight[lo:hi].view(1, -1).clone()
-                    out[f"aux.{tid}.bias"] = self.aux_bias[t : t + 1].clone()
-            out["head.weight"] = self.head_weight.view(1, -1).clone()
-            out["head.bias"] = self.head_bias.clone()
-            out["norm_steps"] = self.norm_steps.clone()
-        return dict(sorted(out.items()))
-
-    def _gene_columns(self) -> dict[int, torch.Tensor] | None:
-        """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
-        L, g, kind = self.layout, self.genes, self.genes.kind
-        if kind == "dense-layer":
-            return None  # whole rows of gene_dense, read directly
-        if kind in ("binary", "masked-layer", "embedding"):
-            flat = g.gene_w if kind != "embedding" else g.gene_A
-            cols = {}
-            for t in np.nonzero(L.direct)[0]:
-                i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
-                e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
-                w = int(L.width[t])
-                block = flat[e0:e1].view(i1 - i0, w, -1)  # [n, w, d or 1]
-                cols[int(t)] = block.permute(1, 0, 2).reshape(w, -1)
-            return cols
-        cols = {}
-        gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())}
-        for t in np.nonzero(L.direct)[0]:
-            lo = int(L.offset[t])
-            r = gl[lo]
-            cols[int(t)] = g.gene_P[r : r + int(L.width[t])]
-        return cols
+        return term_state(self)
 
     def load_term_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Inverse of ``term_state_dict``: fill the packed parameters from per-term tensors."""
-        L, cfg, onto, g = self.layout, self.cfg, self.onto, self.genes
-        with torch.no_grad():
-            if cfg.variant != "binary":
-                g.embedding.copy_(state["gene_embedding.weight"])
-            for mod in ("phi", "rho", "attn"):
-                if hasattr(g, mod):
-                    sub = {
-                        k[len(mod) + 1 :]: v for k, v in state.items() if k.startswith(mod + ".")
-                    }
-                    getattr(g, mod).load_state_dict(sub)
-            gl = (
-                {int(n): i for i, n in enumerate(g.gneurons.tolist())}
-                if hasattr(g, "gene_P")
-                else {}
-            )
-            for t, wi, j in self._term_slots():
-                tid, w = onto.term_ids[t], int(L.width[t])
-                dense_in = int(L.child_in[t] + L.extra_width[t])
-                W = state[f"terms.{tid}.weight"]
-                if t == onto.root and L.root_extra:
-                    self.root_const.copy_(W[:, -1])
-                    W = W[:, :-1]
-                self.weights[wi][j].zero_()
-                self.weights[wi][j, :w, :dense_in] = W[:, :dense_in]
-                lo, hi = int(L.offset[t]), int(L.offset[t + 1])
-                self.bias[lo:hi] = state[f"terms.{tid}.bias"]
-                if L.direct[t]:
-                    i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
-                    e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
-                    if cfg.gene_layer == "dense-layer":
-                        x0 = int(L.extra_offset[t])
-                        g.gene_dense[x0 : x0 + w] = state[f"genes.{tid}.weight"]  # [w, G]
-                        g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
-                    elif cfg.gene_layer == "masked-layer":
-                        G = state[f"genes.{tid}.weight"]  # [w, n]
-                        g.gene_w[e0:e1] = G.t().reshape(-1)
-                        x0 = int(L.extra_offset[t])
-                        g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
-                    elif g.kind in ("binary", "embedding"):
-                        G = W[:, dense_in:]  # [w, n*d]
-                        n = i1 - i0
-                        G = G.reshape(w, n, -1).permute(1, 0, 2)  # [n, w, d]
-                        flat = g.gene_w if g.kind == "binary" else g.gene_A
-                        flat[e0:e1] = G.reshape(flat[e0:e1].shape)
-                    else:
-                        r = gl[lo]
-                        g.gene_P[r : r + w] = W[:, dense_in:]
-                for k in range(1, cfg.depth):
-                    self.deep_weights[wi][k - 1, j].zero_()
-                    self.deep_weights[wi][k - 1, j, :w, :w] = state[f"deep.{tid}.{k}.weight"]
-                    self.deep_bias[k - 1, lo:hi] = state[f"deep.{tid}.{k}.bias"]
-                for k in range(cfg.depth):
-                    p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
-                    if cfg.norm != "none":
-                        self.norm_weight[k, lo:hi] = state[f"{p}.weight"]
-                        self.norm_bias[k, lo:hi] = state[f"{p}.bias"]
-                    if cfg.norm in ("batch", "batch-frozen"):
-                        self.running_mean[k, lo:hi] = state[f"{p}.running_mean"]
-                        self.running_var[k, lo:hi] = state[f"{p}.running_var"]
-                if t != onto.root:
-                    self.aux_weight[lo:hi] = state[f"aux.{tid}.weight"].view(-1)
-                    self.aux_bias[t] = state[f"aux.{tid}.bias"][0]
-            self.head_weight.copy_(state["head.weight"].view(-1))
-            self.head_bias.copy_(state["head.bias"])
-            if "norm_steps" in state:
-                self.norm_steps.copy_(state["norm_steps"])
+        load_term_state(self, state)

@@ -1,7 +1,10 @@
 """DCell's loss: L(root, y) + alpha * reduce_t L(aux_t, y) + l2 * sum ||W||^2, squared error.
 
-The paper sums the auxiliary losses over all non-root terms (alpha = 0.3); the previous rebuild
-averaged them, which divides alpha by ~2,400 -- kept as ``aux_reduce="mean"`` to reproduce it.
+The paper sums the auxiliary losses over all non-root terms (alpha = 0.3), so that every term's
+head pulls its state towards the phenotype as strongly as the root's. ``aux_reduce="mean"``
+averages them instead, which divides alpha by the number of non-root terms (~2,400 on the full
+GO) and leaves the auxiliary heads almost unsupervised; it exists because torchcell's loss does
+this, and reproducing a torchcell run needs it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ class LossParts:
 
 
 def alpha_at(cfg: ModelConfig, epoch: int) -> float:
-    """alpha, or its linear decay to 0 over ``alpha_decay_epochs`` epochs."""
+    r"""alpha at ``epoch`` (0-based): constant, or with ``alpha_decay_epochs`` = E > 0 the
+    linear decay :math:`\alpha_e = \alpha \max(0, 1 - e / E)`, 0 from epoch E on."""
     if cfg.alpha_decay_epochs <= 0:
         return cfg.alpha
     return cfg.alpha * max(0.0, 1.0 - epoch / cfg.alpha_decay_epochs)
@@ -35,7 +39,28 @@ def dcell_loss(
     alpha: float | None = None,
     l2_params: list[torch.Tensor] | None = None,
 ) -> LossParts:
-    """``root`` [B], ``aux`` [B, T-1], ``y`` [B]; per-term MSEs are means over the batch."""
+    r"""DCell's training loss and its parts.
+
+    .. math::
+        \mathcal{L} = \underbrace{\tfrac{1}{B}\textstyle\sum_b (\hat y_b - y_b)^2}_{\text{root}}
+        + \alpha \, \underbrace{\underset{t}{R}\, \tfrac{1}{B}\textstyle\sum_b
+        (\hat y_{t,b} - y_b)^2}_{\text{aux}} + \lambda \textstyle\sum_{W} \lVert W \rVert_F^2
+
+    Args:
+        root (Tensor): the root prediction.
+        aux (Tensor): the auxiliary outputs, one column per non-root term.
+        y (Tensor): the phenotype.
+        cfg (ModelConfig): ``aux_reduce`` (R: ``"sum"`` or ``"mean"`` over the columns),
+            ``l2`` (:math:`\lambda`) and the default ``alpha``.
+        alpha (float, optional): :math:`\alpha` for this step (``alpha_at``); ``cfg.alpha`` if
+            None. With :math:`\alpha = 0` or no auxiliary column the aux part is 0.
+        l2_params (list of Tensor, optional): the W of the penalty (``DCell.l2_parameters``);
+            no penalty without them or with ``l2 = 0``.
+
+    Shapes:
+        ``root`` [B], ``aux`` [B, T-1], ``y`` [B] -> ``LossParts`` of scalars (``root`` and
+        ``aux`` detached, ``aux`` before :math:`\alpha`).
+    """
     alpha = cfg.alpha if alpha is None else alpha
     root_loss = torch.mean((root - y) ** 2)
     if aux.shape[1] and alpha > 0:

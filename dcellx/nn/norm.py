@@ -12,9 +12,13 @@ refuses CPU tensors).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from dcellx.nn.config import ModelConfig
 
 # (sum [N], sumsq [N], count) -> globally reduced (sum, sumsq, count); None = single process
 _REDUCER: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple] | None = None
@@ -23,6 +27,47 @@ _REDUCER: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple] | None = N
 def set_batch_stat_reducer(fn: Callable | None) -> None:
     global _REDUCER
     _REDUCER = fn
+
+
+def batch_stats_in_use(cfg: ModelConfig, training: bool, norm_steps: torch.Tensor | int) -> bool:
+    """Whether BatchNorm uses the batch's statistics (else the running ones): in training mode,
+    except under ``batch-frozen`` once ``norm_steps`` training steps reach ``bn_freeze_after``."""
+    frozen = cfg.norm == "batch-frozen" and norm_steps >= cfg.bn_freeze_after
+    return training and not frozen
+
+
+def layer_norm_terms(
+    z: torch.Tensor, term: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+) -> torch.Tensor:
+    r"""LayerNorm of every term over its own neurons, all terms of a stratum in one call.
+
+    .. math::
+        \mathrm{out}_{u,b} = \gamma_u \frac{z_{u,b} - \mu_{t,b}}{\sqrt{\sigma^2_{t,b}
+        + \epsilon}} + \beta_u, \qquad t = \mathrm{term}(u)
+
+    with :math:`\mu_{t,b}` and :math:`\sigma^2_{t,b}` the mean and biased variance of sample b
+    over the :math:`w_t` neurons of term t: per term what ``F.layer_norm`` over its width does.
+
+    Args:
+        z (Tensor): pre-normalisation values, neuron-major.
+        term (Tensor): int64, the local term (0 .. T_s - 1) of each row, non-decreasing.
+        weight, bias (Tensor): per-neuron affine :math:`\gamma`, :math:`\beta`.
+        eps (float): added to the variance.
+
+    Shapes:
+        ``z`` [N_s, B], ``term``/``weight``/``bias`` [N_s] -> [N_s, B].
+    """
+    n_terms = int(term[-1]) + 1
+    cnt = torch.zeros(n_terms, dtype=z.dtype, device=z.device).index_add(
+        0, term, torch.ones_like(term, dtype=z.dtype)
+    )
+    mean = torch.zeros(n_terms, z.shape[1], dtype=z.dtype, device=z.device).index_add(
+        0, term, z
+    ) / cnt.unsqueeze(1)
+    c = z - mean.index_select(0, term)
+    var = torch.zeros_like(mean).index_add(0, term, c * c) / cnt.unsqueeze(1)
+    zn = c / torch.sqrt(var.index_select(0, term) + eps)
+    return zn * weight.unsqueeze(1) + bias.unsqueeze(1)
 
 
 def batch_norm_rows(
@@ -35,9 +80,20 @@ def batch_norm_rows(
     momentum: float,
     eps: float,
 ) -> torch.Tensor:
-    """BatchNorm of ``x`` [B, F] per feature, torch semantics (running var updated unbiased).
+    r"""BatchNorm of ``x`` [B, F] per feature, torch semantics (running var updated unbiased).
 
-    Running statistics are updated in place when batch statistics are used.
+    .. math::
+        \mathrm{out}_{b,f} = \gamma_f \frac{x_{b,f} - \mu_f}{\sqrt{\sigma^2_f + \epsilon}}
+        + \beta_f
+
+    With ``use_batch_stats``, :math:`\mu_f, \sigma^2_f` are the batch mean and biased variance
+    (over the global batch when a reducer is installed) and the running statistics are updated in
+    place, :math:`r \leftarrow (1 - m) r + m \hat r`, the variance with the unbiased
+    :math:`\hat\sigma^2 B / (B - 1)`; without, the running statistics are used and left as
+    they are.
+
+    Shapes:
+        ``x`` [B, F]; ``running_mean``, ``running_var``, ``weight``, ``bias`` [F] -> [B, F].
     """
     if _REDUCER is None or not use_batch_stats:
         return F.batch_norm(

@@ -1,7 +1,7 @@
 """``ReferenceDCell``: the deliberately simple DCell -- one module per GO term, a Python loop in
-topological order, a dense genotype vector. It is how DrugCell and the previous rebuild work, it is
-slow, and it is the yardstick the fast engine is tested against (same state dict, same outputs,
-losses and gradients).
+topological order, a dense genotype vector. Written the way DrugCell and torchcell write DCell, it
+is slow but can be checked against the paper line by line, so it is the yardstick the fast engine
+is tested against (same state dict, same outputs, losses and gradients).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torch import nn
 
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.norm import batch_norm_rows
+from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use
 from dcellx.ontology.compiled import CompiledOntology
 
 
@@ -159,8 +159,7 @@ class ReferenceDCell(nn.Module):
     def _norm(self, module: nn.Module | None, z: torch.Tensor) -> torch.Tensor:
         if module is None:
             return z
-        frozen = self.cfg.norm == "batch-frozen" and self.norm_steps >= self.cfg.bn_freeze_after
-        return module(z, self.training and not frozen)
+        return module(z, batch_stats_in_use(self.cfg, self.training, self.norm_steps))
 
     def _block(self, z: torch.Tensor, norm: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(pre-norm activation, state): paper BN(tanh(z)) or torchcell tanh(BN(z))."""

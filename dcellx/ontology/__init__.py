@@ -2,6 +2,7 @@
 
 Data flow: ``obo``/``annotations``/``topology`` readers -> ``OntologyGraph`` -> ``filters`` ->
 ``compiled.CompiledOntology`` (arrays only, hashable, cacheable) -> ``build`` ties it to a recipe.
+``reach``: which terms each gene reaches; ``cache``: the check behind ``dcellx data verify``.
 """
 
 from dcellx.ontology.compiled import CompiledOntology

@@ -10,11 +10,12 @@ import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from dcellx.data import registry
 from dcellx.errors import ConfigError, InputError, warn
 from dcellx.fileio import FileWriteError, read_text, remove_stale_temps
+from dcellx.io import registry
 from dcellx.ontology.annotations import read_annotations
 from dcellx.ontology.compiled import FORMAT_VERSION, CompiledOntology, compile_graph
 from dcellx.ontology.filters import apply_filters, report
@@ -24,6 +25,9 @@ from dcellx.ontology.idmap import GeneIdMap, is_systematic_name, read_id_map
 from dcellx.ontology.obo import read_obo
 from dcellx.ontology.recipe import Recipe
 from dcellx.ontology.topology import read_topology
+
+# Reads the genes of a genotype dataset named by a ``dataset:<name>`` universe.
+DatasetGenes = Callable[[str], set[str]]
 
 
 def resolve_source(source: str, base_dir: str, notes: list[str] | None = None) -> Path:
@@ -56,19 +60,26 @@ def resolve_id_map(recipe: Recipe) -> GeneIdMap:
     return read_id_map(resolve_source(recipe.id_map, recipe.base_dir))
 
 
-def resolve_universe(recipe: Recipe) -> tuple[set[str] | None, str]:
-    """The containment universe (also the model's input genes) and a description of it."""
+def resolve_universe(
+    recipe: Recipe, dataset_genes: DatasetGenes | None = None
+) -> tuple[set[str] | None, str]:
+    """The containment universe (also the model's input genes) and a description of it.
+
+    ``dataset_genes`` reads a ``dataset:<name>`` universe: genotype data is a higher layer, so
+    the caller passes it in (``dcellx.data.universe.load_ontology`` does).
+    """
     u = recipe.universe
     if u == "annotated":
         return None, "annotated"
     if u == "id-map":
         return set(vocabulary_of(resolve_id_map(recipe))), f"id-map ({recipe.id_map})"
     if u.startswith("dataset:"):
-        from dcellx.data.genotypes import load_dataset
-
-        sets = load_dataset(u[len("dataset:") :])
-        genes = {g for ds in sets.values() for gs in ds.genes for g in gs}
-        return genes, u
+        if dataset_genes is None:
+            raise ConfigError(
+                f"ontology recipe {recipe.name!r}: universe {u!r} names a genotype dataset, "
+                "which only the data layer reads: load it with dcellx.data.universe.load_ontology"
+            )
+        return dataset_genes(u[len("dataset:") :]), u
     path = resolve_source(u, recipe.base_dir)
     return read_gene_list(path), u
 
@@ -96,14 +107,17 @@ def cache_key(recipe: Recipe, inputs: list[Path]) -> str:
     return h.hexdigest()
 
 
-def build_ontology(recipe: Recipe, *, use_cache: bool = True) -> CompiledOntology:
-    """Compile the recipe, or load it from the cache when inputs and recipe are unchanged."""
+def build_ontology(
+    recipe: Recipe, *, use_cache: bool = True, dataset_genes: DatasetGenes | None = None
+) -> CompiledOntology:
+    """Compile the recipe, or load it from the cache when inputs and recipe are unchanged.
+    ``dataset_genes``: see ``resolve_universe``."""
     notes: list[str] = []
     onto_path = resolve_source(recipe.ontology, recipe.base_dir, notes)
     ann_path = (
         resolve_source(recipe.annotations, recipe.base_dir, notes) if recipe.annotations else None
     )
-    universe, universe_desc = resolve_universe(recipe)
+    universe, universe_desc = resolve_universe(recipe, dataset_genes)
     inputs = [onto_path] + ([ann_path] if ann_path else [])
     if universe is not None:
         inputs_key_extra = hashlib.sha256("\n".join(sorted(universe)).encode()).hexdigest()
@@ -202,8 +216,16 @@ def compile_recipe(
     return onto
 
 
-def load_ontology(go: str, *, use_cache: bool = True, **overrides: object) -> CompiledOntology:
-    """``--go`` plus CLI overrides (``obo``, ``annotations``, ``date_cutoff``, ...) -> ontology."""
+def load_ontology(
+    go: str,
+    *,
+    use_cache: bool = True,
+    dataset_genes: DatasetGenes | None = None,
+    **overrides: object,
+) -> CompiledOntology:
+    """``--go`` plus CLI overrides (``obo``, ``annotations``, ``date_cutoff``, ...) -> ontology.
+    ``dataset_genes``: see ``resolve_universe``."""
     from dcellx.ontology.recipe import load_recipe, with_overrides
 
-    return build_ontology(with_overrides(load_recipe(go), **overrides), use_cache=use_cache)
+    recipe = with_overrides(load_recipe(go), **overrides)
+    return build_ontology(recipe, use_cache=use_cache, dataset_genes=dataset_genes)

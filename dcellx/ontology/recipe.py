@@ -1,22 +1,29 @@
-"""Ontology recipes: which GO release, which annotations, which filters (``ontologies/*.toml``).
+"""Ontology recipes: which GO release, which annotations, which filters (``recipes/*.toml``).
 
-``--go 2017`` names ``ontologies/2017.toml``; ``--go path/to/recipe.toml`` reads that file.
+``--go 2017`` names the shipped recipe ``dcellx/ontology/recipes/2017.toml`` (package data, so a
+plain ``pip install`` has them); ``--go path/to/recipe.toml`` reads that file.
 Sources are registered data names (see ``dcellx data list``) or paths, relative to the recipe.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dcellx.errors import ConfigError, InputError, config_error, validation_message
 from dcellx.fileio import decode_utf8
 from dcellx.ontology.filters import FILTERS, FilterSettings
 
-RECIPE_DIR = Path(__file__).resolve().parents[2] / "ontologies"
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (a dependency only there)
+    import tomli as tomllib
+
+# The shipped recipes: package data beside this module (pyproject/setup.py ship them in the wheel).
+RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
 
 
 class FilterConfig(BaseModel):
@@ -85,7 +92,7 @@ class Recipe(BaseModel):
 
 
 def load_recipe(go: str) -> Recipe:
-    """Resolve ``--go``: a recipe name in ``ontologies/`` or a path to a TOML recipe."""
+    """Resolve ``--go``: a shipped recipe's name (``RECIPE_DIR``) or a path to a TOML recipe."""
     path = Path(go)
     if not (path.suffix == ".toml" or path.exists()):
         path = RECIPE_DIR / f"{go}.toml"

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.data.simulate import simulate_genotypes
+from dcellx.data.universe import load_ontology
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
-from dcellx.ontology.build import load_ontology
 from dcellx.report.plan import ReportPlan
 from dcellx.report.sweeps import sweep
 from dcellx.report.users import UsersPlan, make_users_plan, run_users

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.trigenic import simulate_trigenic
+from dcellx.data.universe import load_ontology
 from dcellx.diagnose.ceiling import identifiability_ceiling
-from dcellx.ontology.build import load_ontology
 from dcellx.report.sweeps import sweep as _sweep
 from dcellx.train.compare import RunSpec, SweepResult
 from dcellx.train.data import overfit_rows

@@ -8,7 +8,7 @@ master is the allocation's first node). gloo on CPU, nccl on CUDA (one GPU per l
 The split is chosen so that W processes compute the *single-process* run: every rank walks the same
 global batch order (the (seed, epoch) permutation of the loop) and takes a contiguous part of each
 global batch (DistributedSampler-like, but per batch, so the global batch is the single-process
-one). Each rank's data loss is weighted by W*b_r/B, so DistributedDataParallel's gradient average is
+one). Each rank's loss is weighted by W*b_r/B, so DistributedDataParallel's gradient average is
 the gradient of the global-batch mean even when the parts differ in size. With ``--sync-bn``
 DCell's BatchNorm statistics (inside ``dcellx.nn.norm.batch_norm_rows``) are all-reduced across
 ranks through a differentiable sum, as SyncBatchNorm does; the same hook serves CPU (where
@@ -38,10 +38,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dcellx.errors import ConfigError
 from dcellx.nn.config import ModelConfig
-from dcellx.nn.loss import dcell_loss
 from dcellx.nn.norm import set_batch_stat_reducer
-from dcellx.train.loop import RunInterrupted
 from dcellx.train.rundir import read_json
+from dcellx.train.signals import RunInterrupted
+from dcellx.train.world import optimiser_step
 
 LAUNCH_HINT = (
     "launch with `torchrun --nproc-per-node N --no-python dcellx ... --ddp` or `srun dcellx ... "
@@ -187,29 +187,22 @@ class DDPContext:
         n_global: int,
         mcfg: ModelConfig,
         alpha: float,
-        l2: list[torch.Tensor],
+        l2: list[torch.Tensor] | None,
     ) -> tuple[torch.Tensor, tuple[float, float, float]]:
         """One optimiser step on this rank's part ``batch`` of a global batch of ``n_global``
-        rows; returns the global batch's root predictions (batch order) and its losses."""
-        model.train()
-        root, aux = model(batch)
-        parts = dcell_loss(root, aux, batch.y, mcfg, alpha=alpha)  # data terms only
+        rows; returns the global batch's root predictions (batch order) and its losses.
+
+        The rank's ``dcell_loss`` is weighted by w = W*b_r/B. DistributedDataParallel averages
+        the gradients, so the data terms give the gradient of the global-batch mean; the L2 term,
+        the same on every rank, keeps its own gradient because the weights average to 1 (and with
+        equal parts w = 1: each rank's loss is exactly the one-process loss of its rows)."""
         w = self.world * batch.size / n_global
-        loss = parts.total * w
-        l2_value = 0.0
-        if mcfg.l2 > 0 and l2:
-            penalty = mcfg.l2 * sum((p * p).sum() for p in l2)
-            loss = loss + penalty
-            l2_value = float(penalty.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sums = torch.tensor(
-            [w * float(parts.root), w * float(parts.aux)], dtype=torch.float64, device=self.device
-        )
+        root, parts = optimiser_step(model, opt, batch, mcfg, alpha, l2, weight=w)
+        # the same weighted average gives the global batch's losses (L2 included in the total)
+        local = [w * float(parts.total), w * float(parts.root), w * float(parts.aux)]
+        sums = torch.tensor(local, dtype=torch.float64, device=self.device)
         dist.all_reduce(sums)
-        root_loss, aux_loss = (float(v) / self.world for v in sums)
-        total = root_loss + alpha * aux_loss + l2_value
+        total, root_loss, aux_loss = (float(v) / self.world for v in sums)
         return self.gather(root.detach(), n_global), (total, root_loss, aux_loss)
 
     # -- collectives -----------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def dcellx_command() -> list[str]:
     script = Path(sys.executable).parent / "dcellx"
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from cli.main import main; main()"]
+    return [sys.executable, "-c", "from dcellx_cli.main import main; main()"]
 
 
 def array_spec(n: int, parallel: int | None, indices: list[int] | None = None) -> str:

@@ -3,19 +3,32 @@
 Model tensors are stored under GO-term names (``DCell.term_state_dict``), so a checkpoint is
 readable by term id and independent of the engine's packing. Files are written with ``torch.save``
 to a temporary file in the run directory and renamed, and read with ``weights_only=True``.
+
+This module owns the schema. ``checkpoint-last.pt``: ``format, epoch, loop`` (``LoopState`` as a
+dict), ``model, optimizer, scheduler, rng``, then the run's identity ``config, variant,
+ontology_hash, labels``. ``weights-best.pt``: ``format, model, epoch, pearson_eval_bn`` and the same
+identity. ``Checkpoints`` builds and restores them for the training loop.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from dcellx import fileio
 from dcellx.errors import InputError
 from dcellx.train.rundir import atomic_write
+
+if TYPE_CHECKING:
+    from dcellx.train.best import BestWeights
+    from dcellx.train.config import RunConfig
+    from dcellx.train.context import RunContext
 
 LAST = "checkpoint-last.pt"
 BEST = "weights-best.pt"
@@ -70,3 +83,122 @@ def remove_stale_temps(run_dir: Path) -> None:
     """Temp files of writes a SIGKILL interrupted (never read; safe to delete: the caller holds
     the run's lock, so no live process writes here)."""
     fileio.remove_stale_temps(run_dir, every=True)
+
+
+@dataclass
+class LoopState:
+    """Everything besides model/optimiser/scheduler that a resumed loop must continue from (the
+    checkpoint's ``loop``)."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # train mode: steps already done in epoch + 1 (after a mid-epoch signal)
+    best_pearson: float = -math.inf  # best eval-mode Pearson
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    fit_streak: int = 0  # overfit: consecutive epochs with train-mode r >= fit_stop_pearson
+    elapsed: float = 0.0  # training seconds before this process
+    partial: dict[str, Any] | None = None  # train mode: the interrupted epoch's accumulators
+
+
+def load_own(path: Path, cfg: RunConfig, onto_hash: str) -> dict[str, Any]:
+    """A checkpoint of this run, refused (one line) if it was written for another ontology or
+    variant: its GO-term-named tensors would not fit the model (a ``KeyError`` otherwise)."""
+    state = load(path)
+    theirs = str(state.get("ontology_hash"))
+    if theirs != onto_hash:
+        raise InputError(
+            path, None, f"checkpoint of another ontology (content hash {theirs[:12]}; this run's "
+            f"{cfg.go!r} is {onto_hash[:12]}): it belongs to another run",
+        )  # fmt: skip
+    if state.get("variant") != cfg.variant:
+        raise InputError(
+            path, None, f"checkpoint of variant {state.get('variant')!r}, this run is "
+            f"{cfg.variant!r}: it belongs to another run",
+        )  # fmt: skip
+    return state
+
+
+class Checkpoints:
+    """The checkpoint files of one run. Only the main process writes; the others keep the same
+    bookkeeping (``saved_epoch``) so that every process takes the same decisions."""
+
+    def __init__(self, ctx: RunContext, best: BestWeights) -> None:
+        self.ctx, self.best = ctx, best
+        self.saved_epoch = -1
+
+    def identity(self) -> dict[str, Any]:
+        cfg, data = self.ctx.cfg, self.ctx.data
+        return {
+            "config": cfg.model_dump(mode="json"),
+            "variant": cfg.variant,
+            "ontology_hash": data.onto.content_hash,
+            "labels": dataclasses.asdict(data.labels),
+        }
+
+    def best_payload(self, state: LoopState) -> dict[str, Any]:
+        return {
+            "model": self.best.term_state(),
+            "epoch": state.best_epoch,
+            "pearson_eval_bn": state.best_pearson,
+            **self.identity(),
+        }
+
+    def last_payload(self, state: LoopState) -> dict[str, Any]:
+        ctx = self.ctx
+        return {
+            "epoch": state.epoch,
+            "loop": dataclasses.asdict(state),
+            "model": ctx.model.term_state_dict(),
+            "optimizer": ctx.opt.state_dict(),
+            "scheduler": None if ctx.sched is None else ctx.sched.state_dict(),
+            "rng": rng_state(),
+            **self.identity(),
+        }
+
+    def save_best(self, state: LoopState) -> None:
+        """``weights-best.pt``, if the best weights changed since it was written."""
+        if self.best.dirty:
+            save(self.ctx.run_dir / BEST, self.best_payload(state))
+            self.best.dirty = False
+
+    def save(self, state: LoopState) -> None:
+        """weights-best.pt (if it changed) then checkpoint-last.pt, each atomically."""
+        ctx = self.ctx
+        if ctx.writes:
+            self.save_best(state)
+            save(ctx.run_dir / LAST, self.last_payload(state))
+        self.saved_epoch = state.epoch
+        if ctx.writes and ctx.cfg.keep_checkpoints == "all" and state.step == 0:
+            keep_copy(ctx.run_dir / LAST, state.epoch)
+
+    def restore(self, ckpt: dict[str, Any]) -> LoopState:
+        """Model, optimiser, scheduler and RNG state from ``ckpt`` (a ``checkpoint-last.pt``),
+        and the best weights so far back into memory; the loop state to continue from."""
+        ctx = self.ctx
+        if (ctx.run_dir / BEST).exists():
+            best = load_own(ctx.run_dir / BEST, ctx.cfg, ctx.data.onto.content_hash)
+            ctx.model.load_term_state_dict(best["model"])
+            self.best.capture()
+            self.best.dirty = False
+        ctx.model.load_term_state_dict(ckpt["model"])
+        ctx.opt.load_state_dict(ckpt["optimizer"])
+        if ctx.sched is not None:
+            ctx.sched.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
+        state = LoopState(**ckpt["loop"])
+        self.saved_epoch = state.epoch
+        return state
+
+    def finish(self, state: LoopState) -> None:
+        """The files ``keep_checkpoints`` leaves at the end of a run (main process only)."""
+        run_dir, keep = self.ctx.run_dir, self.ctx.cfg.keep_checkpoints
+        if keep in ("last", "all") and self.saved_epoch != state.epoch:
+            self.save(state)
+        if keep in ("last", "all", "best"):
+            self.save_best(state)
+        if keep in ("best", "none"):
+            (run_dir / LAST).unlink(missing_ok=True)
+        if keep == "none":
+            (run_dir / BEST).unlink(missing_ok=True)

@@ -136,6 +136,37 @@ def plan_sweep(
     return plan
 
 
+def plan_cli_sweep(
+    spec: RunSpec,
+    mode: str,
+    seeds: int,
+    grid: list[str] | None,
+    variants: str | None = None,
+    threads: int | None = None,
+) -> SweepPlan:
+    """The sweep a command line asks for (``compare``, ``slurm compare|overfit|train``).
+
+    ``variants``: comma-separated (a sweep: runs keep metrics, not weights, unless
+    ``keep_checkpoints`` is given), or ``None`` for the spec's one ``--variant`` (an array of
+    overfit/train runs keeps its checkpoints). ``seeds`` consecutive seeds from the spec's
+    ``--seed``; ``grid``: ``key=v1,v2`` items; ``threads``: torch threads where ``--threads`` is
+    not given (a SLURM task's CPUs). ``spec`` itself is left unchanged."""
+    if mode not in ("overfit", "train"):
+        raise ConfigError(f"--mode must be overfit or train, not {mode!r}")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, not {seeds}")
+    spec = spec.model_copy(deep=True)
+    if variants is None:
+        names = [spec.fields.pop("variant", "binary")]
+    else:
+        names = [v.strip() for v in variants.split(",") if v.strip()]
+        spec.fields.setdefault("keep_checkpoints", "none")
+    if threads and "threads" not in spec.fields:
+        spec.fields["threads"] = threads
+    first = spec.fields.pop("seed", 0)
+    return plan_sweep(names, [first + i for i in range(seeds)], mode, parse_grid(grid), spec)
+
+
 def _lookup(run: dict[str, Any], key: str) -> Any:
     part, name = route(key)
     return run[name] if part == "run" else run[part][name]

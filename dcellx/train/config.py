@@ -19,7 +19,7 @@ from dcellx.errors import ConfigError, config_error
 from dcellx.nn.config import VARIANTS, ModelConfig, make_config
 from dcellx.train.baselines import BASELINE_L2, BASELINES
 
-# Negative controls run by name like model variants (see dcellx.diagnose.controls).
+# Negative controls run by name like model variants (see dcellx.train.controls).
 CONTROLS: tuple[str, ...] = ("shuffled-ontology", "shuffled-labels", "mlp")
 # Baselines (dcellx.train.baselines) are trained by the same runner, next to DCell's numbers.
 ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS, *BASELINES)

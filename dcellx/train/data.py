@@ -30,13 +30,14 @@ from dcellx.batch import (
     report_unknown,
     require_visible,
 )
-from dcellx.data.genotypes import Duplicates, GenotypeDataset, load_dataset
-from dcellx.diagnose.controls import shuffle_labels
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import Duplicates, GenotypeDataset
+from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError
-from dcellx.ontology.build import load_ontology
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import training_pairs
 from dcellx.train.config import RunConfig
+from dcellx.train.controls import shuffle_labels, shuffled_rows
 from dcellx.train.models import run_ontology
 from dcellx.train.splits import leakage_between, random_split, split_genotypes
 
@@ -203,7 +204,7 @@ def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
     if cfg.variant == "shuffled-labels":
         # as with a random split: training-side labels permuted, test labels kept true
         fit = np.concatenate([sp.train, sp.val])
-        raw[fit] = raw[fit[np.random.default_rng(cfg.seed).permutation(len(fit))]]
+        raw[fit] = raw[shuffled_rows(fit, cfg.seed)]
     enc = encode_genotypes(pool, onto, unknown="ignore")
     require_visible(enc, sp.train, pool.source, onto, "the training split")  # before a warning
     report_unknown(enc, pool.source, onto, cfg.unknown_genes)

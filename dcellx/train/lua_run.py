@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dcellx.data import registry
+from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError
 from dcellx.fileio import FileWriteError, describe_os_error
+from dcellx.io import registry
 from dcellx.nn.lua_import import LuaModel, import_lua_model
-from dcellx.ontology.build import load_ontology
 from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST
 from dcellx.train.config import make_run_config

@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from dcellx.batch import PerturbationBatch
-from dcellx.diagnose.controls import shuffle_ontology
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import BASELINES, build_baseline
+from dcellx.train.controls import shuffle_ontology
 from dcellx.train.plain import PlainStateMixin
 
 

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from dcellx.batch import encode_genotypes
-from dcellx.data import registry
-from dcellx.data.genotypes import NAMED_DATASETS, GenotypeDataset, load_dataset
+from dcellx.data.datasets import NAMED_DATASETS, load_dataset
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import atomic_write, check_writable, read_text
-from dcellx.ontology.build import load_ontology
+from dcellx.io import registry
 from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST, LAST
 from dcellx.train.config import load_run_config

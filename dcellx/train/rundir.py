@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 import dcellx
-from dcellx.data import registry
-from dcellx.data.genotypes import NAMED_DATASETS
+from dcellx.data.datasets import NAMED_DATASETS
 from dcellx.errors import DcellxError, warn
 from dcellx.fileio import FileWriteError, atomic_write, describe_os_error
+from dcellx.io import registry
 
 PACKAGES = ("torch", "numpy", "scipy", "pronto", "pydantic", "typer", "rich", "matplotlib")
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app, main
-from dcellx.data import registry
-from dcellx.data.registry import ChecksumMismatch, DataFile, DownloadRefused
 from dcellx.errors import DataFileMissing
+from dcellx.io import registry
+from dcellx.io.registry import ChecksumMismatch, DataFile, DownloadRefused
+from dcellx_cli.main import app, main
 from tests.reliability.https_server import HttpsServer, make_cert
 
 TRAIN = "dcell-dna-repair-train"

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcellx.data.genotypes import GenotypeDataset, load_genotypes
+from dcellx.data.datasets import load_genotypes
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.screens import (
     allele_type,
     load_screen,

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.data.simulate import read_gene_file, simulate_genotypes
 from dcellx.data.trigenic import TrigenicScreen, default_query_pairs, simulate_trigenic
 from dcellx.errors import ConfigError
+from dcellx_cli.main import app
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.diagnose.ceiling import distinct_effective_inputs, identifiability_ceiling
 from dcellx.errors import ConfigError
 

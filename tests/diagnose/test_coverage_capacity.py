@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.coverage import coverage
-from dcellx.diagnose.reach import contained_counts, parents_csr, term_gene_reach
+from dcellx.ontology.reach import contained_counts, parents_csr, term_gene_reach
 from dcellx.ontology.stats import ontology_stats
 
 

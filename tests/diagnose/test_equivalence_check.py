@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dcellx.batch import encode_genotypes, make_batch
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell

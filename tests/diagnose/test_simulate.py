@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from dcellx.data.genotypes import load_genotypes
+from dcellx.data.datasets import load_genotypes
 from dcellx.data.simulate import simulate_genotypes
 from dcellx.errors import ConfigError
 

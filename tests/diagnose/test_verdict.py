@@ -6,8 +6,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from cli.main import app
 from dcellx.diagnose.verdict import verdict_text
+from dcellx_cli.main import app
 
 BASE = {
     "best_train": 1.0,

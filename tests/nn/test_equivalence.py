@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dcellx.batch import PerturbationBatch, encode_genotypes, make_batch
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.errors import ConfigError
 from dcellx.nn.config import VARIANTS as MODEL_VARIANTS
 from dcellx.nn.config import make_config

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from dcellx.batch import encode_genotypes, make_batch
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.errors import InputError
 from dcellx.nn import DCell, ReferenceDCell
 from dcellx.nn.config import make_config

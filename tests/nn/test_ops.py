@@ -11,7 +11,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from dcellx.batch import encode_genotypes, make_batch
-from dcellx.data.genotypes import load_dataset
+from dcellx.data.datasets import load_dataset
 from dcellx.nn.config import VARIANTS, make_config
 from dcellx.nn.loss import dcell_loss
 from dcellx.nn.ops import take

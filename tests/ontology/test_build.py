@@ -17,7 +17,7 @@ from dcellx.ontology.compiled import CompiledOntology
 from dcellx.ontology.stats import ontology_stats
 from tests.ontology.conftest import gaf_row, term, write_gaf, write_obo
 
-DCELLX = [sys.executable, "-c", "from cli.main import main; main()"]
+DCELLX = [sys.executable, "-c", "from dcellx_cli.main import main; main()"]
 
 
 def test_2017_paper_filters(onto_2017: CompiledOntology) -> None:

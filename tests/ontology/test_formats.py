@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli.ontology_cmd import app
 from dcellx.errors import InputError
 from dcellx.ontology.build import build_ontology
 from dcellx.ontology.compiled import compile_graph
@@ -21,6 +20,7 @@ from dcellx.ontology.formats import (
 from dcellx.ontology.graph import CycleError
 from dcellx.ontology.recipe import load_recipe
 from dcellx.ontology.topology import read_topology
+from dcellx_cli.ontology_cmd import app
 
 SHIPPED_TOPOLOGY = "dcell/GO_0006281_topology"
 

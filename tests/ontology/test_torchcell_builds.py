@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from dcellx_cli.main import app
 from tests.conftest import compiled
 
 # (stage, terms, edges, annotations, genes) after each filter, as compiled from the real files

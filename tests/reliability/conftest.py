@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcellx.data.genotypes import load_dataset, write_dcell_genotypes
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import write_dcell_genotypes
 from tests.reliability.https_server import HttpsServer, make_cert
 
 ROOT = Path(__file__).resolve().parents[2]
 # The CLI as the console script runs it.
-CLI = [sys.executable, "-c", "from cli.main import main; main()"]
+CLI = [sys.executable, "-c", "from dcellx_cli.main import main; main()"]
 OVERFIT = ["overfit", "--go", "dna-repair", "--threads", "1", "-q"]
 
 
@@ -82,7 +83,7 @@ def https(_certificate, monkeypatch: pytest.MonkeyPatch) -> Iterator[HttpsServer
 def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     """``cli(*args)``: the console entry point in-process, as a user runs it; its exit code and
     output."""
-    from cli.main import main
+    from dcellx_cli.main import main
 
     def call(*args: str) -> Result:
         capsys.readouterr()

@@ -25,7 +25,7 @@ def run_cli(
     timeout: float = 300,
 ) -> Result:
     """``dcellx ARGS`` in a fresh interpreter (``prefix``: a wrapper such as ``unshare``)."""
-    cmd = [*prefix, sys.executable, "-c", "from cli.main import main; main()", *args]
+    cmd = [*prefix, sys.executable, "-c", "from dcellx_cli.main import main; main()", *args]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(
         cmd,

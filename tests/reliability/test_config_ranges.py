@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli.train_cmd import run_spec
 from dcellx.errors import ConfigError
 from dcellx.nn.config import ModelConfig
 from dcellx.train.config import RunConfig, make_run_config
+from dcellx_cli.common import run_spec
 from tests.reliability.conftest import OVERFIT, compiled_ontologies, left_behind, refused
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dcellx.data import registry
-from dcellx.data.registry import DataFile
+from dcellx.io import registry
+from dcellx.io.registry import DataFile
 from tests.reliability.conftest import Result
 from tests.reliability.https_server import HttpsServer
 from tests.reliability.support import files_under, one_line

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from dcellx import fileio
-from dcellx.data import registry
 from dcellx.data.genotypes import GenotypeDataset, write_dcell_genotypes
-from dcellx.data.registry import DataFile
+from dcellx.io import registry
+from dcellx.io.registry import DataFile
 from dcellx.ontology.build import load_ontology
 from dcellx.ontology.formats import write_three_column, write_topology
 from tests.reliability.conftest import Result

@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_report_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    cmd = [sys.executable, "-c", "from cli.main import main; main()", "report"]
+    cmd = [sys.executable, "-c", "from dcellx_cli.main import main; main()", "report"]
     cmd += ["--go", "dna-repair", "--quick", "--epochs", "2", "--out", str(out), "--threads", "1"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -56,5 +56,5 @@ def wait_for_queue(name: str, env: dict[str, str], timeout: float) -> None:
 def launcher(tmp_path: Path) -> Path:
     """A script that runs the CLI (for torchrun, which starts a Python file per rank)."""
     path = tmp_path / "dcellx_main.py"
-    path.write_text("from cli.main import main\n\nmain()\n")
+    path.write_text("from dcellx_cli.main import main\n\nmain()\n")
     return path

@@ -13,10 +13,8 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ import torch.nn.functional as F
 
 from dcellx.train import make_run_config, resume, run
 from dcellx.train.checkpoint import LAST
+from dcellx.train.signals import TEST_ENV
 from tests.scale.conftest import launcher
 from tests.train.conftest import ROOT
 
@@ -181,27 +180,18 @@ def test_stat_reducer_gives_full_batch_forward_and_gradients(tmp_path) -> None:
 def test_sigterm_stops_every_rank_at_a_checkpoint(tmp_path, cli_env) -> None:
     """torchrun forwards TERM; the ranks agree on the step, rank 0 checkpoints, the others wait
     for it (so ``srun --kill-on-bad-exit`` cannot cut the write short), and any world size
-    resumes."""
+    resumes. Rank 0 sends the TERM to torchrun itself after its 21st step
+    (``DCELLX_TEST_SIGNAL``), so the run is interrupted mid-way however fast it goes."""
     runs = tmp_path / "runs"
     args = [*OVERFIT[:3], "--epochs", "400", "--seed", "5", "--threads", "1", "-q"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     cmd += [str(launcher(tmp_path)), *args, "--runs-dir", str(runs), "--ddp", "--sync-bn"]
-    proc = subprocess.Popen(cmd, env=cli_env, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        metrics = list(runs.glob("*/metrics.csv")) if runs.exists() else []
-        if metrics and len(metrics[0].read_text().splitlines()) > 20:
-            break
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before it could be interrupted:\n{proc.stderr.read()}")
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail(f"no progress:\n{proc.communicate()[1][-3000:]}")
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    env = {**cli_env, TEST_ENV: "SIGTERM@21:parent"}
+    res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    err = res.stderr
     run_dir = _only_run(runs)
     assert err.count("SIGTERM: checkpoint written") == 1, err[-3000:]  # rank 0 reports
     state = torch.load(run_dir / LAST, weights_only=True)
     assert state["epoch"] == len(_rows(run_dir)) and not (run_dir / "summary.json").exists()
+    assert 21 <= state["epoch"] < 400
     assert resume(run_dir, quiet=True).summary["epochs"] == 400

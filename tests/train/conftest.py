@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcellx.data.genotypes import load_dataset, write_dcell_genotypes
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import write_dcell_genotypes
 
 ROOT = Path(__file__).resolve().parents[2]
 # The CLI as the console script runs it (main() maps library errors to one line, exit 2).
-CLI = [sys.executable, "-c", "from cli.main import main; main()"]
+CLI = [sys.executable, "-c", "from dcellx_cli.main import main; main()"]
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ def test_deletion_rule_flag_reaches_the_run_config(tmp_path) -> None:
 
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from dcellx_cli.main import app
 
     for cmd in (["overfit"], ["train"], ["compare"], ["slurm", "overfit"], ["slurm", "compare"]):
         res = CliRunner().invoke(app, [*cmd, "--help"], env={"COLUMNS": "200"})

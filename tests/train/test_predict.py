@@ -8,9 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from dcellx.data.genotypes import load_dataset
-from dcellx.data.registry import fetch
+from dcellx.data.datasets import load_dataset
 from dcellx.errors import ConfigError
+from dcellx.io.registry import fetch
 from dcellx.train import make_run_config, run
 from dcellx.train.metrics import pearson
 from dcellx.train.predict import predict
@@ -78,7 +78,7 @@ def test_refuses_a_different_ontology(fitted, tmp_path) -> None:
 def test_cli_predict_and_resume_of_a_finished_run(fitted, tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from cli.main import app
+    from dcellx_cli.main import app
 
     out = tmp_path / "cli.csv"
     args = ["predict", "--run", str(fitted.run_dir), "--data", "dcell-dna-repair"]

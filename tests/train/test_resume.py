@@ -1,17 +1,21 @@
 """Kill and resume with real subprocesses: SIGKILL + --resume ends with the metrics of an
-uninterrupted run; SIGTERM/SIGINT write a loadable checkpoint and exit 143/130."""
+uninterrupted run; SIGTERM/SIGINT write a loadable checkpoint and exit 143/130.
+
+The signals are raised inside the run at a chosen optimiser step (``DCELLX_TEST_SIGNAL``, see
+``dcellx.train.signals``) and go through the loop's own handlers, so where the run stops does not
+depend on how fast this machine is.
+"""
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from dcellx.train import checkpoint, make_run_config, run
-from tests.train.conftest import CLI, ROOT, metrics_without_seconds, only_run, run_cli
+from dcellx.train.signals import TEST_ENV
+from tests.train.conftest import metrics_without_seconds, only_run, run_cli
 
 OVERFIT = ["overfit", "--go", "dna-repair", "--epochs", "200", "--seed", "3", "--threads", "1"]
 
@@ -23,21 +27,10 @@ def _rows(run_dir: Path) -> int:
         return 0
 
 
-def _start_and_wait(args: list[str], runs: Path, env, min_rows: int, ckpt: bool):
-    """Start the CLI, return (process, run dir) once ``min_rows`` epochs are logged (and a
-    periodic checkpoint exists, if ``ckpt``)."""
-    proc = subprocess.Popen([*CLI, *args, "--runs-dir", str(runs), "-q"], env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        dirs = list(runs.glob("*/metrics.csv")) if runs.exists() else []
-        if dirs:
-            d = dirs[0].parent
-            if _rows(d) >= min_rows and (not ckpt or (d / "checkpoint-last.pt").exists()):
-                return proc, d
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        time.sleep(0.01)
-    proc.kill()
-    pytest.fail("the run did not start logging in time")
+def _interrupted(args: list[str], runs: Path, env, at: str):
+    """Run the CLI with the signal spec ``at`` (``SIG@epoch[.step]``); (result, run dir)."""
+    res = run_cli([*args, "--runs-dir", str(runs), "-q"], {**env, TEST_ENV: at})
+    return res, only_run(runs)
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +44,14 @@ def reference(tmp_path_factory) -> list[list[str]]:
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path, cli_env, reference) -> None:
-    runs = tmp_path / "runs"
     args = [*OVERFIT, "--checkpoint-every", "7"]
-    proc, d = _start_and_wait(args, runs, cli_env, min_rows=40, ckpt=True)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    res, d = _interrupted(args, tmp_path / "runs", cli_env, "SIGKILL@40")  # during epoch 40
+    assert res.returncode == -signal.SIGKILL
     assert not (d / "summary.json").exists()
     killed_at = _rows(d)
     ckpt_epoch = checkpoint.load(d / "checkpoint-last.pt")["epoch"]
     assert 7 <= ckpt_epoch <= killed_at < 200
+    assert (ckpt_epoch, killed_at) == (35, 39)
     res = run_cli(["overfit", "--resume", str(d), "-q"], cli_env)
     assert res.returncode == 0, res.stderr
     assert metrics_without_seconds(d) == reference
@@ -68,12 +60,10 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, cli_env, reference)
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_writes_checkpoint_and_exits(tmp_path, cli_env, reference, sig, code) -> None:
-    runs = tmp_path / "runs"
-    proc, d = _start_and_wait(OVERFIT, runs, cli_env, min_rows=20, ckpt=False)
-    proc.send_signal(sig)
-    assert proc.wait(timeout=60) == code
+    res, d = _interrupted(OVERFIT, tmp_path / "runs", cli_env, f"{sig.name}@20")
+    assert res.returncode == code, res.stderr
     state = checkpoint.load(d / "checkpoint-last.pt")  # complete and loadable
-    assert state["epoch"] == _rows(d) and not (d / "summary.json").exists()
+    assert state["epoch"] == _rows(d) == 20 and not (d / "summary.json").exists()
     assert (d / "weights-best.pt").exists()
     if sig == signal.SIGTERM:  # and the run continues to the same end
         res = run_cli(["overfit", "--resume", str(d), "-q"], cli_env)
@@ -85,9 +75,11 @@ def test_train_mode_sigterm_mid_epoch_resumes_exactly(tmp_path, cli_env, small_d
     args = ["train", "--go", "dna-repair", "--data", str(small_data), "--epochs", "25"]
     args += ["--threads", "1", "--seed", "2", "--scheduler", "plateau"]
     args += ["--set", "plateau_patience=1"]
-    proc, d = _start_and_wait(args, tmp_path / "runs", cli_env, min_rows=5, ckpt=False)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 143
+    # after the second of epoch 6's eleven minibatches
+    res, d = _interrupted(args, tmp_path / "runs", cli_env, "SIGTERM@6.2")
+    assert res.returncode == 143, res.stderr
+    state = checkpoint.load(d / "checkpoint-last.pt")
+    assert (state["epoch"], state["loop"]["step"], _rows(d)) == (5, 2, 5)
     res = run_cli(["train", "--resume", str(d), "-q"], cli_env)
     assert res.returncode == 0, res.stderr
     cfg = make_run_config(

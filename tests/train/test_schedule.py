@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dcellx.data.genotypes import load_genotypes
+from dcellx.data.datasets import load_genotypes
 from dcellx.train import make_run_config, run
 from dcellx.train.metrics import TRAIN_COLUMNS, read_metrics
 

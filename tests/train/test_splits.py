@@ -8,7 +8,8 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from dcellx.data.genotypes import GenotypeDataset, load_dataset
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.simulate import simulate_genotypes
 from dcellx.errors import ConfigError
 from dcellx.train.config import make_run_config

@@ -1,4 +1,4 @@
-"""Negative controls: a shuffled ontology and shuffled labels.
+"""Negative controls a run can train on: a shuffled ontology and shuffled labels.
 
 Randomised pathway ontologies often perform as well as real ones (Caranzano et al. 2025), and
 interpretations can reflect topology more than biology (Esser-Skala & Fortelny 2023). A claim that
@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.diagnose.reach import contained_counts
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.ontology.reach import contained_counts
 
 
 def shuffle_ontology(onto: CompiledOntology, seed: int) -> CompiledOntology:
@@ -58,7 +58,7 @@ def shuffle_labels(ds: GenotypeDataset, seed: int) -> GenotypeDataset:
     those values. The marginal distribution of ``y`` is preserved exactly, its dependence on the
     genotype destroyed: any fit beyond memorisation on held-out data is then an artefact.
     """
-    perm = np.random.default_rng(seed).permutation(len(ds))
+    perm = shuffled_rows(np.arange(len(ds)), seed)
     # ``replace`` keeps every other field (gene sets, per-row genotype annotations) as it is.
     return dataclasses.replace(
         ds,
@@ -67,3 +67,9 @@ def shuffle_labels(ds: GenotypeDataset, seed: int) -> GenotypeDataset:
         source=f"{ds.source} (labels shuffled, seed {seed})",
         counts=ds.counts[perm].copy(),
     )
+
+
+def shuffled_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """``rows`` in a seeded random order: row ``rows[i]`` takes the labels of the i-th returned
+    row. The one label shuffle of every control (a dataset's rows, or a split's)."""
+    return rows[np.random.default_rng(seed).permutation(len(rows))]

@@ -12,12 +12,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from dcellx.batch import PerturbationBatch
+from dcellx.batch import encode_genotypes, make_batch
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.data.universe import load_ontology
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
-from dcellx.ontology.build import load_ontology
 
 
 def dcell_teacher(
@@ -30,28 +31,16 @@ def dcell_teacher(
     model = DCell(onto, cfg, layout)
     model.load_term_state_dict(init_term_state(layout, seed))
     model.eval()
-    index = onto.gene_index
 
     def teach(genotypes: list[tuple[str, ...]]) -> np.ndarray:
+        # genes the ontology lacks are invisible to the teacher, as to any model on it
+        ds = GenotypeDataset(list(genotypes), np.zeros((len(genotypes), 1)), ["y"], "teacher")
+        enc = encode_genotypes(ds, onto, unknown="ignore")
         out = []
         for lo in range(0, len(genotypes), chunk):
-            part = genotypes[lo : lo + chunk]
-            sample, gene = [], []
-            for i, gs in enumerate(part):
-                for g in gs:
-                    if g in index:
-                        sample.append(i)
-                        gene.append(index[g])
-            b = PerturbationBatch(
-                len(part),
-                torch.tensor(sample, dtype=torch.long),
-                torch.tensor(gene, dtype=torch.long),
-                torch.zeros(len(part), 1),
-                torch.arange(len(part)),
-                0,
-            )
+            rows = np.arange(lo, min(lo + chunk, len(genotypes)))
             with torch.no_grad():
-                out.append(model(b)[0].double().numpy())
+                out.append(model(make_batch(enc, rows))[0].double().numpy())
         y = np.concatenate(out) if out else np.zeros(0)
         sd = y.std()
         return (y - y.mean()) / (sd if sd > 0 else 1.0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dcellx.data.genotypes import load_dataset
-from dcellx.diagnose.controls import shuffle_labels, shuffle_ontology
-from dcellx.diagnose.reach import contained_counts
+from dcellx.data.datasets import load_dataset
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.ontology.reach import contained_counts
+from dcellx.train.controls import shuffle_labels, shuffle_ontology
 
 
 def annotations_by_gene(onto: CompiledOntology) -> dict[int, set[int]]:

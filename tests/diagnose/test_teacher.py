@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dcellx.data.simulate import simulate_genotypes
-from dcellx.data.teacher import dcell_teacher
+from dcellx.diagnose.teacher import dcell_teacher
 
 
 def test_dcell_teacher_is_seeded_and_sees_only_its_genes(onto_dna) -> None:

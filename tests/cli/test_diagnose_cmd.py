@@ -7,8 +7,8 @@ import json
 import typer
 from typer.testing import CliRunner
 
-from cli.diagnose_cmd import register, register_simulate
-from dcellx.data.genotypes import load_genotypes
+from dcellx.data.datasets import load_genotypes
+from dcellx_cli.diagnose_cmd import register, register_simulate
 
 
 def make_app() -> typer.Typer:

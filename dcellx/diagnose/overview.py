@@ -1,0 +1,77 @@
+"""``dcellx diagnose``'s report: what any model could fit on a dataset, before training.
+
+The identifiability ceiling of the scope (the overfit batch or the whole training split), the
+gene coverage under one or more ontologies, and the paper preset's capacity, in one dict.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from dcellx.data.datasets import load_dataset
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.data.universe import load_ontology
+from dcellx.diagnose.capacity import capacity
+from dcellx.diagnose.ceiling import identifiability_ceiling
+from dcellx.diagnose.coverage import coverage
+from dcellx.errors import ConfigError
+from dcellx.ontology.compiled import CompiledOntology
+
+CEILING_KEYS = (
+    "samples",
+    "distinct_inputs",
+    "wildtype_inputs",
+    "unknown_genes",
+    "unknown_gene_occurrences",
+    "ceiling_pearson",
+    "ceiling_mse",
+)
+
+
+def select_samples(
+    ds: GenotypeDataset, batch_size: int | None, split: str | None
+) -> tuple[GenotypeDataset, str]:
+    """The overfit batch (first ``batch_size`` rows of the training file), or the whole split."""
+    if split not in (None, "train"):
+        raise ConfigError(f"--split must be 'train' (the whole training split), not {split!r}")
+    if split == "train" or batch_size is None:
+        return ds, "train"
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, not {batch_size}")
+    return ds.subset(slice(0, batch_size)), f"first {min(batch_size, len(ds))} of train"
+
+
+def diagnose_report(
+    go: str = "2017",
+    data: str = "dcell-dna-repair",
+    batch_size: int | None = 32,
+    split: str | None = None,
+    compare_go: str = "2017,2018",
+    deletion_rule: str = "exact",
+) -> dict[str, Any]:
+    """Ceiling (``CEILING_KEYS`` and the groups behind it), ``coverage`` per recipe of ``go`` and
+    the comma-separated ``compare_go``, ``capacity`` of ``go``, and the seconds it took."""
+    t0 = time.perf_counter()
+    onto = load_ontology(go)
+    sample, scope = select_samples(load_dataset(data)["train"], batch_size, split)
+    ontos: dict[str, CompiledOntology] = {go: onto}
+    for other in (s.strip() for s in compare_go.split(",")):
+        if other and other not in ontos:
+            ontos[other] = load_ontology(other)
+    ceiling = identifiability_ceiling(sample, onto, deletion_rule=deletion_rule)
+    return {
+        "go": go,
+        "data": data,
+        "scope": scope,
+        "deletion_rule": deletion_rule,
+        **{k: ceiling[k] for k in CEILING_KEYS},
+        "hidden_genes": ceiling["hidden_genes"],
+        "hidden_gene_occurrences": ceiling["hidden_gene_occurrences"],
+        "shared_input_samples": ceiling["shared_input_samples"],
+        "largest_group": ceiling["largest_group"],
+        "unknown_gene_names": ceiling["unknown_gene_names"],
+        "coverage": coverage(sample, ontos),
+        "capacity": capacity(onto),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }

@@ -1,0 +1,1 @@
+"""The io layer, lowest of all: named data files (entries, cache, mirror, verified downloads)."""

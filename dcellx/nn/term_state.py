@@ -1,0 +1,176 @@
+"""Term-named state of ``DCell``: its packed parameters read and written per GO term.
+
+``DCell`` keeps its term Linears packed per bucket (``weights[k]`` [T_k, out_pad, fan_pad]) and
+its per-neuron vectors flat over all N neurons. Checkpoints, the reference loop and the Lua
+import name every tensor by GO term instead (``terms.GO:0006281.weight`` [w_t, fan_in_t], the
+names of ``ReferenceDCell.state_dict()``), so that a saved state is inspectable by id and loads
+into either engine. For term t with bucket slot j:
+
+* ``terms.<t>.weight`` = [dense block | gene block | constant-one column (root only)]: the
+  dense block (the children's states, then a Lua gene layer's outputs) is
+  ``weights[k][j, :w_t, :child_in_t + extra_width_t]``; the gene block of the direct variants
+  is rebuilt from their packed gene parameters (``gene_columns``);
+* ``terms.<t>.bias``, ``norms.<t>.*``, ``aux.<t>.*`` are the rows ``offset[t]:offset[t+1]`` of
+  the flat vectors; ``deep.<t>.<k>.*`` and ``deep_norms.<t>.<k>.*`` the extra layers (depth > 1);
+* ``genes.<t>.*`` the Lua gene layer G_t, c_t (``gene_layer`` masked or dense).
+
+Bucket padding is not part of the named state; loading zeroes it, so it stays zero.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:
+    from dcellx.nn.dcell import DCell
+
+
+def term_slots(model: DCell):
+    """Yield (term, bucket weight index, slot j) for every term."""
+    for s, plan in enumerate(model.layout.strata):
+        for k, b in enumerate(plan.buckets):
+            wi = model._plans[s][3][k][0]
+            for j, t in enumerate(b.terms):
+                yield int(t), wi, j
+
+
+def term_state(model: DCell) -> dict[str, torch.Tensor]:
+    """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies."""
+    L, cfg, onto = model.layout, model.cfg, model.onto
+    out: dict[str, torch.Tensor] = {}
+    g = model.genes
+    with torch.no_grad():
+        if cfg.variant != "binary":
+            out["gene_embedding.weight"] = g.embedding.detach().clone()
+        for mod in ("phi", "rho", "attn"):
+            if hasattr(g, mod):
+                for k, v in getattr(g, mod).state_dict().items():
+                    out[f"{mod}.{k}"] = v.detach().clone()
+        gcols = gene_columns(model)
+        for t, wi, j in term_slots(model):
+            tid, w = onto.term_ids[t], int(L.width[t])
+            dense_in = int(L.child_in[t] + L.extra_width[t])
+            W = model.weights[wi][j, :w, :dense_in]
+            if gcols is not None and L.gene_in[t] and cfg.gene_layer == "direct":
+                W = torch.cat([W, gcols[t]], 1)
+            if t == onto.root and L.root_extra:
+                W = torch.cat([W, model.root_const.view(-1, 1)], 1)
+            lo, hi = int(L.offset[t]), int(L.offset[t + 1])
+            out[f"terms.{tid}.weight"] = W.clone()
+            out[f"terms.{tid}.bias"] = model.bias[lo:hi].clone()
+            if cfg.gene_layer != "direct" and L.direct[t]:
+                e0 = int(L.extra_offset[t])
+                if cfg.gene_layer == "masked-layer":
+                    out[f"genes.{tid}.weight"] = gcols[t].clone()
+                else:
+                    out[f"genes.{tid}.weight"] = g.gene_dense[e0 : e0 + w].clone()
+                out[f"genes.{tid}.bias"] = g.gene_b[e0 : e0 + w].clone()
+            for k in range(1, cfg.depth):
+                out[f"deep.{tid}.{k}.weight"] = model.deep_weights[wi][k - 1, j, :w, :w].clone()
+                out[f"deep.{tid}.{k}.bias"] = model.deep_bias[k - 1, lo:hi].clone()
+            for k in range(cfg.depth):
+                p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                if cfg.norm != "none":
+                    out[f"{p}.weight"] = model.norm_weight[k, lo:hi].clone()
+                    out[f"{p}.bias"] = model.norm_bias[k, lo:hi].clone()
+                if cfg.norm in ("batch", "batch-frozen"):
+                    out[f"{p}.running_mean"] = model.running_mean[k, lo:hi].clone()
+                    out[f"{p}.running_var"] = model.running_var[k, lo:hi].clone()
+            if t != onto.root:
+                out[f"aux.{tid}.weight"] = model.aux_weight[lo:hi].view(1, -1).clone()
+                out[f"aux.{tid}.bias"] = model.aux_bias[t : t + 1].clone()
+        out["head.weight"] = model.head_weight.view(1, -1).clone()
+        out["head.bias"] = model.head_bias.clone()
+        out["norm_steps"] = model.norm_steps.clone()
+    return dict(sorted(out.items()))
+
+
+def gene_columns(model: DCell) -> dict[int, torch.Tensor] | None:
+    """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
+    L, g, kind = model.layout, model.genes, model.genes.kind
+    if kind == "dense-layer":
+        return None  # whole rows of gene_dense, read directly
+    if kind in ("binary", "masked-layer", "embedding"):
+        flat = g.gene_w if kind != "embedding" else g.gene_A
+        cols = {}
+        for t in np.nonzero(L.direct)[0]:
+            i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
+            e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
+            w = int(L.width[t])
+            block = flat[e0:e1].view(i1 - i0, w, -1)  # [n, w, d or 1]
+            cols[int(t)] = block.permute(1, 0, 2).reshape(w, -1)
+        return cols
+    cols = {}
+    gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())}
+    for t in np.nonzero(L.direct)[0]:
+        lo = int(L.offset[t])
+        r = gl[lo]
+        cols[int(t)] = g.gene_P[r : r + int(L.width[t])]
+    return cols
+
+
+def load_term_state(model: DCell, state: dict[str, torch.Tensor]) -> None:
+    """Inverse of ``term_state``: fill the packed parameters from per-term tensors."""
+    L, cfg, onto, g = model.layout, model.cfg, model.onto, model.genes
+    with torch.no_grad():
+        if cfg.variant != "binary":
+            g.embedding.copy_(state["gene_embedding.weight"])
+        for mod in ("phi", "rho", "attn"):
+            if hasattr(g, mod):
+                sub = {k[len(mod) + 1 :]: v for k, v in state.items() if k.startswith(mod + ".")}
+                getattr(g, mod).load_state_dict(sub)
+        gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())} if hasattr(g, "gene_P") else {}
+        for t, wi, j in term_slots(model):
+            tid, w = onto.term_ids[t], int(L.width[t])
+            dense_in = int(L.child_in[t] + L.extra_width[t])
+            W = state[f"terms.{tid}.weight"]
+            if t == onto.root and L.root_extra:
+                model.root_const.copy_(W[:, -1])
+                W = W[:, :-1]
+            model.weights[wi][j].zero_()
+            model.weights[wi][j, :w, :dense_in] = W[:, :dense_in]
+            lo, hi = int(L.offset[t]), int(L.offset[t + 1])
+            model.bias[lo:hi] = state[f"terms.{tid}.bias"]
+            if L.direct[t]:
+                i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
+                e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
+                if cfg.gene_layer == "dense-layer":
+                    x0 = int(L.extra_offset[t])
+                    g.gene_dense[x0 : x0 + w] = state[f"genes.{tid}.weight"]  # [w, G]
+                    g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
+                elif cfg.gene_layer == "masked-layer":
+                    G = state[f"genes.{tid}.weight"]  # [w, n]
+                    g.gene_w[e0:e1] = G.t().reshape(-1)
+                    x0 = int(L.extra_offset[t])
+                    g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
+                elif g.kind in ("binary", "embedding"):
+                    G = W[:, dense_in:]  # [w, n*d]
+                    n = i1 - i0
+                    G = G.reshape(w, n, -1).permute(1, 0, 2)  # [n, w, d]
+                    flat = g.gene_w if g.kind == "binary" else g.gene_A
+                    flat[e0:e1] = G.reshape(flat[e0:e1].shape)
+                else:
+                    r = gl[lo]
+                    g.gene_P[r : r + w] = W[:, dense_in:]
+            for k in range(1, cfg.depth):
+                model.deep_weights[wi][k - 1, j].zero_()
+                model.deep_weights[wi][k - 1, j, :w, :w] = state[f"deep.{tid}.{k}.weight"]
+                model.deep_bias[k - 1, lo:hi] = state[f"deep.{tid}.{k}.bias"]
+            for k in range(cfg.depth):
+                p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                if cfg.norm != "none":
+                    model.norm_weight[k, lo:hi] = state[f"{p}.weight"]
+                    model.norm_bias[k, lo:hi] = state[f"{p}.bias"]
+                if cfg.norm in ("batch", "batch-frozen"):
+                    model.running_mean[k, lo:hi] = state[f"{p}.running_mean"]
+                    model.running_var[k, lo:hi] = state[f"{p}.running_var"]
+            if t != onto.root:
+                model.aux_weight[lo:hi] = state[f"aux.{tid}.weight"].view(-1)
+                model.aux_bias[t] = state[f"aux.{tid}.bias"][0]
+        model.head_weight.copy_(state["head.weight"].view(-1))
+        model.head_bias.copy_(state["head.bias"])
+        if "norm_steps" in state:
+            model.norm_steps.copy_(state["norm_steps"])

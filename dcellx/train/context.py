@@ -1,0 +1,78 @@
+"""What one run's loop works with: config, data, model, optimiser, device, run directory, world.
+
+Everything here is built before any file is written, so that a bad device, model or optimiser
+setting leaves no run directory behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dcellx.errors import ConfigError
+from dcellx.train.config import RunConfig
+from dcellx.train.data import RunData
+from dcellx.train.models import build_model
+from dcellx.train.world import Local, World
+
+Scheduler = torch.optim.lr_scheduler.LRScheduler  # ReduceLROnPlateau included
+
+
+@dataclass
+class RunContext:
+    cfg: RunConfig
+    data: RunData
+    model: nn.Module  # the plain model: evaluation, checkpoints
+    opt: torch.optim.Optimizer
+    sched: Scheduler | None
+    dev: torch.device
+    run_dir: Path
+    world: World = field(default_factory=Local)
+    # the module optimiser steps go through: ``world.wrap(model)`` once the checkpoint is loaded
+    # (DistributedDataParallel broadcasts rank 0's weights when it wraps)
+    net: nn.Module | None = None
+
+    @property
+    def writes(self) -> bool:
+        """Only the main process writes the run directory."""
+        return self.world.is_main
+
+
+def set_threads(cfg: RunConfig) -> None:
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+
+
+def check_device(device: str) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: CUDA is not available here")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {device!r}: MPS is not available here")
+    return dev
+
+
+def make_scheduler(cfg: RunConfig, opt: torch.optim.Optimizer) -> Scheduler | None:
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.min_lr)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=cfg.min_lr,
+        )  # fmt: skip
+    return None
+
+
+def build_training(
+    cfg: RunConfig, data: RunData, dev: torch.device
+) -> tuple[nn.Module, torch.optim.Optimizer, Scheduler | None]:
+    """The model on ``dev``, its Adam optimiser and its scheduler."""
+    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    model.to(dev)
+    # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
+    # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)
+    fused = dev.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
+    return model, opt, make_scheduler(cfg, opt)

@@ -1,0 +1,34 @@
+"""``config.json``: the resolved run config with what it resolved to (ontology, data, labels,
+model size), written when the run directory is created."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from dcellx.train.config import RunConfig
+from dcellx.train.data import RunData
+
+
+def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str, Any]:
+    onto = data.onto
+    described = data.describe()
+    if cfg.mode == "overfit":
+        described["batch_rows"] = data.train.rows.tolist()
+    return {
+        "run": cfg.model_dump(mode="json"),
+        "ontology": {
+            "go": cfg.go,
+            "name": onto.name,
+            "content_hash": onto.content_hash,
+            "terms": onto.num_terms,
+            "genes": onto.num_genes,
+            "recipe": onto.meta.get("recipe"),
+            "control": onto.meta.get("control"),
+        },
+        "data": {"name": cfg.data, **described},
+        "labels": dataclasses.asdict(data.labels),
+        "model": {"class": type(model).__name__, "params": model.num_parameters()},
+    }

@@ -1,0 +1,127 @@
+"""The CLI's shape: installed as ``dcellx_cli``, recipes shipped as package data, every run command
+taking the same options (declared once), and one sweep planner behind ``compare`` and the SLURM
+arrays. Nothing here trains (the end-to-end runs are in tests/train, tests/scale)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dcellx.errors import ConfigError
+from dcellx.ontology.recipe import RECIPE_DIR, load_recipe
+from dcellx.scale.task import load_plan
+from dcellx.train.compare import RunSpec, plan_cli_sweep
+from dcellx_cli.common import MODEL_FLAGS, run_spec
+from dcellx_cli.main import app
+
+ONTOLOGY_FLAGS = ("go", "obo", "gaf", "date_cutoff", "min_genes", "universe")
+
+
+def _command(*path: str) -> Any:
+    cmd = typer.main.get_command(app)
+    for name in path:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    return cmd
+
+
+def _params(cmd: Any) -> dict[str, tuple]:
+    return {p.name: (tuple(p.opts), tuple(p.secondary_opts), p.help, p.default) for p in cmd.params}
+
+
+def test_console_script_is_dcellx_cli() -> None:
+    scripts = importlib.metadata.entry_points(group="console_scripts")
+    (ep,) = [e for e in scripts if e.name == "dcellx"]
+    assert ep.value == "dcellx_cli.main:main"
+    assert ep.load() is __import__("dcellx_cli.main").main.main
+
+
+def test_recipes_ship_inside_the_package(tmp_path: Path) -> None:
+    assert RECIPE_DIR == Path(load_recipe.__code__.co_filename).parent / "recipes"
+    names = {p.stem for p in RECIPE_DIR.glob("*.toml")}
+    assert {"2017", "2018", "latest", "dna-repair", "torchcell-latest"} <= names
+    assert load_recipe("dna-repair").base_dir == str(RECIPE_DIR)
+    # a user's recipe by path still works, its relative sources resolving beside it
+    own = tmp_path / "mine.toml"
+    own.write_text('name = "mine"\nontology = "onto.obo"\n')
+    recipe = load_recipe(str(own))
+    assert recipe.name == "mine" and recipe.base_dir == str(tmp_path.resolve())
+    with pytest.raises(ConfigError, match="unknown ontology recipe 'nope'; known: 2017, 2018"):
+        load_recipe("nope")
+
+
+RUN_COMMANDS = [("overfit",), ("train",), ("compare",)]
+ARRAY_COMMANDS = [("slurm", "compare"), ("slurm", "overfit"), ("slurm", "train")]
+
+
+def test_run_commands_take_the_same_run_options() -> None:
+    """overfit / train / compare / slurm arrays: one option list, in one order, same help."""
+    reference = _params(_command("overfit"))
+    for name in ("resume", "ddp", "sync_bn"):
+        del reference[name]
+    names = list(reference)
+    assert names[: len(ONTOLOGY_FLAGS)] == list(ONTOLOGY_FLAGS) and names[-2:] == ["set_", "quiet"]
+    assert set(MODEL_FLAGS) <= set(names)
+    for path in RUN_COMMANDS + ARRAY_COMMANDS:
+        params = _params(_command(*path))
+        tail = dict(list(params.items())[-len(names) :])
+        assert tail == reference, path
+
+
+def test_ontology_options_are_the_same_everywhere() -> None:
+    run = _params(_command("train"))
+    for sub in ("build", "stats", "export"):
+        params = _params(_command("ontology", sub))
+        for flag in ONTOLOGY_FLAGS:
+            opts, secondary, help_, default = params[flag]
+            assert (opts, secondary, help_) == run[flag][:3], (sub, flag)
+            assert default == ("2017" if flag == "go" else None)
+
+
+def test_run_spec_splits_the_parsed_options() -> None:
+    opts = {name: None for name in _params(_command("overfit"))}
+    opts |= {"go": "dna-repair", "gaf": Path("a.gaf"), "alpha": 0.5, "epochs": 3, "quiet": True}
+    opts |= {"set_": ["lr=0.01"], "resume": None, "ddp": False, "sync_bn": False}
+    del opts["resume"], opts["ddp"], opts["sync_bn"]
+    spec = run_spec(opts)
+    assert spec.preset == "paper" and spec.model == {"alpha": 0.5}
+    assert spec.ontology == {"annotations": "a.gaf"} and spec.sets == {"lr": 0.01}
+    assert spec.fields == {"go": "dna-repair", "epochs": 3, "quiet": True}
+    assert opts["go"] == "dna-repair" and "set_" in opts  # the caller's dict is left alone
+
+
+def test_plan_cli_sweep() -> None:
+    spec = RunSpec(fields={"go": "dna-repair", "seed": 5, "variant": "embedding"})
+    sweep = plan_cli_sweep(spec, "overfit", 2, ["lr=0.1,0.2"], "binary, mlp")
+    assert sweep.variants == ["binary", "mlp"] and sweep.seeds == [5, 6]
+    assert sweep.grid == {"lr": [0.1, 0.2]} and sweep.base.fields["keep_checkpoints"] == "none"
+    array = plan_cli_sweep(spec, "train", 1, None, threads=4)
+    assert array.variants == ["embedding"] and array.seeds == [5]
+    assert "keep_checkpoints" not in array.base.fields and array.base.fields["threads"] == 4
+    assert spec.fields == {"go": "dna-repair", "seed": 5, "variant": "embedding"}  # unchanged
+    with pytest.raises(ConfigError, match="--mode must be overfit or train, not 'fit'"):
+        plan_cli_sweep(spec, "fit", 1, None, "binary")
+    with pytest.raises(ConfigError, match="--seeds must be at least 1, not 0"):
+        plan_cli_sweep(spec, "overfit", 0, None, "binary")
+
+
+def test_slurm_compare_writes_the_plan_compare_would_run(tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = ["--go", "dna-repair", "--variants", "binary,mlp", "--seeds", "2", "--seed", "3"]
+    args += ["--grid", "alpha=0,0.5", "--epochs", "2", "--cpus", "2", "--runs-dir", str(tmp_path)]
+    res = CliRunner().invoke(app, ["slurm", "compare", *args, "--sweep-dir", str(sweep_dir)])
+    assert res.exit_code == 0, res.output
+    opts = {name: None for name in _params(_command("overfit"))}
+    for name in ("resume", "ddp", "sync_bn"):
+        del opts[name]
+    opts |= {"go": "dna-repair", "seed": 3, "epochs": 2, "runs_dir": str(tmp_path)}
+    opts["quiet"] = False
+    spec = run_spec(opts)
+    expected = plan_cli_sweep(spec, "overfit", 2, ["alpha=0,0.5"], "binary,mlp", threads=2)
+    assert load_plan(sweep_dir) == expected
+    bad = CliRunner().invoke(app, ["slurm", "compare", *args, "--mode", "fit"])
+    assert bad.exit_code != 0 and "--mode must be overfit or train" in str(bad.exception)
