@@ -1,1 +1,1 @@
-"""Typer command-line interface: thin commands that validate and call the library."""
+"""The CLI (9, top; installed as ``dcellx_cli``): thin Typer commands calling the library."""

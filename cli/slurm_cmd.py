@@ -247,8 +247,8 @@ def compare(
     _array(mode, variants, seeds, grid, opts)
 
 
-@app.command("overfit")
-def overfit(
+def array_command(
+    ctx: typer.Context,
     seeds: ArraySeedsOpt = 1,
     grid: GridOpt = None,
     partition: PartitionOpt = None,
@@ -311,80 +311,17 @@ def overfit(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """A SLURM job array of overfit runs (one per seed and grid point)."""
-    opts = dict(locals())
-    del opts["seeds"], opts["grid"]
-    _array("overfit", None, seeds, grid, opts)
+    """``slurm overfit`` and ``slurm train``: one parameter list, the mode is the command's name."""
+    opts = {k: v for k, v in locals().items() if k not in ("ctx", "seeds", "grid")}
+    _array(ctx.info_name, None, seeds, grid, opts)
 
 
-@app.command("train")
-def train(
-    seeds: ArraySeedsOpt = 1,
-    grid: GridOpt = None,
-    partition: PartitionOpt = None,
-    time: TimeOpt = None,
-    gpus: GpusOpt = 0,
-    cpus: CpusOpt = None,
-    mem: MemOpt = None,
-    array_parallel: ArrayParallelOpt = None,
-    signal: SignalOpt = "B:TERM@120",
-    nodes: NodesOpt = 1,
-    ntasks_per_node: NtasksPerNodeOpt = None,
-    job_name: JobNameOpt = None,
-    sbatch: SbatchOpt = None,
-    ddp: SlurmDdpOpt = False,
-    sync_bn: SyncBnOpt = False,
-    sweep_dir: SlurmSweepDirOpt = None,
-    submit: SubmitOpt = False,
-    as_json: JsonOpt = False,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """A SLURM job array of train runs (one per seed and grid point)."""
-    opts = dict(locals())
-    del opts["seeds"], opts["grid"]
-    _array("train", None, seeds, grid, opts)
+app.command("overfit", help="A SLURM job array of overfit runs (one per seed and grid point).")(
+    array_command
+)
+app.command("train", help="A SLURM job array of train runs (one per seed and grid point).")(
+    array_command
+)
 
 
 def register(main_app: typer.Typer) -> None:

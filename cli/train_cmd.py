@@ -142,7 +142,8 @@ def _verdict(run_dir: Path) -> None:
 
 
 # The run options, in this order, are every run command's tail: see dcellx_cli.common.
-def overfit(
+def run_command(
+    ctx: typer.Context,
     resume: ResumeOpt = None,
     ddp: DdpOpt = False,
     sync_bn: SyncBnOpt = False,
@@ -190,60 +191,8 @@ def overfit(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Train repeatedly on one fixed batch; Pearson per epoch in train- and eval-mode BatchNorm."""
-    _run_mode("overfit", locals())
-
-
-def train(
-    resume: ResumeOpt = None,
-    ddp: DdpOpt = False,
-    sync_bn: SyncBnOpt = False,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """Full training: seeded train/val split, early stopping, schedulers, test metrics."""
-    _run_mode("train", locals())
+    """``overfit`` and ``train``: one parameter list, the mode is the command's name."""
+    _run_mode(ctx.info_name, {k: v for k, v in locals().items() if k != "ctx"})
 
 
 def compare(
@@ -357,8 +306,14 @@ def predict(
     console.print(line, highlight=False, soft_wrap=True)
 
 
+OVERFIT_HELP = (
+    "Train repeatedly on one fixed batch; Pearson per epoch in train- and eval-mode BatchNorm."
+)
+TRAIN_HELP = "Full training: seeded train/val split, early stopping, schedulers, test metrics."
+
+
 def register(app: typer.Typer) -> None:
-    app.command("overfit")(overfit)
-    app.command("train")(train)
+    app.command("overfit", help=OVERFIT_HELP)(run_command)
+    app.command("train", help=TRAIN_HELP)(run_command)
     app.command("compare")(compare)
     app.command("predict")(predict)

@@ -1,4 +1,4 @@
-"""The data layer: genotype-phenotype datasets (DCell files, tables, screens) by name or path."""
+"""The data layer (2): genotype-phenotype datasets (DCell files, tables, screens) by name."""
 
 from dcellx.data.datasets import NAMED_DATASETS, load_dataset, load_genotypes
 from dcellx.data.genotypes import (

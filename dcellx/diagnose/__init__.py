@@ -1,4 +1,4 @@
-"""Diagnostics that need no trained model: what any DCell model *could* fit on a dataset.
+"""The diagnose layer (6): what a DCell could fit on a dataset, and what a trained run did.
 
 * ``ceiling``: the identifiability ceiling (genotypes with equal visible inputs are inseparable);
 * ``coverage``: which perturbed genes the ontology sees and how far up the hierarchy they reach;

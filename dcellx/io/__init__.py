@@ -1,1 +1,1 @@
-"""The io layer, lowest of all: named data files (entries, cache, mirror, verified downloads)."""
+"""The io layer (0, lowest): named data files (entries, cache, mirror, verified downloads)."""

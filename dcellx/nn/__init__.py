@@ -1,4 +1,4 @@
-"""DCell models: configuration, layout, the fast engine, the reference loop and the loss."""
+"""The nn layer (4): DCell's configuration, layout, fast engine, reference loop and loss."""
 
 from dcellx.nn.config import ModelConfig, make_config
 from dcellx.nn.dcell import DCell

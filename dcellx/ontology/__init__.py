@@ -1,4 +1,4 @@
-"""Ontology layer: read GO and annotations, apply DCell's filters, compile a sparse structure.
+"""Ontology layer (1): read GO and annotations, apply DCell's filters, compile a sparse structure.
 
 Data flow: ``obo``/``annotations``/``topology`` readers -> ``OntologyGraph`` -> ``filters`` ->
 ``compiled.CompiledOntology`` (arrays only, hashable, cacheable) -> ``build`` ties it to a recipe.

@@ -1,1 +1,1 @@
-"""``dcellx report``: the measurements that answer our users' question, as report.md + figures."""
+"""The report layer (7): ``dcellx report``, the measurements that answer our users' question."""

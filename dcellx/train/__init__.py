@@ -1,4 +1,4 @@
-"""The experiment runner: configs, controls, run directories, the loop, sweeps and predictions.
+"""The train layer (5): configs, controls, run directories, the loop, sweeps and predictions.
 
 ``run(cfg)`` trains one model into a fresh run directory; ``resume(run_dir)`` continues one;
 ``compare``/``collect`` run and summarise sweeps; ``predict`` applies a finished run to new data.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +27,10 @@ def _write(tmp_path: Path, text: str, name: str = "g.txt") -> Path:
     return path
 
 
-def test_real_training_file_loads_fast(shared_data: Path) -> None:
+def test_real_training_file_loads(shared_data: Path) -> None:
+    """(Its speed, target <= 0.5 s, is ``dcell_file_load_s`` in benchmarks/bench_ontology.py.)"""
     path = shared_data / TRAIN_PATH
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        ds = read_dcell_genotypes(path)
-        best = min(best, time.perf_counter() - start)
-    assert best < 0.5
+    ds = read_dcell_genotypes(path)
     assert len(ds) == 8783 and ds.values.shape == (8783, 1) and ds.values.dtype == np.float64
     assert ds.phenotypes == ["value"] and ds.source == str(path)
     assert ds.genes[0] == ("YLR035C", "YML060W") and ds.values[0, 0] == 0.0447

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -67,9 +66,7 @@ def test_degenerate_cases_are_nan_safe(tiny_onto) -> None:
 def test_dna_repair_training_data_is_fully_identifiable(onto_dna, onto_2017) -> None:
     ds = load_dataset("dcell-dna-repair")["train"]
     for onto in (onto_dna, onto_2017):
-        t0 = time.perf_counter()
-        c = identifiability_ceiling(ds, onto)
-        assert time.perf_counter() - t0 < 1.0
+        c = identifiability_ceiling(ds, onto)  # speed (<= 1 s): ceiling_s in bench_ontology
         # Every gene of the DNA-repair data is an input of both ontologies: no collisions.
         assert c["samples"] == len(ds) == 8783
         assert c["unknown_genes"] == 0 and c["wildtype_inputs"] == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -90,9 +88,8 @@ def test_teacher_hook_and_errors() -> None:
         simulate_genotypes(GENES, 4, 10)
 
 
-def test_default_gene_list_and_speed() -> None:
-    t0 = time.perf_counter()
+def test_default_gene_list() -> None:
+    """(Its speed, target <= 5 s, is ``simulate_100k_s`` in benchmarks/bench_ontology.py.)"""
     s = simulate_genotypes(order=3, n=100_000, seed=0)
-    assert time.perf_counter() - t0 < 5.0
     assert len(s.gene_effects) == 4111 and len(s.dataset) == 100_000
     assert len({frozenset(g) for g in s.dataset.genes}) == 100_000

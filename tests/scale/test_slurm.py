@@ -73,14 +73,12 @@ def test_thirty_task_array_from_the_cli(tmp_path, cli_env) -> None:
     args = ["slurm", "compare", "--go", "dna-repair", "--variants", "binary,embedding"]
     args += ["--seeds", "5", "--grid", "norm=batch,layer,none", "--array-parallel", "4"]
     args += ["--runs-dir", str(tmp_path), "--json"]
-    t0 = time.perf_counter()
     res = run_cli(args, cli_env)
-    took = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["tasks"] == 30 and out["job_id"] is None
     assert "#SBATCH --array=0-29%4\n" in open(out["script"]).read()
-    assert took < 30  # the target (<= 5 s) is measured in benchmarks/bench_slurm.py
+    # its speed (target <= 5 s) is measured in benchmarks/bench_slurm.py, not here
 
 
 def test_sweep_run_is_idempotent(tmp_path) -> None:
