@@ -167,6 +167,15 @@ def _write_through(path: Path, data: bytes | Writer) -> None:
         raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
 
 
+def discard(path: Path) -> None:
+    """Remove ``path`` if it is there; a temp file that cannot be removed is left, not an error
+    (the next start cleans hidden temp files)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def atomic_write(
     path: str | Path,
     data: bytes | str | Writer,
@@ -212,10 +221,7 @@ def atomic_write(
                 raise
             raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
     finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        discard(tmp)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -248,7 +254,4 @@ def check_writable(path: str | Path) -> None:
     except OSError as exc:
         raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
     finally:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+        discard(probe)

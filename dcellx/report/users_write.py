@@ -10,8 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dcellx.fileio import atomic_write  # noqa: E402
 from dcellx.report.users import UsersPlan, batch_label, fmt  # noqa: E402
+from dcellx.train.plots import save_png  # noqa: E402
 
 
 def _ceil(c: dict[str, Any]) -> str:
@@ -53,8 +53,7 @@ def figure(out: Path, main: list[dict[str, Any]]) -> str:
     ax.set_title("dcell-new overfitting 32 simulated trigenic records")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    atomic_write(out / "users-setting.png", lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, out / "users-setting.png")
     return "users-setting.png"
 
 

@@ -10,11 +10,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dcellx.fileio import atomic_write, atomic_write_text  # noqa: E402
+from dcellx.fileio import atomic_write_text  # noqa: E402
 from dcellx.report.answer import answer  # noqa: E402
 from dcellx.report.plan import ReportPlan  # noqa: E402
 from dcellx.report.users_write import section as users_section  # noqa: E402
 from dcellx.train.compare import SweepResult  # noqa: E402
+from dcellx.train.plots import save_png  # noqa: E402
 
 
 def _ms(g: dict, key: str, digits: int = 3) -> str:
@@ -54,8 +55,7 @@ def _fig_ceilings(out: Path, plan: ReportPlan, ceilings: list[dict], sweeps: dic
         ax.set_ylabel("Pearson r (root prediction)")
         ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
-    atomic_write(out / "ceiling-vs-fit.png", lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
+    save_png(fig, out / "ceiling-vs-fit.png")
     return "ceiling-vs-fit.png"
 
 

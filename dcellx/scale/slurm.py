@@ -38,7 +38,7 @@ from pathlib import Path
 
 from dcellx.errors import ConfigError
 from dcellx.scale.task import load_plan, point_label, point_runs
-from dcellx.train.compare import PLAN, SweepPlan, new_sweep_dir
+from dcellx.train.compare import SweepPlan, prepare_sweep_dir
 from dcellx.train.metrics import read_metrics
 from dcellx.train.rundir import read_json, write_json
 
@@ -232,14 +232,7 @@ def render_script(
 
 def prepare_sweep(plan: SweepPlan, sweep_dir: str | Path | None, runs_dir: str | Path) -> Path:
     """Create (or reuse, if it holds the same plan) the sweep directory and its ``sweep.json``."""
-    path = new_sweep_dir(runs_dir) if sweep_dir is None else Path(sweep_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    plan_json = plan.model_dump(mode="json")
-    if (path / PLAN).exists():
-        if read_json(path / PLAN) != plan_json:
-            raise ConfigError(f"{path} holds a different sweep plan ({PLAN})")
-    else:
-        write_json(path / PLAN, plan_json)
+    path = prepare_sweep_dir(plan, sweep_dir, runs_dir)
     (path / LOGS).mkdir(exist_ok=True)
     return path.resolve()
 

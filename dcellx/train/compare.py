@@ -292,6 +292,20 @@ def new_sweep_dir(runs_dir: str | Path) -> Path:
     raise RuntimeError(f"could not create a unique sweep directory in {root}")
 
 
+def prepare_sweep_dir(plan: SweepPlan, sweep_dir: str | Path | None, runs_dir: str | Path) -> Path:
+    """Create ``sweep_dir`` (a new one under ``runs_dir`` if None) with the plan's ``sweep.json``,
+    or reuse it if it holds the same plan; a different plan is refused."""
+    path = new_sweep_dir(runs_dir) if sweep_dir is None else Path(sweep_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    plan_json = plan.model_dump(mode="json")
+    if (path / PLAN).exists():
+        if read_json(path / PLAN) != plan_json:
+            raise ConfigError(f"{path} holds a different sweep plan ({PLAN})")
+    else:
+        write_json(path / PLAN, plan_json)
+    return path
+
+
 def run_sweep(
     plan: SweepPlan,
     sweep_dir: str | Path | None = None,
@@ -310,14 +324,7 @@ def run_sweep(
         if bad:
             raise ConfigError(f"--point {bad[0]} out of range: the plan has {len(todo)} points")
         todo = [todo[i] for i in points]
-    sweep_dir = new_sweep_dir(runs_dir) if sweep_dir is None else Path(sweep_dir)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    plan_json = plan.model_dump(mode="json")
-    if (sweep_dir / PLAN).exists():
-        if read_json(sweep_dir / PLAN) != plan_json:
-            raise ConfigError(f"{sweep_dir} holds a different sweep plan ({PLAN})")
-    else:
-        write_json(sweep_dir / PLAN, plan_json)
+    sweep_dir = prepare_sweep_dir(plan, sweep_dir, runs_dir)
     bar = None
     if not quiet and console.is_terminal:
         bar = Progress(

@@ -21,10 +21,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path) -> None:
+    """Render ``fig`` to PNG in memory, write it atomically, close it (the one figure writer)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+    _pyplot().close(fig)
 
 
 def _column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
@@ -54,8 +56,7 @@ def draw_curves(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     ax_r.legend()
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def draw_compare(groups: dict[str, list[list[dict[str, Any]]]], path: Path, title: str) -> None:
@@ -88,5 +89,4 @@ def draw_compare(groups: dict[str, list[list[dict[str, Any]]]], path: Path, titl
     axes[1].legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_png(fig, path)
