@@ -61,7 +61,7 @@ def make_plan(
         Lever("width floor", "width_floor", [40]),
         Lever("width multiplier", "width_multiplier", [0.6]),
         Lever("alpha", "alpha", [0.0]),
-        Lever("alpha averaged (previous rebuild)", "aux_reduce", ["mean"]),
+        Lever("alpha averaged over terms (torchcell)", "aux_reduce", ["mean"]),
         Lever("alpha decaying to 0", "alpha_decay_epochs", [epochs]),
         Lever("longer + cosine LR", "epochs", [2 * epochs], {"scheduler": "cosine"}),
     ]

@@ -125,5 +125,5 @@ def test_loss_on_a_real_batch(onto_dna) -> None:
         for k, v in state.items()
         if k.endswith("weight") and not k.startswith("norms.")
     )
-    l2_part = float(parts.total - parts.root - cfg.alpha * parts.aux)
+    l2_part = float((parts.total - parts.root - cfg.alpha * parts.aux).detach())
     assert l2_part == pytest.approx(1e-3 * sq, rel=1e-9)
