@@ -141,16 +141,24 @@ class _Collector:
         self.sums[row] = [a + b for a, b in zip(self.sums[row], values, strict=True)]
         self.counts[row] += 1
 
+    def conflict_message(self) -> str | None:
+        """The warning about genotypes whose measurements disagree (after ``<file>: ``), or None
+        if none did."""
+        if self.first_conflict is None:
+            return None
+        row, line = self.first_conflict
+        return (
+            f"{self.conflicted.count(1)} genotype(s) measured more than once "
+            f"with different values were averaged (first: {' '.join(self.genes[row])}, lines "
+            f"{self.first[row][0]} and {line}); --duplicates error refuses them"
+        )
+
     def dataset(self, phenotypes: list[str]) -> GenotypeDataset:
         if not self.genes:
             raise InputError(self.path, None, "no genotypes found")
-        if self.first_conflict is not None:
-            row, line = self.first_conflict
-            warn(
-                f"{self.path}: {self.conflicted.count(1)} genotype(s) measured more than once "
-                f"with different values were averaged (first: {' '.join(self.genes[row])}, lines "
-                f"{self.first[row][0]} and {line}); --duplicates error refuses them"
-            )
+        message = self.conflict_message()
+        if message is not None:
+            warn(f"{self.path}: {message}")
         counts = np.asarray(self.counts, dtype=np.int64)
         values = np.asarray(self.sums, dtype=np.float64) / counts[:, None]
         return GenotypeDataset(self.genes, values, phenotypes, str(self.path), counts)

@@ -32,7 +32,9 @@ Rows are measurements; the same gene set measured several times (A×B and B×A, 
 several alleles) becomes one genotype whose value is the mean, with the number of measurements in
 ``counts``. Rows whose phenotype cell is empty or NaN, and rows naming one gene twice, are skipped
 with a warning. Filters (p-value, |ε|, allele type, mutant type) apply to measurements before
-averaging.
+averaging; a ``ScreenStats`` passed as ``stats=`` receives the rows read, kept after each filter
+and skipped (``dcellx data inspect`` prints them). ``load_screen`` keeps parsed screens in a
+cache keyed by file content and options (``dcellx.data.screen_cache``).
 
 Your own screens, or batches exported from other frameworks: write a CSV/TSV with a ``genes``
 column (``;``-joined systematic names, e.g. ``YML032C;YER095W``) and one numeric column per
@@ -52,10 +54,12 @@ from dcellx.data.genotypes import (
     read_dcell_genotypes,
     read_genotype_table,
 )
+from dcellx.data.screen_cache import cached_read
 from dcellx.data.sga import (
     ALLELE_TYPES,
     Roles,
     ScreenCollector,
+    ScreenStats,
     allele_type,
     cell_value,
     check_allele_filter,
@@ -76,6 +80,7 @@ __all__ = [
     "MUTANT_TYPES",
     "ORF_PATTERN",
     "SCREEN_FORMATS",
+    "ScreenStats",
     "allele_type",
     "load_screen",
     "load_symbol_table",
@@ -137,7 +142,7 @@ def sniff_format(path: str | Path) -> str:
     return "dcell"
 
 
-def _keep(
+def _rejects(
     alleles: list[tuple[str, str]],
     cells: list[str],
     ix: dict[str, int],
@@ -147,19 +152,25 @@ def _keep(
     wanted: set[str] | None,
     max_pvalue: float | None,
     min_abs_epsilon: float | None = None,
-) -> bool:
-    """The row filters of both screens, in this order: allele types, P-value, |epsilon|."""
+) -> str | None:
+    """The row filters of both screens, in this order: allele types, P-value, |epsilon|; the
+    name of the first that removes the row, or None when it is kept."""
     if wanted is not None and any(t not in wanted for _, t in alleles):
-        return False
+        return "allele_types"
     if max_pvalue is not None:
         p = cell_value(cells[ix["pvalue"]], label, lineno, "P-value")
         if p is None or p > max_pvalue:
-            return False
+            return "max_pvalue"
     if min_abs_epsilon is not None:
         e = cell_value(cells[ix["epsilon"]], label, lineno, "epsilon")
         if e is None or abs(e) < min_abs_epsilon:
-            return False
-    return True
+            return "min_abs_epsilon"
+    return None
+
+
+def _active(**filters: object) -> list[str]:
+    """The names of the filters that are set, in the order given."""
+    return [name for name, value in filters.items() if value is not None]
 
 
 def _add(
@@ -192,12 +203,14 @@ def read_costanzo2016(
     min_abs_epsilon: float | None = None,
     allele_types: Iterable[str] | None = None,
     duplicates: Duplicates = "mean",
+    stats: ScreenStats | None = None,
 ) -> GenotypeDataset:
     """Costanzo 2016 SGA pairs (a file, or the Data File S1 zip) as double-mutant genotypes.
 
     ``max_pvalue`` keeps measurements with P <= it; ``min_abs_epsilon`` those with |ε| >= it;
     ``allele_types`` those whose strains are all of the listed types. ``meta`` holds
-    ``allele_types`` and ``arraytype`` (``DMA30``, ``TSA26``, ...) per row.
+    ``allele_types`` and ``arraytype`` (``DMA30``, ``TSA26``, ...) per row. ``stats``, if given,
+    is filled with the row counts (``ScreenStats``), also when no genotype is left.
     """
     if phenotype not in ("epsilon", "dmf"):
         raise ConfigError(f"Costanzo 2016 phenotype must be 'epsilon' or 'dmf', not {phenotype!r}")
@@ -210,7 +223,7 @@ def read_costanzo2016(
     for label, n, cells, ix in scan_rows(path, _COSTANZO, required, out):
         arraytype = cells[ix["arraytype"]].strip()
         alleles = row_alleles(cells, ix, arraytype, label, n)
-        if not _keep(
+        why = _rejects(
             alleles,
             cells,
             ix,
@@ -219,9 +232,15 @@ def read_costanzo2016(
             wanted=wanted,
             max_pvalue=max_pvalue,
             min_abs_epsilon=min_abs_epsilon,
-        ):
+        )
+        if why is not None:
+            out.dropped[why] += 1
             continue
         _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, arraytype=arraytype)
+    out.fill(
+        stats,
+        _active(allele_types=wanted, max_pvalue=max_pvalue, min_abs_epsilon=min_abs_epsilon),
+    )
     filters = f"max_pvalue={max_pvalue}, min_abs_epsilon={min_abs_epsilon}, alleles={allele_types}"
     return out.result(phenotype, str(path), filters)
 
@@ -236,11 +255,13 @@ def read_kuzmin2018(
     allele_types: Iterable[str] | None = None,
     drop_ho: bool = True,
     duplicates: Duplicates = "mean",
+    stats: ScreenStats | None = None,
 ) -> GenotypeDataset:
     """Kuzmin 2018 digenic and trigenic measurements (Data S1 or S2) as genotypes.
 
     ``mutant_types`` keeps ``digenic`` and/or ``trigenic`` rows; ``max_pvalue`` keeps P <= it;
-    ``allele_types`` as for Costanzo. ``meta`` holds ``allele_types`` and ``mutant_type``.
+    ``allele_types`` as for Costanzo. ``meta`` holds ``allele_types`` and ``mutant_type``;
+    ``stats`` as for Costanzo.
     """
     if phenotype not in ("tau", "epsilon", "fitness"):
         raise ConfigError(
@@ -258,13 +279,17 @@ def read_kuzmin2018(
     for label, n, cells, ix in scan_rows(path, _KUZMIN, required, out):
         kind = cells[ix["type"]].strip().casefold()
         if kinds is not None and kind not in kinds:
+            out.dropped["mutant_types"] += 1
             continue
         alleles = row_alleles(cells, ix, "", label, n)
         if drop_ho:
             alleles = [(g, t) for g, t in alleles if g != HO_ORF]
-        if not _keep(alleles, cells, ix, label, n, wanted=wanted, max_pvalue=max_pvalue):
+        why = _rejects(alleles, cells, ix, label, n, wanted=wanted, max_pvalue=max_pvalue)
+        if why is not None:
+            out.dropped[why] += 1
             continue
         _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, mutant_type=kind)
+    out.fill(stats, _active(mutant_types=kinds, allele_types=wanted, max_pvalue=max_pvalue))
     filters = f"max_pvalue={max_pvalue}, mutant_types={mutant_types}, alleles={allele_types}"
     return out.result(phenotype, str(path), filters)
 
@@ -276,6 +301,8 @@ def load_screen(
     phenotype: str | None = None,
     *,
     duplicates: Duplicates = "mean",
+    cache: bool = True,
+    stats: ScreenStats | None = None,
     **filters: object,
 ) -> GenotypeDataset:
     """Read any supported genotype file; ``format="auto"`` sniffs it from the header line.
@@ -283,6 +310,9 @@ def load_screen(
     ``phenotype`` picks the screen's value (defaults: ``epsilon`` for Costanzo, ``tau`` for
     Kuzmin) or, for a table, one of its phenotype columns; ``filters`` go to the screen reader
     (``max_pvalue``, ``min_abs_epsilon``, ``allele_types``, ``mutant_types``, ``drop_ho``).
+    A screen is read through the parsed-screen cache (``dcellx.data.screen_cache``) unless
+    ``cache=False``. ``stats`` (if given) is filled with the row counts; for a DCell file or a
+    table every row is a measurement.
     """
     if format not in FORMATS:
         raise ConfigError(f"unknown genotype format {format!r}; choose from {list(FORMATS)}")
@@ -293,14 +323,23 @@ def load_screen(
     unknown = sorted(set(filters) - set(_FILTERS.get(fmt, ())))
     if unknown:
         raise ConfigError(f"{fmt} takes filters {list(_FILTERS[fmt])}, not {unknown}")
-    if fmt == "costanzo2016":
-        return read_costanzo2016(path, phenotype or "epsilon", duplicates=duplicates, **filters)
-    if fmt == "kuzmin2018":
-        return read_kuzmin2018(path, phenotype or "tau", duplicates=duplicates, **filters)
+    if fmt in SCREEN_FORMATS:
+        reader = read_costanzo2016 if fmt == "costanzo2016" else read_kuzmin2018
+        value = phenotype or ("epsilon" if fmt == "costanzo2016" else "tau")
+
+        def read(into: ScreenStats) -> GenotypeDataset:
+            return reader(path, value, duplicates=duplicates, stats=into, **filters)  # type: ignore[arg-type]
+
+        if not cache:
+            return read(stats if stats is not None else ScreenStats())
+        return cached_read(Path(path), fmt, value, duplicates, filters, read, stats)
     if fmt == "table":
         ds = read_genotype_table(path, duplicates=duplicates)
     else:
         ds = read_dcell_genotypes(path, duplicates=duplicates)
+    if stats is not None:
+        stats.rows = stats.measurements = int(ds.counts.sum())
+        stats.kept, stats.skipped, stats.genotypes, stats.cached = {}, {}, len(ds), False
     if phenotype is None:
         return ds
     if phenotype not in ds.phenotypes:

@@ -25,7 +25,7 @@ import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -220,6 +220,49 @@ def check_allele_filter(allele_types: Iterable[str] | None) -> set[str] | None:
     return wanted
 
 
+@dataclass
+class ScreenStats:
+    """What a screen reader did with the rows of a file; pass one as ``stats=`` to fill it.
+
+    ``kept`` maps each filter that was set, in the order applied, to the rows left after it;
+    ``skipped`` counts rows that passed the filters but are no measurement (no value, HO only,
+    one gene twice); ``measurements`` the rows merged into the ``genotypes`` distinct gene sets.
+    """
+
+    rows: int = 0
+    kept: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    measurements: int = 0
+    genotypes: int = 0
+    conflicts: str | None = None  # the warning about merged measurements that disagree, if any
+    cached: bool = False  # filled from the parsed-screen cache rather than by reading
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "kept": dict(self.kept),
+            "skipped": dict(self.skipped),
+            "measurements": self.measurements,
+            "genotypes": self.genotypes,
+            "conflicts": self.conflicts,
+        }
+
+    def update(self, data: dict) -> None:
+        """Take the counts of ``to_dict`` (a cache entry's)."""
+        self.rows, self.measurements = int(data["rows"]), int(data["measurements"])
+        self.genotypes = int(data["genotypes"])
+        self.kept = {str(k): int(v) for k, v in data["kept"].items()}
+        self.skipped = {str(k): int(v) for k, v in data["skipped"].items()}
+        self.conflicts = None if data.get("conflicts") is None else str(data["conflicts"])
+
+
+def skip_warning(label: str, skipped: dict[str, int], stacklevel: int = 3) -> None:
+    """The reader's one warning about rows that could not be measurements."""
+    if skipped:
+        detail = ", ".join(f"{n} {why}" for why, n in sorted(skipped.items()))
+        warnings.warn(f"{label}: skipped {detail}", stacklevel=stacklevel + 1)
+
+
 class ScreenCollector(_Collector):
     """The genotype collector plus per-row string annotations and skip counts.
 
@@ -233,6 +276,8 @@ class ScreenCollector(_Collector):
         self.strings: dict[str, str] = {}  # one object per distinct annotation value
         self.read = 0
         self.skipped: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()  # rows removed, per filter
+        self.stats: ScreenStats | None = None
 
     def add_measurement(
         self, alleles: list[tuple[str, str]], value: float, lineno: int, **meta: str
@@ -252,15 +297,30 @@ class ScreenCollector(_Collector):
             elif column[row] != val:
                 column[row] = {column[row], val}  # type: ignore[arg-type]
 
+    def fill(self, stats: ScreenStats | None, active: Iterable[str]) -> None:
+        """Copy the counts into ``stats`` (if given); ``active``: the filters set, in order."""
+        self.stats = stats
+        if stats is None:
+            return
+        left = self.read
+        stats.rows, stats.kept = self.read, {}
+        for name in active:
+            left -= self.dropped[name]
+            stats.kept[name] = left
+        stats.skipped = dict(sorted(self.skipped.items()))
+        stats.measurements = sum(self.counts)
+        stats.genotypes = len(self.genes)
+        stats.conflicts, stats.cached = None, False
+
     def result(self, phenotype: str, label: str, filters: str) -> GenotypeDataset:
-        if self.skipped:
-            detail = ", ".join(f"{n} {why}" for why, n in sorted(self.skipped.items()))
-            warnings.warn(f"{label}: skipped {detail}", stacklevel=3)
+        skip_warning(label, self.skipped)
         if not self.genes:
             raise InputError(
                 label, None, f"no genotypes left ({self.read} rows read; filters: {filters})"
             )
         self.path = Path(label)  # the source named in the dataset, not the last zip member
+        if self.stats is not None:
+            self.stats.conflicts = self.conflict_message()
         ds = self.dataset([phenotype])
         meta = {
             k: np.array([v if isinstance(v, str) else "|".join(sorted(v)) for v in col], dtype=str)

@@ -1,0 +1,233 @@
+"""A cache of parsed screens, so a 10^7-row screen is read and merged once per set of options.
+
+Entries live in ``$DCELLX_CACHE/screens/`` (``dcellx.io.registry.cache_dir``), one ``.npz`` per
+(file content, reader options): the name is ``<file sha256[:16]>-<options sha256[:16]>.npz``, so a
+changed file or other options is another entry and an entry never goes stale. A file's sha256 is
+computed once and remembered by (resolved path, size, mtime) in ``screens/index.json``.
+
+An entry holds only plain arrays (``np.load(allow_pickle=False)``): the gene names as a
+vocabulary (``gene_vocab``) with one code per gene (``gene_codes``) and row offsets
+(``gene_offsets``), ``values``, ``counts``, ``phenotypes``, each meta column as a vocabulary and
+codes, and the reader's ``ScreenStats`` as JSON. Loading one gives a dataset identical to the
+parse: the same gene tuples in the same order, the same float64 bits, counts and meta (dtype too).
+
+Entries and the index are written with ``dcellx.fileio.atomic_write``. A cache that cannot be
+written is a warning (the parsed dataset is returned); an entry that cannot be read back
+(truncated, foreign, an older layout) is a warning, and the screen is parsed and the entry
+rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from dcellx.data.genotypes import GenotypeDataset
+from dcellx.data.sga import ScreenStats, skip_warning
+from dcellx.errors import warn
+from dcellx.fileio import atomic_write
+from dcellx.io import registry
+
+# Bump when the entry layout or what a reader returns for the same options changes.
+CACHE_VERSION = 1
+INDEX = "index.json"
+
+
+def cache_root() -> Path:
+    return registry.cache_dir() / "screens"
+
+
+def _read_index(root: Path) -> dict[str, dict]:
+    try:
+        data = json.loads((root / INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def file_sha256(path: Path, root: Path | None = None) -> str:
+    """``path``'s sha256, from the index when its size and mtime are the recorded ones."""
+    root = cache_root() if root is None else root
+    st = os.stat(path)
+    key = str(Path(path).resolve())
+    index = _read_index(root)
+    seen = index.get(key)
+    if (
+        isinstance(seen, dict)
+        and seen.get("size") == st.st_size
+        and seen.get("mtime_ns") == st.st_mtime_ns
+        and isinstance(seen.get("sha256"), str)
+    ):
+        return seen["sha256"]
+    sha = registry.sha256_file(Path(path))
+    index[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    try:
+        atomic_write(root / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
+    except OSError:
+        pass  # only a memo: the entry write below warns about an unwritable cache
+    return sha
+
+
+def options_digest(fmt: str, phenotype: str, duplicates: str, filters: dict[str, object]) -> str:
+    """sha256 of the reader options, normalised as the readers do (set filters sorted)."""
+    norm: dict[str, object] = {}
+    for name, value in sorted(filters.items()):
+        if value is None:
+            continue
+        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+            norm[name] = value if isinstance(value, bool | str) else float(value)  # type: ignore[arg-type]
+        else:
+            norm[name] = sorted({str(v).strip().casefold() for v in value})
+    spec = {
+        "version": CACHE_VERSION,
+        "format": fmt,
+        "phenotype": phenotype,
+        "duplicates": duplicates,
+        "filters": norm,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def entry_path(file_sha: str, options: str, root: Path | None = None) -> Path:
+    return (cache_root() if root is None else root) / f"{file_sha[:16]}-{options[:16]}.npz"
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def _codes(items: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(vocabulary in first-seen order, int32 code per item)."""
+    index: dict[str, int] = {}
+    codes = np.fromiter((index.setdefault(s, len(index)) for s in items), np.int32, len(items))
+    return np.array(list(index), dtype=str), codes
+
+
+def encode(ds: GenotypeDataset, stats: ScreenStats) -> dict[str, np.ndarray]:
+    """The arrays of one entry (see the module docstring)."""
+    vocab, codes = _codes([g for gs in ds.genes for g in gs])
+    offsets = np.zeros(len(ds.genes) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, ds.genes), np.int64, len(ds.genes)), out=offsets[1:])
+    arrays = {
+        "version": np.array(CACHE_VERSION, dtype=np.int64),
+        "phenotypes": np.array(ds.phenotypes, dtype=str),
+        "gene_vocab": vocab,
+        "gene_codes": codes,
+        "gene_offsets": offsets,
+        "values": ds.values,
+        "counts": ds.counts,
+        "stats": np.array(json.dumps(stats.to_dict())),
+    }
+    meta = ds.meta or {}
+    arrays["meta_keys"] = np.array(list(meta), dtype=str)
+    for i, col in enumerate(meta.values()):
+        if col.dtype.kind != "U" or col.ndim != 1:
+            arrays[f"meta_raw_{i}"] = col
+            continue
+        mvocab, mcodes = np.unique(col, return_inverse=True)
+        arrays[f"meta_vocab_{i}"], arrays[f"meta_codes_{i}"] = mvocab, mcodes.astype(np.int32)
+    return arrays
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise _Corrupt(what)
+
+
+def decode(arrays: dict[str, np.ndarray], source: str) -> tuple[GenotypeDataset, ScreenStats]:
+    """The dataset and stats of an entry's arrays; ``_Corrupt`` when they do not fit together."""
+    _check(int(arrays["version"]) == CACHE_VERSION, "another cache version")
+    vocab, codes, offsets = arrays["gene_vocab"], arrays["gene_codes"], arrays["gene_offsets"]
+    n = len(offsets) - 1
+    _check(n >= 1 and offsets[0] == 0 and offsets[-1] == len(codes), "gene offsets")
+    _check(bool(np.all(np.diff(offsets) >= 1)), "empty gene set")
+    _check(len(codes) == 0 or (codes.min() >= 0 and codes.max() < len(vocab)), "gene codes")
+    names = vocab.tolist()
+    flat = [names[c] for c in codes.tolist()]
+    widths = np.diff(offsets)
+    if bool(np.all(widths == widths[0])):
+        k = int(widths[0])
+        genes = list(zip(*(flat[j::k] for j in range(k)), strict=True))
+    else:
+        bounds = offsets.tolist()
+        genes = [tuple(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    phenotypes = arrays["phenotypes"].tolist()
+    values, counts = arrays["values"], arrays["counts"]
+    _check(values.dtype == np.float64 and values.shape == (n, len(phenotypes)), "values")
+    _check(counts.dtype == np.int64 and counts.shape == (n,), "counts")
+    meta: dict[str, np.ndarray] = {}
+    for i, key in enumerate(arrays["meta_keys"].tolist()):
+        if f"meta_raw_{i}" in arrays:
+            meta[key] = arrays[f"meta_raw_{i}"]
+            continue
+        mvocab, mcodes = arrays[f"meta_vocab_{i}"], arrays[f"meta_codes_{i}"]
+        _check(mcodes.shape == (n,), f"meta {key}")
+        _check(n == 0 or (mcodes.min() >= 0 and mcodes.max() < len(mvocab)), f"meta {key}")
+        meta[key] = mvocab[mcodes]
+    stats = ScreenStats()
+    stats.update(json.loads(str(arrays["stats"])))
+    stats.cached = True
+    ds = GenotypeDataset(genes, values, phenotypes, source, counts, meta or None)
+    return ds, stats
+
+
+def _load(path: Path, source: str) -> tuple[GenotypeDataset, ScreenStats] | None:
+    """The entry at ``path``; None if there is none; a warning and None if it is unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        return decode(arrays, source)
+    except (_Corrupt, OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        warn(f"{path}: unreadable screen cache entry ({e or type(e).__name__}); re-reading")
+        return None
+
+
+def _save(path: Path, ds: GenotypeDataset, stats: ScreenStats) -> None:
+    arrays = encode(ds, stats)
+    try:
+        atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    except OSError as exc:  # FileWriteError names the path and the reason
+        warn(f"screen cache not written: {exc}")
+
+
+def cached_read(
+    path: Path,
+    fmt: str,
+    phenotype: str,
+    duplicates: str,
+    filters: dict[str, object],
+    read: Callable[[ScreenStats], GenotypeDataset],
+    stats: ScreenStats | None = None,
+) -> GenotypeDataset:
+    """``read(stats)`` of the screen at ``path``, or its cached result for the same file
+    content and options. ``stats`` (if given) is filled either way (``stats.cached`` tells)."""
+    root = cache_root()
+    source = str(path)
+    try:
+        sha = file_sha256(path, root)
+    except OSError:
+        return read(stats if stats is not None else ScreenStats())  # the reader names the problem
+    entry = entry_path(sha, options_digest(fmt, phenotype, duplicates, filters), root)
+    hit = _load(entry, source)
+    if hit is not None:
+        ds, seen = hit
+        skip_warning(source, seen.skipped, stacklevel=3)
+        if seen.conflicts is not None:  # as the parse warned
+            warn(f"{source}: {seen.conflicts}")
+        if stats is not None:
+            stats.update(seen.to_dict())
+            stats.cached = True
+        return ds
+    fresh = stats if stats is not None else ScreenStats()
+    ds = read(fresh)
+    _save(entry, ds, fresh)
+    return ds
