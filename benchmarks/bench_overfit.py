@@ -32,8 +32,8 @@ def bare_timings(go: str, threads: int, reps: int = 20) -> tuple[float, float]:
 
     from dcellx.train.config import make_run_config
     from dcellx.train.data import load_run_data
-    from dcellx.train.loop import _step
     from dcellx.train.models import build_model
+    from dcellx.train.world import optimiser_step
 
     torch.set_num_threads(threads)
     cfg = make_run_config("paper", go=go, threads=threads)
@@ -42,10 +42,10 @@ def bare_timings(go: str, threads: int, reps: int = 20) -> tuple[float, float]:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
     batch = data.train.batch(data.train.rows)
     for _ in range(3):
-        _step(model, opt, batch, cfg, cfg.model.alpha, None)
+        optimiser_step(model, opt, batch, cfg.model, cfg.model.alpha, None)
     t0 = time.perf_counter()
     for _ in range(reps):
-        _step(model, opt, batch, cfg, cfg.model.alpha, None)
+        optimiser_step(model, opt, batch, cfg.model, cfg.model.alpha, None)
     step = (time.perf_counter() - t0) / reps
     model.eval()
     t0 = time.perf_counter()

@@ -16,7 +16,9 @@ next write into the same directory, never one whose writer is alive. An operatin
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import os
 import re
 import secrets
@@ -222,6 +224,20 @@ def atomic_write(
             raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
     finally:
         discard(tmp)
+
+
+def write_csv(
+    path: str | Path, rows: list[dict], columns: list[str], lineterminator: str = "\n"
+) -> None:
+    """``rows`` as CSV with header ``columns`` (other keys ignored, None as empty), atomically."""
+    buf = io.StringIO()
+    w = csv.DictWriter(
+        buf, fieldnames=columns, extrasaction="ignore", lineterminator=lineterminator
+    )
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: ("" if r.get(c) is None else r[c]) for c in columns})
+    atomic_write(path, buf.getvalue())
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from dcellx.diagnose.rlipp import rlipp
 from dcellx.errors import ConfigError
+from dcellx.fileio import write_csv
 from dcellx.nn.dcell import DCell
 from dcellx.nn.loss import dcell_loss
 from dcellx.train.config import load_run_config
@@ -111,18 +112,9 @@ RLIPP_COLUMNS = ["term", "name", "parent_rho", "children_rho", "rlipp_ratio", "r
 def write_rlipp(run_dir: str | Path, target: str = "prediction") -> tuple[list[dict], Path]:
     """``run_rlipp``, written to ``<run>/rlipp.csv`` (atomically); returns (rows, the csv path).
     ``target``: ``prediction`` (NeST-VNN's RLIPP) or ``phenotype``."""
-    import csv
-    import io
-
-    from dcellx.train.rundir import atomic_write
-
     if target not in ("prediction", "phenotype"):
         raise ConfigError(f"--target must be prediction or phenotype, not {target!r}")
     rows = run_rlipp(run_dir, target)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=RLIPP_COLUMNS)
-    w.writeheader()
-    w.writerows(rows)
     path = Path(run_dir) / "rlipp.csv"
-    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
+    write_csv(path, rows, RLIPP_COLUMNS, lineterminator="\r\n")  # csv's default, as before
     return rows, path

@@ -9,8 +9,6 @@ SLURM array, or a partial run.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import math
@@ -25,11 +23,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
+from dcellx.fileio import write_csv
 from dcellx.train.config import RunConfig, make_run_config, parse_value, route
 from dcellx.train.loop import RunInterrupted, run
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
-from dcellx.train.rundir import atomic_write, new_run_id, read_json, write_json
+from dcellx.train.rundir import new_run_id, read_json, write_json
 
 PLAN = "sweep.json"
 # Per-run columns of compare.csv taken from summary.json (test_* only exist in train mode).
@@ -197,15 +196,6 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({c: ("" if r.get(c) is None else r[c]) for c in columns})
-    atomic_write(path, lambda fh: fh.write(buf.getvalue().encode()))
-
-
 def _group_label(row: dict[str, Any], grid_keys: list[str]) -> str:
     return " ".join([row["variant"], *(f"{k}={row[k]}" for k in grid_keys)])
 
@@ -265,7 +255,7 @@ def collect(sweep_dir: str | Path) -> SweepResult:
             if f.startswith("epochs_to"):
                 g[f"{f}_reached"] = f"{len(vals)}/{len(members)}"
         groups.append(g)
-    _write_csv(
+    write_csv(
         sweep_dir / "compare.csv", runs, ["variant", "seed", *grid_keys, "run_id", *RUN_FIELDS]
     )
     agg_cols = []
@@ -273,7 +263,7 @@ def collect(sweep_dir: str | Path) -> SweepResult:
         agg_cols += [f"{f}_mean", f"{f}_sd"] + (
             [f"{f}_reached"] if f.startswith("epochs_to") else []
         )
-    _write_csv(sweep_dir / "summary.csv", groups, ["variant", *grid_keys, "n", *agg_cols])
+    write_csv(sweep_dir / "summary.csv", groups, ["variant", *grid_keys, "n", *agg_cols])
     if curves:
         draw_compare(curves, sweep_dir / "compare.png", f"{sweep_dir.name}")
     return SweepResult(sweep_dir, grid_keys, runs, groups, missing, failed)

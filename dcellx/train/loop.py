@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 
 from dcellx.errors import ConfigError, InputError
@@ -34,7 +33,7 @@ from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.context import RunContext, build_training, check_device, set_threads
 from dcellx.train.data import load_run_data
 from dcellx.train.epochs import FixedBatch, overfit_epoch, train_epoch
-from dcellx.train.evaluate import predict_split, score_splits
+from dcellx.train.evaluate import score_splits
 from dcellx.train.metadata import resolved_config
 from dcellx.train.metrics import COLUMNS, TRAIN_COLUMNS, MetricsLog
 from dcellx.train.plots import draw_curves
@@ -49,20 +48,9 @@ from dcellx.train.rundir import (
 )
 from dcellx.train.signals import RunInterrupted, StopSignals
 from dcellx.train.summary import summarize
-from dcellx.train.world import Local, Losses, World
+from dcellx.train.world import Local, World
 
-# imported from here by the command line, lua_run and the benchmarks
-__all__ = [
-    "LoopState",
-    "RunInterrupted",
-    "RunResult",
-    "predict_split",
-    "resolved_config",
-    "resume",
-    "run",
-    "score_splits",
-    "summarize",
-]
+__all__ = ["RunInterrupted", "RunResult", "resume", "run"]
 
 
 @dataclass
@@ -82,11 +70,6 @@ class _MemoryLog:
 
     def close(self) -> None:
         pass
-
-
-def _step(model, opt, batch, cfg: RunConfig, alpha: float, l2) -> tuple[torch.Tensor, Losses]:
-    """One bare optimiser step (``benchmarks/bench_overfit.py`` times it)."""
-    return Local().step(model, opt, batch, 0, cfg.model, alpha, l2)
 
 
 def _lock(world: World, run_dir: Path) -> AbstractContextManager[Any]:

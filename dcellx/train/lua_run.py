@@ -29,7 +29,8 @@ from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST
 from dcellx.train.config import make_run_config
 from dcellx.train.data import RunData, Split, load_run_data
-from dcellx.train.loop import predict_split, resolved_config, score_splits
+from dcellx.train.evaluate import predict_split, score_splits
+from dcellx.train.metadata import resolved_config
 from dcellx.train.metrics import regression_metrics
 from dcellx.train.models import build_model
 from dcellx.train.rundir import environment, recipe_sources, write_json

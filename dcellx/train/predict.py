@@ -26,7 +26,7 @@ from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST, LAST
 from dcellx.train.config import load_run_config
 from dcellx.train.data import LabelStats, Split
-from dcellx.train.loop import predict_split
+from dcellx.train.evaluate import predict_split
 from dcellx.train.metrics import regression_metrics
 from dcellx.train.models import build_model, run_ontology
 from dcellx.train.rundir import read_json
