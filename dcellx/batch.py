@@ -48,22 +48,22 @@ def encode_genotypes(
     ds: GenotypeDataset, onto: CompiledOntology, unknown: UnknownPolicy = "warn"
 ) -> EncodedGenotypes:
     """Map gene names to ontology gene indices once per dataset (batches then only slice)."""
-    index = onto.gene_index
+    lut = ds.encode_names(onto.gene_index)  # vocabulary code -> ontology gene, -1 if none
+    present = ds.codes >= 0
+    mapped = np.where(present, lut[np.maximum(ds.codes, 0)], -1)
+    visible = mapped >= 0
     ptr = np.zeros(len(ds) + 1, dtype=np.int64)
-    genes: list[int] = []
-    invisible = np.zeros(len(ds), dtype=np.int64)
+    np.cumsum(visible.sum(axis=1), out=ptr[1:])
+    hidden = present & ~visible
+    invisible = hidden.sum(axis=1).astype(np.int64)
     names: Counter = Counter()
-    for i, gs in enumerate(ds.genes):
-        for g in gs:
-            j = index.get(g)
-            if j is None:
-                invisible[i] += 1
-                names[g] += 1
-            else:
-                genes.append(j)
-        ptr[i + 1] = len(genes)
+    if hidden.any():  # in file order: a message names the first ones met
+        flat = ds.codes[hidden]
+        used, first, count = np.unique(flat, return_index=True, return_counts=True)
+        for i in np.argsort(first, kind="stable").tolist():
+            names[ds.vocab[int(used[i])]] = int(count[i])
     enc = EncodedGenotypes(
-        ptr, np.asarray(genes, dtype=np.int64), ds.values.astype(np.float32), invisible, names
+        ptr, mapped[visible].astype(np.int64), ds.values.astype(np.float32), invisible, names
     )
     report_unknown(enc, ds.source, onto, unknown)
     return enc

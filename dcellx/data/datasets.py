@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dcellx.data.genotypes import Duplicates, GenotypeDataset, read_genotypes
-from dcellx.data.screens import SCREEN_FORMATS, load_screen, sniff_format
+from dcellx.data.genotypes import Duplicates, GenotypeDataset
+from dcellx.data.screens import load_screen
 from dcellx.io import registry
 
 # Named train/test collections; each value names a registered data file.
@@ -17,10 +17,7 @@ NAMED_DATASETS: dict[str, dict[str, str]] = {
 
 def load_genotypes(path_or_name: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
     """Read a registered name or a path, choosing the format from the first data line."""
-    path = registry.resolve(path_or_name)
-    if sniff_format(path) in SCREEN_FORMATS:
-        return load_screen(path, duplicates=duplicates)
-    return read_genotypes(path, duplicates=duplicates)
+    return load_screen(registry.resolve(path_or_name), duplicates=duplicates)
 
 
 def load_dataset(

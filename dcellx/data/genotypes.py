@@ -10,64 +10,16 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
-import numpy as np
-
-from dcellx.errors import ConfigError, InputError, warn
+from dcellx.data.collect import Duplicates, MeasurementLog
+from dcellx.data.sga import ScreenStats
+from dcellx.data.store import GenotypeDataset
+from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import atomic_write_text, read_text
 
-Duplicates = Literal["mean", "error"]
-
-
-@dataclass
-class GenotypeDataset:
-    """Perturbed gene sets with their measured phenotypes, one row per distinct genotype."""
-
-    genes: list[tuple[str, ...]]
-    values: np.ndarray
-    phenotypes: list[str]
-    source: str
-    # Measurements averaged into each row; left empty it means one measurement per row.
-    counts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
-    # Optional per-row annotations (e.g. allele types of screen rows), one array entry per row.
-    meta: dict[str, np.ndarray] | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.genes)
-        self.values = np.ascontiguousarray(self.values, dtype=np.float64).reshape(n, -1)
-        if self.values.shape[1] != len(self.phenotypes):
-            raise ConfigError(
-                f"{self.source}: {self.values.shape[1]} value columns but "
-                f"{len(self.phenotypes)} phenotype names"
-            )
-        counts = np.asarray(self.counts, dtype=np.int64)
-        self.counts = np.ones(n, dtype=np.int64) if counts.size == 0 else counts
-        if self.counts.shape != (n,):
-            raise ConfigError(f"{self.source}: counts has shape {self.counts.shape}, need ({n},)")
-        if self.meta is not None:
-            self.meta = {k: np.asarray(v) for k, v in self.meta.items()}
-            bad = {k: v.shape for k, v in self.meta.items() if v.shape[:1] != (n,)}
-            if bad:
-                raise ConfigError(f"{self.source}: meta arrays need {n} rows, got {bad}")
-
-    def __len__(self) -> int:
-        return len(self.genes)
-
-    def subset(self, idx: Sequence[int] | np.ndarray | slice) -> GenotypeDataset:
-        """Rows selected by integer indices, a boolean mask or a slice (order as given)."""
-        rows = np.arange(len(self))[idx]
-        return GenotypeDataset(
-            genes=[self.genes[i] for i in rows.tolist()],
-            values=self.values[rows],
-            phenotypes=list(self.phenotypes),
-            source=self.source,
-            counts=self.counts[rows],
-            meta=None if self.meta is None else {k: v[rows] for k, v in self.meta.items()},
-        )
+__all__ = ["Duplicates", "GenotypeDataset", "read_dcell_genotypes", "read_genotype_table"]
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -100,79 +52,17 @@ def _check_genes(genes: tuple[str, ...], path: Path, lineno: int) -> None:
         raise InputError(path, lineno, f"a gene is listed twice in {' '.join(genes)!r}")
 
 
-class _Collector:
-    """Merges repeated gene sets as rows arrive, keeping first-seen order and gene order."""
-
-    def __init__(self, path: Path, duplicates: Duplicates) -> None:
-        if duplicates not in ("mean", "error"):
-            raise ConfigError(f"duplicates must be 'mean' or 'error', not {duplicates!r}")
-        self.path, self.duplicates = path, duplicates
-        self.index: dict[frozenset[str], int] = {}
-        self.genes: list[tuple[str, ...]] = []
-        self.sums: list[list[float]] = []
-        self.first: list[tuple[int, list[float]]] = []
-        self.counts: list[int] = []
-        self.conflicted = bytearray()  # 1 where a row's measurements disagree (1 byte a row)
-        self.first_conflict: tuple[int, int] | None = None  # (row, line)
-
-    def add(self, genes: tuple[str, ...], values: list[float], lineno: int) -> None:
-        key = frozenset(genes)
-        row = self.index.get(key)
-        if row is None:
-            self.index[key] = len(self.genes)
-            self.genes.append(genes)
-            self.sums.append(list(values))
-            self.first.append((lineno, values))
-            self.counts.append(1)
-            self.conflicted.append(0)
-            return
-        first_line, first_values = self.first[row]
-        if values != first_values:
-            if self.duplicates == "error":
-                raise InputError(
-                    self.path,
-                    lineno,
-                    f"duplicate genotype {' '.join(genes)} (first on line {first_line}) "
-                    f"with a different value: {values} vs {first_values}",
-                )
-            self.conflicted[row] = 1
-            if self.first_conflict is None:
-                self.first_conflict = (row, lineno)
-        self.sums[row] = [a + b for a, b in zip(self.sums[row], values, strict=True)]
-        self.counts[row] += 1
-
-    def conflict_message(self) -> str | None:
-        """The warning about genotypes whose measurements disagree (after ``<file>: ``), or None
-        if none did."""
-        if self.first_conflict is None:
-            return None
-        row, line = self.first_conflict
-        return (
-            f"{self.conflicted.count(1)} genotype(s) measured more than once "
-            f"with different values were averaged (first: {' '.join(self.genes[row])}, lines "
-            f"{self.first[row][0]} and {line}); --duplicates error refuses them"
-        )
-
-    def dataset(self, phenotypes: list[str]) -> GenotypeDataset:
-        if not self.genes:
-            raise InputError(self.path, None, "no genotypes found")
-        message = self.conflict_message()
-        if message is not None:
-            warn(f"{self.path}: {message}")
-        counts = np.asarray(self.counts, dtype=np.int64)
-        values = np.asarray(self.sums, dtype=np.float64) / counts[:, None]
-        return GenotypeDataset(self.genes, values, phenotypes, str(self.path), counts)
-
-
-def _parse_dcell(lines: list[str], path: Path, duplicates: Duplicates) -> GenotypeDataset:
-    out = _Collector(path, duplicates)
+def _parse_dcell(
+    lines: list[str], path: Path, duplicates: Duplicates, stats: ScreenStats | None = None
+) -> GenotypeDataset:
+    out = MeasurementLog(path, duplicates)
     for lineno, line in _records(lines):
         fields = line.split()
         try:
             k = int(fields[0])
         except ValueError:
             problem = f"gene count k is not an integer: {fields[0]!r}"
-            if not out.genes and ("," in line or "\t" in line):  # a table's header line
+            if out.measurements == 0 and ("," in line or "\t" in line):  # a table's header line
                 columns = [c.strip() for c in next(csv.reader([line], delimiter=_sep(line)))]
                 problem = (
                     f"a table without a 'genes' column (columns: {columns}); name the column of "
@@ -188,7 +78,17 @@ def _parse_dcell(lines: list[str], path: Path, duplicates: Duplicates) -> Genoty
         genes = tuple(fields[1:-1])
         _check_genes(genes, path, lineno)
         out.add(genes, [_number(fields[-1], path, lineno, "value")], lineno)
-    return out.dataset(["value"])
+    return _done(out, ["value"], stats)
+
+
+def _done(out: MeasurementLog, phenotypes: list[str], stats: ScreenStats | None) -> GenotypeDataset:
+    """The merged dataset; ``stats`` (if given) says every row was a measurement."""
+    ds = out.finish(phenotypes)
+    if stats is not None:
+        stats.rows = stats.measurements = int(ds.counts.sum())
+        stats.kept, stats.skipped, stats.genotypes, stats.cached = {}, {}, len(ds), False
+        stats.conflicts = out.conflicts
+    return ds
 
 
 def _sep(header: str) -> str:
@@ -196,7 +96,9 @@ def _sep(header: str) -> str:
     return "\t" if "\t" in header else ","
 
 
-def _parse_table(lines: list[str], path: Path, duplicates: Duplicates) -> GenotypeDataset:
+def _parse_table(
+    lines: list[str], path: Path, duplicates: Duplicates, stats: ScreenStats | None = None
+) -> GenotypeDataset:
     records = iter(_records(lines))
     header_line, header_text = next(records, (1, ""))
     delimiter = _sep(header_text)
@@ -207,7 +109,7 @@ def _parse_table(lines: list[str], path: Path, duplicates: Duplicates) -> Genoty
     phenotypes = [c for i, c in enumerate(header) if i != gcol]
     if not phenotypes:
         raise InputError(path, header_line, "no phenotype columns besides 'genes'")
-    out = _Collector(path, duplicates)
+    out = MeasurementLog(path, duplicates)
     for lineno, text in records:
         cells = next(csv.reader([text], delimiter=delimiter))
         if len(cells) != len(header):
@@ -220,19 +122,23 @@ def _parse_table(lines: list[str], path: Path, duplicates: Duplicates) -> Genoty
             if name != "genes"
         ]
         out.add(genes, values, lineno)
-    return out.dataset(phenotypes)
+    return _done(out, phenotypes, stats)
 
 
-def read_dcell_genotypes(path: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
+def read_dcell_genotypes(
+    path: str | Path, *, duplicates: Duplicates = "mean", stats: ScreenStats | None = None
+) -> GenotypeDataset:
     """Read the original DCell format: one ``k gene1 .. genek value`` genotype per line."""
     path = Path(path)
-    return _parse_dcell(_read_lines(path), path, duplicates)
+    return _parse_dcell(_read_lines(path), path, duplicates, stats)
 
 
-def read_genotype_table(path: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
+def read_genotype_table(
+    path: str | Path, *, duplicates: Duplicates = "mean", stats: ScreenStats | None = None
+) -> GenotypeDataset:
     """Read a CSV/TSV with a ``genes`` column (``;``-joined ORFs) and numeric phenotype columns."""
     path = Path(path)
-    return _parse_table(_read_lines(path), path, duplicates)
+    return _parse_table(_read_lines(path), path, duplicates, stats)
 
 
 def _is_table(lines: list[str]) -> bool:

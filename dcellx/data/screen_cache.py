@@ -5,10 +5,10 @@ Entries live in ``$DCELLX_CACHE/screens/`` (``dcellx.io.registry.cache_dir``), o
 changed file or other options is another entry and an entry never goes stale. A file's sha256 is
 computed once and remembered by (resolved path, size, mtime) in ``screens/index.json``.
 
-An entry holds only plain arrays (``np.load(allow_pickle=False)``): the gene names as a
-vocabulary (``gene_vocab``) with one code per gene (``gene_codes``) and row offsets
-(``gene_offsets``), ``values``, ``counts``, ``phenotypes``, each meta column as a vocabulary and
-codes, and the reader's ``ScreenStats`` as JSON. Loading one gives a dataset identical to the
+An entry holds only plain arrays (``np.load(allow_pickle=False)``): the columnar store itself
+(``dcellx.data.store``): the gene vocabulary (``gene_vocab``), the int32 [n, k_max] codes
+(``gene_codes``, -1 padded), ``values``, ``counts``, ``phenotypes``, each meta column's codes and
+levels, and the reader's ``ScreenStats`` as JSON. Loading one gives a dataset identical to the
 parse: the same gene tuples in the same order, the same float64 bits, counts and meta (dtype too).
 
 Entries and the index are written with ``dcellx.fileio.atomic_write``. A cache that cannot be
@@ -35,7 +35,7 @@ from dcellx.fileio import atomic_write
 from dcellx.io import registry
 
 # Bump when the entry layout or what a reader returns for the same options changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 INDEX = "index.json"
 
 
@@ -99,36 +99,21 @@ def entry_path(file_sha: str, options: str, root: Path | None = None) -> Path:
 
 
 # -- encoding ---------------------------------------------------------------------------------
-def _codes(items: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(vocabulary in first-seen order, int32 code per item)."""
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(s, len(index)) for s in items), np.int32, len(items))
-    return np.array(list(index), dtype=str), codes
-
-
 def encode(ds: GenotypeDataset, stats: ScreenStats) -> dict[str, np.ndarray]:
     """The arrays of one entry (see the module docstring)."""
-    vocab, codes = _codes([g for gs in ds.genes for g in gs])
-    offsets = np.zeros(len(ds.genes) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, ds.genes), np.int64, len(ds.genes)), out=offsets[1:])
     arrays = {
         "version": np.array(CACHE_VERSION, dtype=np.int64),
         "phenotypes": np.array(ds.phenotypes, dtype=str),
-        "gene_vocab": vocab,
-        "gene_codes": codes,
-        "gene_offsets": offsets,
+        "gene_vocab": np.array(ds.vocab, dtype=str),
+        "gene_codes": ds.codes,
         "values": ds.values,
         "counts": ds.counts,
         "stats": np.array(json.dumps(stats.to_dict())),
     }
-    meta = ds.meta or {}
+    meta = ds.meta_codes or {}
     arrays["meta_keys"] = np.array(list(meta), dtype=str)
-    for i, col in enumerate(meta.values()):
-        if col.dtype.kind != "U" or col.ndim != 1:
-            arrays[f"meta_raw_{i}"] = col
-            continue
-        mvocab, mcodes = np.unique(col, return_inverse=True)
-        arrays[f"meta_vocab_{i}"], arrays[f"meta_codes_{i}"] = mvocab, mcodes.astype(np.int32)
+    for i, (codes, levels) in enumerate(meta.values()):
+        arrays[f"meta_codes_{i}"], arrays[f"meta_vocab_{i}"] = codes, levels
     return arrays
 
 
@@ -144,37 +129,37 @@ def _check(ok: bool, what: str) -> None:
 def decode(arrays: dict[str, np.ndarray], source: str) -> tuple[GenotypeDataset, ScreenStats]:
     """The dataset and stats of an entry's arrays; ``_Corrupt`` when they do not fit together."""
     _check(int(arrays["version"]) == CACHE_VERSION, "another cache version")
-    vocab, codes, offsets = arrays["gene_vocab"], arrays["gene_codes"], arrays["gene_offsets"]
-    n = len(offsets) - 1
-    _check(n >= 1 and offsets[0] == 0 and offsets[-1] == len(codes), "gene offsets")
-    _check(bool(np.all(np.diff(offsets) >= 1)), "empty gene set")
-    _check(len(codes) == 0 or (codes.min() >= 0 and codes.max() < len(vocab)), "gene codes")
-    names = vocab.tolist()
-    flat = [names[c] for c in codes.tolist()]
-    widths = np.diff(offsets)
-    if bool(np.all(widths == widths[0])):
-        k = int(widths[0])
-        genes = list(zip(*(flat[j::k] for j in range(k)), strict=True))
-    else:
-        bounds = offsets.tolist()
-        genes = [tuple(flat[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    vocab, codes = arrays["gene_vocab"], arrays["gene_codes"]
+    _check(codes.dtype == np.int32 and codes.ndim == 2 and len(codes) >= 1, "gene codes")
+    _check(bool((codes < len(vocab)).all() and (codes >= -1).all()), "gene codes")
+    present = codes >= 0
+    _check(bool(present[:, 0].all()), "empty gene set")
+    # pads only at the end of a row
+    _check(bool((present[:, :-1] | ~present[:, 1:]).all()), "gene codes")
+    n = len(codes)
     phenotypes = arrays["phenotypes"].tolist()
     values, counts = arrays["values"], arrays["counts"]
     _check(values.dtype == np.float64 and values.shape == (n, len(phenotypes)), "values")
     _check(counts.dtype == np.int64 and counts.shape == (n,), "counts")
-    meta: dict[str, np.ndarray] = {}
+    meta: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for i, key in enumerate(arrays["meta_keys"].tolist()):
-        if f"meta_raw_{i}" in arrays:
-            meta[key] = arrays[f"meta_raw_{i}"]
-            continue
         mvocab, mcodes = arrays[f"meta_vocab_{i}"], arrays[f"meta_codes_{i}"]
         _check(mcodes.shape == (n,), f"meta {key}")
-        _check(n == 0 or (mcodes.min() >= 0 and mcodes.max() < len(mvocab)), f"meta {key}")
-        meta[key] = mvocab[mcodes]
+        _check(n == 0 or int(mcodes.max()) < len(mvocab), f"meta {key}")
+        meta[key] = (mcodes, mvocab)
     stats = ScreenStats()
     stats.update(json.loads(str(arrays["stats"])))
     stats.cached = True
-    ds = GenotypeDataset(genes, values, phenotypes, source, counts, meta or None)
+    ds = GenotypeDataset(
+        None,
+        values,
+        phenotypes,
+        source,
+        counts,
+        codes=codes,
+        vocab=vocab.tolist(),
+        meta_codes=meta or None,
+    )
     return ds, stats
 
 

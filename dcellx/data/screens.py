@@ -48,6 +48,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from dcellx.data.blocks import read_ahead, screen_blocks
 from dcellx.data.genotypes import (
     Duplicates,
     GenotypeDataset,
@@ -55,6 +56,7 @@ from dcellx.data.genotypes import (
     read_genotype_table,
 )
 from dcellx.data.screen_cache import cached_read
+from dcellx.data.screen_fast import RowRules, StrainTable, read_block
 from dcellx.data.sga import (
     ALLELE_TYPES,
     Roles,
@@ -66,7 +68,6 @@ from dcellx.data.sga import (
     first_line,
     norm_header,
     row_alleles,
-    scan_rows,
     strain_orfs,
 )
 from dcellx.data.symbols import ORF_PATTERN, load_symbol_table, map_gene_names
@@ -220,29 +221,31 @@ def read_costanzo2016(
     required = ["query", "array", phenotype]
     required += ["pvalue"] if max_pvalue is not None else []
     required += ["epsilon"] if min_abs_epsilon is not None else []
-    for label, n, cells, ix in scan_rows(path, _COSTANZO, required, out):
-        arraytype = cells[ix["arraytype"]].strip()
-        alleles = row_alleles(cells, ix, arraytype, label, n)
-        why = _rejects(
-            alleles,
-            cells,
-            ix,
-            label,
-            n,
-            wanted=wanted,
-            max_pvalue=max_pvalue,
-            min_abs_epsilon=min_abs_epsilon,
-        )
-        if why is not None:
-            out.dropped[why] += 1
+    rules = RowRules(phenotype, wanted, max_pvalue, min_abs_epsilon, arraytype=True)
+    table = StrainTable(out)
+    for block in read_ahead(screen_blocks(path, _COSTANZO, required, out), *rules.roles()):
+        if read_block(block, out, table, rules):
             continue
-        _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, arraytype=arraytype)
-    out.fill(
-        stats,
-        _active(allele_types=wanted, max_pvalue=max_pvalue, min_abs_epsilon=min_abs_epsilon),
-    )
+        for label, n, cells, ix in block.rows(out):  # the line rules name a problem's line
+            arraytype = cells[ix["arraytype"]].strip()
+            alleles = row_alleles(cells, ix, arraytype, label, n)
+            why = _rejects(
+                alleles,
+                cells,
+                ix,
+                label,
+                n,
+                wanted=wanted,
+                max_pvalue=max_pvalue,
+                min_abs_epsilon=min_abs_epsilon,
+            )
+            if why is not None:
+                out.dropped[why] += 1
+                continue
+            _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, arraytype=arraytype)
+    active = _active(allele_types=wanted, max_pvalue=max_pvalue, min_abs_epsilon=min_abs_epsilon)
     filters = f"max_pvalue={max_pvalue}, min_abs_epsilon={min_abs_epsilon}, alleles={allele_types}"
-    return out.result(phenotype, str(path), filters)
+    return out.result(phenotype, str(path), filters, stats, active)
 
 
 # -- Kuzmin 2018 --------------------------------------------------------------------------------
@@ -276,22 +279,28 @@ def read_kuzmin2018(
     required = ["query", "array", phenotype]
     required += ["pvalue"] if max_pvalue is not None else []
     required += ["type"] if kinds is not None else []
-    for label, n, cells, ix in scan_rows(path, _KUZMIN, required, out):
-        kind = cells[ix["type"]].strip().casefold()
-        if kinds is not None and kind not in kinds:
-            out.dropped["mutant_types"] += 1
+    ho = HO_ORF if drop_ho else None
+    rules = RowRules(phenotype, wanted, max_pvalue, kinds=kinds, drop_ho=ho)
+    table = StrainTable(out)
+    for block in read_ahead(screen_blocks(path, _KUZMIN, required, out), *rules.roles()):
+        if read_block(block, out, table, rules):
             continue
-        alleles = row_alleles(cells, ix, "", label, n)
-        if drop_ho:
-            alleles = [(g, t) for g, t in alleles if g != HO_ORF]
-        why = _rejects(alleles, cells, ix, label, n, wanted=wanted, max_pvalue=max_pvalue)
-        if why is not None:
-            out.dropped[why] += 1
-            continue
-        _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, mutant_type=kind)
-    out.fill(stats, _active(mutant_types=kinds, allele_types=wanted, max_pvalue=max_pvalue))
+        for label, n, cells, ix in block.rows(out):  # the line rules name a problem's line
+            kind = cells[ix["type"]].strip().casefold()
+            if kinds is not None and kind not in kinds:
+                out.dropped["mutant_types"] += 1
+                continue
+            alleles = row_alleles(cells, ix, "", label, n)
+            if drop_ho:
+                alleles = [(g, t) for g, t in alleles if g != HO_ORF]
+            why = _rejects(alleles, cells, ix, label, n, wanted=wanted, max_pvalue=max_pvalue)
+            if why is not None:
+                out.dropped[why] += 1
+                continue
+            _add(out, alleles, cells[ix[phenotype]], phenotype, label, n, mutant_type=kind)
+    active = _active(mutant_types=kinds, allele_types=wanted, max_pvalue=max_pvalue)
     filters = f"max_pvalue={max_pvalue}, mutant_types={mutant_types}, alleles={allele_types}"
-    return out.result(phenotype, str(path), filters)
+    return out.result(phenotype, str(path), filters, stats, active)
 
 
 # -- dispatch -----------------------------------------------------------------------------------
@@ -333,16 +342,18 @@ def load_screen(
         if not cache:
             return read(stats if stats is not None else ScreenStats())
         return cached_read(Path(path), fmt, value, duplicates, filters, read, stats)
-    if fmt == "table":
-        ds = read_genotype_table(path, duplicates=duplicates)
+    plain = read_genotype_table if fmt == "table" else read_dcell_genotypes
+
+    def read_plain(into: ScreenStats) -> GenotypeDataset:
+        return plain(path, duplicates=duplicates, stats=into)
+
+    if cache:
+        ds = cached_read(Path(path), fmt, "", duplicates, {}, read_plain, stats)
     else:
-        ds = read_dcell_genotypes(path, duplicates=duplicates)
-    if stats is not None:
-        stats.rows = stats.measurements = int(ds.counts.sum())
-        stats.kept, stats.skipped, stats.genotypes, stats.cached = {}, {}, len(ds), False
+        ds = read_plain(stats if stats is not None else ScreenStats())
     if phenotype is None:
         return ds
     if phenotype not in ds.phenotypes:
         raise ConfigError(f"{path}: no phenotype {phenotype!r} (has {ds.phenotypes})")
     col = ds.phenotypes.index(phenotype)
-    return GenotypeDataset(ds.genes, ds.values[:, [col]], [phenotype], ds.source, ds.counts)
+    return ds.with_values(ds.values[:, [col]], [phenotype])

@@ -29,14 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import numpy as np
-
-from dcellx.data.genotypes import Duplicates, GenotypeDataset, _Collector
+from dcellx.data.collect import ALLELE_TYPES, Duplicates, MeasurementLog
+from dcellx.data.store import GenotypeDataset
 from dcellx.data.symbols import ORF_PATTERN
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import decode_utf8
 
-ALLELE_TYPES = ("deletion", "ts", "damp", "other")
+TYPE_CODE = {t: i for i, t in enumerate(ALLELE_TYPES)}
 
 _STRAIN_GENES = re.compile(rf"{ORF_PATTERN}(?:\+{ORF_PATTERN})*")
 _TS_NAME = re.compile(r"-\d")
@@ -263,94 +262,47 @@ def skip_warning(label: str, skipped: dict[str, int], stacklevel: int = 3) -> No
         warnings.warn(f"{label}: skipped {detail}", stacklevel=stacklevel + 1)
 
 
-class ScreenCollector(_Collector):
-    """The genotype collector plus per-row string annotations and skip counts.
-
-    An annotation is stored as one shared string per row, becoming a set only where merged
-    measurements disagree: screens have ~10^7 rows, so per-row containers would dominate memory.
-    """
+class ScreenCollector(MeasurementLog):
+    """The measurement log plus each measurement's allele types, annotations and the counts of
+    rows read, dropped per filter and skipped."""
 
     def __init__(self, path: Path, duplicates: Duplicates, meta_keys: tuple[str, ...]) -> None:
-        super().__init__(path, duplicates)
-        self.meta: dict[str, list[str | set[str]]] = {k: [] for k in meta_keys}
-        self.strings: dict[str, str] = {}  # one object per distinct annotation value
+        super().__init__(path, duplicates, meta_keys)
         self.read = 0
         self.skipped: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()  # rows removed, per filter
-        self.stats: ScreenStats | None = None
 
     def add_measurement(
         self, alleles: list[tuple[str, str]], value: float, lineno: int, **meta: str
     ) -> None:
-        genes = tuple(g for g, _ in alleles)
-        super().add(genes, [value], lineno)
-        row = self.index[frozenset(genes)]
-        kinds = dict(alleles)
-        meta["allele_types"] = "+".join(kinds[g] for g in self.genes[row])
-        for key, val in meta.items():
-            column = self.meta[key]
-            val = self.strings.setdefault(val, val)
-            if row == len(column):
-                column.append(val)
-            elif isinstance(column[row], set):
-                column[row].add(val)  # type: ignore[union-attr]
-            elif column[row] != val:
-                column[row] = {column[row], val}  # type: ignore[arg-type]
+        types = [TYPE_CODE[t] for _, t in alleles]
+        self.add([g for g, _ in alleles], [value], lineno, types, **meta)
 
-    def fill(self, stats: ScreenStats | None, active: Iterable[str]) -> None:
-        """Copy the counts into ``stats`` (if given); ``active``: the filters set, in order."""
-        self.stats = stats
-        if stats is None:
-            return
-        left = self.read
-        stats.rows, stats.kept = self.read, {}
-        for name in active:
-            left -= self.dropped[name]
-            stats.kept[name] = left
-        stats.skipped = dict(sorted(self.skipped.items()))
-        stats.measurements = sum(self.counts)
-        stats.genotypes = len(self.genes)
-        stats.conflicts, stats.cached = None, False
-
-    def result(self, phenotype: str, label: str, filters: str) -> GenotypeDataset:
+    def result(
+        self,
+        phenotype: str,
+        label: str,
+        filters: str,
+        stats: ScreenStats | None,
+        active: Iterable[str],
+    ) -> GenotypeDataset:
+        """The merged dataset; ``stats`` (if given) filled with the counts (``active``: the
+        filters set, in order), also when no genotype is left."""
         skip_warning(label, self.skipped)
-        if not self.genes:
+        self.path = Path(label)  # the source named in the dataset, not the last zip member
+        ds = None if self.measurements == 0 else self.finish([phenotype], label)
+        if stats is not None:
+            left = self.read
+            stats.rows, stats.kept = self.read, {}
+            for name in active:
+                left -= self.dropped[name]
+                stats.kept[name] = left
+            stats.skipped = dict(sorted(self.skipped.items()))
+            stats.measurements = 0 if ds is None else int(ds.counts.sum())
+            stats.genotypes = 0 if ds is None else len(ds)
+            stats.conflicts, stats.cached = self.conflicts, False
+        if ds is None:
             raise InputError(
                 label, None, f"no genotypes left ({self.read} rows read; filters: {filters})"
             )
-        self.path = Path(label)  # the source named in the dataset, not the last zip member
-        if self.stats is not None:
-            self.stats.conflicts = self.conflict_message()
-        ds = self.dataset([phenotype])
-        meta = {
-            k: np.array([v if isinstance(v, str) else "|".join(sorted(v)) for v in col], dtype=str)
-            for k, col in self.meta.items()
-        }
-        return GenotypeDataset(ds.genes, ds.values, ds.phenotypes, ds.source, ds.counts, meta)
-
-
-def scan_rows(
-    path: Path, roles: Roles, required: list[str], out: ScreenCollector
-) -> Iterator[tuple[str, int, list[str], dict[str, int]]]:
-    """(label, line, cells, column of each role) per data row of every source of ``path``.
-
-    A role the header lacks points at an extra empty cell, so optional columns read as ''.
-    """
-    for label, opener in text_sources(path):
-        out.path = Path(label)
-        lines = data_lines(label, opener)
-        first = next(lines, None)
-        if first is None:
-            continue
-        head = Header.parse(label, *first, roles)
-        head.need(*required)
-        width = len(head.names)
-        ix = {role: head.index.get(role, width) for role in roles}
-        for lineno, text in lines:
-            cells = text.split("\t")
-            if len(cells) != width:
-                problem = f"expected {width} tab-separated fields, got {len(cells)}"
-                raise InputError(label, lineno, problem)
-            cells.append("")
-            out.read += 1
-            yield label, lineno, cells, ix
+        return ds

@@ -162,8 +162,6 @@ def simulate_genotypes(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     idx = sample_gene_sets(g_count, order, n, s_sets)
-    names = np.array(genes, dtype=object)
-    gene_sets = [tuple(row) for row in names[idx].tolist()]
 
     gene_effects: dict[str, float] = {}
     pair_effects: dict[tuple[str, str], float] = {}
@@ -188,15 +186,17 @@ def simulate_genotypes(
             }
     else:
         assert teacher_fn is not None
+        gene_sets = [tuple(row) for row in np.array(genes, dtype=object)[idx].tolist()]
         y = np.asarray(teacher_fn(gene_sets), dtype=np.float64).reshape(-1)
         if y.shape != (n,) or not np.all(np.isfinite(y)):
             raise ConfigError(f"teacher_fn must return {n} finite values, got shape {y.shape}")
     y = y + noise * s_noise.standard_normal(n)
-    ds = GenotypeDataset(
-        genes=gene_sets,
+    ds = GenotypeDataset(  # the columnar store directly: rows are codes into ``genes``
         values=y[:, None],
         phenotypes=["value"],
         source=f"simulated:{teacher}:order={order}:n={n}:noise={noise}:seed={seed}",
+        codes=idx.astype(np.int32),
+        vocab=genes,
     )
     return SimulatedScreen(
         dataset=ds,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dcellx.data.genotypes import GenotypeDataset
+from dcellx.data.store import GenotypeDataset
 from dcellx.io import registry
 from dcellx.ontology.idmap import read_id_map
 

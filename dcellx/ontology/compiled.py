@@ -20,12 +20,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from dcellx.errors import DcellxError, InputError
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: reading data needs none
+    import torch
 from dcellx.fileio import atomic_write
 from dcellx.ontology.graph import OntologyGraph
 
@@ -110,6 +112,8 @@ class CompiledOntology:
 
     def incidence(self) -> torch.Tensor:
         """Sparse [G, T] direct gene-term incidence (coalesced COO of ones)."""
+        import torch
+
         idx = torch.from_numpy(self.gene_term.copy())
         vals = torch.ones(idx.shape[1])
         shape = (self.num_genes, self.num_terms)

@@ -9,8 +9,6 @@ genotype.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from dcellx.data.genotypes import GenotypeDataset
@@ -59,13 +57,16 @@ def shuffle_labels(ds: GenotypeDataset, seed: int) -> GenotypeDataset:
     genotype destroyed: any fit beyond memorisation on held-out data is then an artefact.
     """
     perm = shuffled_rows(np.arange(len(ds)), seed)
-    # ``replace`` keeps every other field (gene sets, per-row genotype annotations) as it is.
-    return dataclasses.replace(
-        ds,
-        genes=list(ds.genes),
-        values=ds.values[perm].copy(),
-        source=f"{ds.source} (labels shuffled, seed {seed})",
-        counts=ds.counts[perm].copy(),
+    # gene sets and per-row genotype annotations stay where they are
+    return GenotypeDataset(
+        None,
+        ds.values[perm].copy(),
+        ds.phenotypes,
+        f"{ds.source} (labels shuffled, seed {seed})",
+        ds.counts[perm].copy(),
+        codes=ds.codes,
+        vocab=ds.vocab,
+        meta_codes=ds.meta_codes,
     )
 
 

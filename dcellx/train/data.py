@@ -32,6 +32,7 @@ from dcellx.batch import (
 )
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import Duplicates, GenotypeDataset
+from dcellx.data.store import compact_codes, concat_codes, joint_codes, merge_measurements
 from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError
 from dcellx.ontology.compiled import CompiledOntology
@@ -156,24 +157,18 @@ def pool_datasets(parts: list[tuple[str, GenotypeDataset]], column: int) -> Geno
     """One dataset of phenotype ``column`` from several files: a gene set present in more than
     one is one genotype, its value the count-weighted mean (a genotype on both sides of a split is
     exactly the leak a re-split removes)."""
-    index: dict[frozenset[str], int] = {}
-    genes: list[tuple[str, ...]] = []
-    sums: list[float] = []
-    counts: list[int] = []
-    for _, ds in parts:
-        for g, v, c in zip(ds.genes, ds.values[:, column], ds.counts, strict=True):
-            row = index.setdefault(frozenset(g), len(genes))
-            if row == len(genes):
-                genes.append(g)
-                sums.append(0.0)
-                counts.append(0)
-            sums[row] += float(v) * int(c)
-            counts[row] += int(c)
-    n = np.asarray(counts, dtype=np.int64)
-    values = (np.asarray(sums, dtype=np.float64) / n)[:, None]
-    name = parts[0][1].phenotypes[column]
-    source = " + ".join(p[1].source for p in parts)
-    return GenotypeDataset(genes, values, [name], source, n)
+    sets = [ds for _, ds in parts]
+    blocks, vocab = joint_codes(sets)
+    codes = concat_codes(blocks)
+    groups = merge_measurements(codes, len(vocab))
+    counts = np.concatenate([ds.counts for ds in sets])
+    weighted = np.concatenate([ds.values[:, column] * ds.counts for ds in sets])
+    n = np.bincount(groups.row, weights=counts, minlength=len(groups)).astype(np.int64)
+    sums = np.bincount(groups.row, weights=weighted, minlength=len(groups))
+    name = sets[0].phenotypes[column]
+    source = " + ".join(ds.source for ds in sets)
+    first = compact_codes(codes[groups.first])
+    return GenotypeDataset(None, (sums / n)[:, None], [name], source, n, codes=first, vocab=vocab)
 
 
 def _check_phenotype(cfg: RunConfig, ds: GenotypeDataset, what: str) -> None:
@@ -194,7 +189,7 @@ def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
         _check_phenotype(cfg, ds, repr(name))
     pool = pool_datasets(sources, cfg.phenotype)
     sp = split_genotypes(
-        pool.genes,
+        pool,
         cfg.split,
         val_fraction=cfg.val_fraction,
         test_fraction=cfg.holdout_fraction,
@@ -270,9 +265,9 @@ def load_run_data(cfg: RunConfig) -> RunData:
     info: dict = {}
     if cfg.mode == "train":
         # what a random split leaks: test genotypes made only of training genes, pairs seen
-        others = {"val": [train_ds.genes[i] for i in val_rows.tolist()]}
+        others = {"val": train_ds.subset(val_rows)}
         if test_src is not None:
-            others["test"] = test_src[1].genes
+            others["test"] = test_src[1]
         info = {
             "method": "random",
             "seed": cfg.split_seed,
@@ -283,6 +278,6 @@ def load_run_data(cfg: RunConfig) -> RunData:
             },
             "test_source": None if test_src is None else test_src[0],
             "val_fraction": cfg.val_fraction,
-            "leakage": leakage_between([train_ds.genes[i] for i in rows.tolist()], others),
+            "leakage": leakage_between(train_ds.subset(rows), others),
         }
     return RunData(onto, train_ds.phenotypes[cfg.phenotype], labels, train, val, test, info)

@@ -36,6 +36,7 @@ from typing import Literal
 
 import numpy as np
 
+from dcellx.data.store import GenotypeDataset, concat_codes, csr, joint_codes
 from dcellx.errors import ConfigError
 
 SplitMethod = Literal["random", "genes", "pairs"]
@@ -61,13 +62,19 @@ class _Coded:
     genes: np.ndarray  # int64 [K]
 
     @classmethod
-    def of(cls, genotypes: Sequence[tuple[str, ...]]) -> _Coded:
-        lens = np.fromiter((len(g) for g in genotypes), dtype=np.int64, count=len(genotypes))
-        ptr = np.zeros(len(genotypes) + 1, dtype=np.int64)
-        np.cumsum(lens, out=ptr[1:])
-        flat = np.asarray([x for g in genotypes for x in g], dtype=str)
-        names, codes = np.unique(flat, return_inverse=True)
-        return cls(names, ptr, np.asarray(codes, dtype=np.int64).ravel())
+    def of(cls, genotypes: GenotypeDataset | Sequence[GenotypeDataset]) -> _Coded:
+        """The rows of one dataset, or of several in turn, with names coded in sorted order
+        (names no row uses are left out, so codes do not depend on a reader's vocabulary)."""
+        parts = [genotypes] if isinstance(genotypes, GenotypeDataset) else list(genotypes)
+        blocks, vocab = joint_codes(parts)
+        codes = concat_codes(blocks)
+        ptr, flat = csr(codes)
+        used = np.unique(flat)
+        names = np.asarray(vocab, dtype=str)[used]
+        order = np.argsort(names, kind="stable")
+        rank = np.empty(len(vocab), dtype=np.int64)
+        rank[used[order]] = np.arange(len(used), dtype=np.int64)
+        return cls(names[order], ptr, rank[flat])
 
     def __len__(self) -> int:
         return len(self.ptr) - 1
@@ -178,18 +185,20 @@ def leakage(coded: _Coded, train: np.ndarray, rows: np.ndarray) -> dict[str, int
 
 
 def split_genotypes(
-    genotypes: Sequence[tuple[str, ...]],
+    genotypes: GenotypeDataset | Sequence[tuple[str, ...]],
     method: SplitMethod,
     *,
     val_fraction: float,
     test_fraction: float,
     seed: int,
 ) -> GenotypeSplit:
-    """Split ``genotypes`` (gene-name tuples) into train/val/test by ``genes`` or ``pairs``
+    """Split the rows of ``genotypes`` into train/val/test by ``genes`` or ``pairs``
     (``random`` here also carves a test part; ``train`` itself splits random runs with
     ``random_split`` against the dataset's own test file). Fractions count genotypes."""
     if method not in SPLIT_METHODS:
         raise ConfigError(f"split: unknown method {method!r}; choose from {SPLIT_METHODS}")
+    if not isinstance(genotypes, GenotypeDataset):  # name tuples
+        genotypes = GenotypeDataset(list(genotypes), None, [], "genotypes")
     coded = _Coded.of(genotypes)
     n = len(coded)
     if method == "random":
@@ -225,13 +234,12 @@ def split_genotypes(
 
 
 def leakage_between(
-    train: Sequence[tuple[str, ...]], others: dict[str, Sequence[tuple[str, ...]]]
+    train: GenotypeDataset, others: dict[str, GenotypeDataset]
 ) -> dict[str, dict[str, int]]:
-    """``leakage`` of each named genotype list against ``train`` (e.g. a random split against the
+    """``leakage`` of each named dataset against ``train`` (e.g. a random split against the
     dataset's own test file, where it shows how much a random split leaks)."""
     names = list(others)
-    allg = [*train, *(g for k in names for g in others[k])]
-    coded = _Coded.of(allg)
+    coded = _Coded.of([train, *(others[k] for k in names)])
     train_rows = np.arange(len(train), dtype=np.int64)
     out, start = {}, len(train)
     for k in names:

@@ -1,0 +1,235 @@
+"""Measurements as a reader finds them, merged into a ``GenotypeDataset`` once the file is read.
+
+Every reader (the DCell format, genotype tables, the Costanzo and Kuzmin screens) appends its
+measurements here, one line at a time (``add``) or a parsed block at a time (``add_block``), as
+columns: gene codes against one vocabulary, values, the line and source (zip member) of each.
+``finish`` merges repeated gene sets by sorting (``dcellx.data.store.merge_measurements``), checks
+``duplicates``, and turns per-measurement annotations into per-genotype categorical ``meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from dcellx.data.store import (
+    GenotypeDataset,
+    Merged,
+    code_dtype,
+    compact_codes,
+    concat_codes,
+    merge_measurements,
+)
+from dcellx.errors import ConfigError, InputError, warn
+
+Duplicates = Literal["mean", "error"]
+ALLELE_TYPES = ("deletion", "ts", "damp", "other")
+_CHUNK = 1 << 20  # measurements per vectorised step where a step needs [m, k, k] temporaries
+
+
+class MeasurementLog:
+    """Columns of measurements; ``types`` (allele type codes per gene, for screens) optional.
+
+    ``meta`` keys name per-measurement string annotations stored as codes into ``levels[key]``.
+    """
+
+    def __init__(
+        self, path: Path | str, duplicates: Duplicates, meta_keys: Sequence[str] = ()
+    ) -> None:
+        if duplicates not in ("mean", "error"):
+            raise ConfigError(f"duplicates must be 'mean' or 'error', not {duplicates!r}")
+        self.path, self.duplicates = Path(path), duplicates
+        self.vocab: list[str] = []
+        self.index: dict[str, int] = {}
+        self.labels: list[str] = []  # sources (the file, or each zip member)
+        self.levels: dict[str, dict[str, int]] = {k: {} for k in meta_keys}
+        self._blocks: list[dict[str, np.ndarray]] = []
+        self.conflicts: str | None = None  # the warning about disagreeing measurements
+        self._rows: dict[str, list] = {}
+        self._reset_rows()
+
+    # -- appending --------------------------------------------------------------------------
+    def _reset_rows(self) -> None:
+        self._rows = {"codes": [], "values": [], "lines": [], "types": []}
+        self._rows.update({f"meta:{k}": [] for k in self.levels})
+
+    def code(self, gene: str) -> int:
+        """The vocabulary code of ``gene`` (a new one if unseen)."""
+        c = self.index.get(gene)
+        if c is None:
+            c = self.index[gene] = len(self.vocab)
+            self.vocab.append(gene)
+        return c
+
+    def level(self, key: str, value: str) -> int:
+        table = self.levels[key]
+        return table.setdefault(value, len(table))
+
+    def source(self, label: str) -> None:
+        """Measurements from now on come from ``label`` (a zip member, for messages)."""
+        self.flush()
+        self.labels.append(label)
+
+    def add(
+        self,
+        genes: Sequence[str],
+        values: list[float],
+        lineno: int,
+        types: Sequence[int] = (),
+        **meta: str,
+    ) -> None:
+        """One measurement (the line reader's path)."""
+        rows = self._rows
+        rows["codes"].append([self.code(g) for g in genes])
+        rows["values"].append(values)
+        rows["lines"].append(lineno)
+        rows["types"].append(list(types))
+        for key, val in meta.items():
+            rows[f"meta:{key}"].append(self.level(key, val))
+
+    def flush(self) -> None:
+        """Move the measurements added one by one into a block."""
+        rows = self._rows
+        if not rows["lines"]:
+            return
+        k = max(map(len, rows["codes"]))
+        codes = np.full((len(rows["codes"]), k), -1, dtype=np.int32)
+        types = np.full(codes.shape, -1, dtype=np.int8)
+        for i, (c, t) in enumerate(zip(rows["codes"], rows["types"], strict=True)):
+            codes[i, : len(c)] = c
+            types[i, : len(t)] = t
+        block = {
+            "codes": codes,
+            "values": np.asarray(rows["values"], dtype=np.float64),
+            "lines": np.asarray(rows["lines"], dtype=np.int64),
+            "types": types,
+        }
+        block.update({k: np.asarray(v, dtype=np.int32) for k, v in rows.items() if ":" in k})
+        if block["lines"].max() < 1 << 31:
+            block["lines"] = block["lines"].astype(np.int32)
+        self._append(block)
+        self._reset_rows()
+
+    def add_block(self, block: dict[str, np.ndarray]) -> None:
+        """Measurements parsed column-wise: ``codes`` [b, k] int32, ``values`` [b, P], ``lines``
+        [b], optional ``types`` [b, k] and ``meta:<key>`` [b] codes."""
+        self.flush()
+        self._append(block)
+
+    def _append(self, block: dict[str, np.ndarray]) -> None:
+        if len(block["lines"]) == 0:
+            return
+        block["source"] = np.full(len(block["lines"]), max(len(self.labels) - 1, 0), np.int16)
+        self._blocks.append(block)
+
+    @property
+    def measurements(self) -> int:
+        return sum(len(b["lines"]) for b in self._blocks) + len(self._rows["lines"])
+
+    def _column(self, name: str, dtype: type | None = None, keep: bool = False) -> np.ndarray:
+        """One column of every block, concatenated; the blocks' copies are released unless
+        ``keep`` (a 2*10^7-measurement screen must not hold each column twice)."""
+        parts = [b[name] if keep else b.pop(name) for b in self._blocks]
+        out = concat_codes(parts) if name in ("codes", "types") else np.concatenate(parts)
+        del parts
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    # -- merging ----------------------------------------------------------------------------
+    def finish(self, phenotypes: list[str], source: str | None = None) -> GenotypeDataset:
+        """The merged dataset; warns about (or, ``duplicates="error"``, refuses) genotypes
+        whose measurements disagree. Raises when there is no measurement."""
+        self.flush()
+        label = source or str(self.path)
+        if not self._blocks:
+            raise InputError(label, None, "no genotypes found")
+        codes = self._column("codes", np.int32)
+        values = self._column("values", np.float64).reshape(len(codes), -1)
+        lines = self._column("lines")
+        groups = merge_measurements(codes, len(self.vocab))
+        diff = groups.differs(values)
+        self.conflicts = None
+        if diff.any():
+            i = int(np.argmax(diff))
+            r = int(groups.row[i])
+            f = int(groups.first[r])
+            if self.duplicates == "error":
+                srcs = self._column("source")
+                where = self.labels[srcs[i]] if self.labels else str(self.path)
+                raise InputError(
+                    where,
+                    int(lines[i]),
+                    f"duplicate genotype {' '.join(self._names(codes[i]))} (first on line "
+                    f"{int(lines[f])}) with a different value: {values[i].tolist()} vs "
+                    f"{values[f].tolist()}",
+                )
+            n_bad = len(np.unique(groups.row[diff]))
+            self.conflicts = (
+                f"{n_bad} genotype(s) measured more than once with different values were "
+                f"averaged (first: {' '.join(self._names(codes[f]))}, lines {int(lines[f])} "
+                f"and {int(lines[i])}); --duplicates error refuses them"
+            )
+            warn(f"{label}: {self.conflicts}")
+        mean, counts = groups.mean(values)
+        meta = self._meta(groups, codes)
+        del values, lines
+        return GenotypeDataset(
+            None,
+            mean,
+            phenotypes,
+            label,
+            counts,
+            codes=compact_codes(codes[groups.first]),
+            vocab=self.vocab,
+            meta_codes=meta or None,
+        )
+
+    def _names(self, row: np.ndarray) -> list[str]:
+        return [self.vocab[c] for c in row.tolist() if c >= 0]
+
+    def _meta(self, groups: Merged, codes: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if self.levels and any("types" in b for b in self._blocks):
+            kind, names = allele_strings(codes, self._column("types", np.int8), groups)
+            out["allele_types"] = groups.levels(kind, names)
+        for key, table in self.levels.items():
+            if key == "allele_types":
+                continue
+            per = self._column(f"meta:{key}")
+            levels = np.asarray(list(table), dtype=str)
+            out[key] = groups.levels(per, levels)
+        return out
+
+
+def allele_strings(
+    codes: np.ndarray, types: np.ndarray, groups: Merged
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per measurement, its allele types ``+``-joined in its *genotype's* gene order (the order
+    first seen), as (codes [m], levels): one measurement can name the genes in another order."""
+    m, k = codes.shape
+    combo = np.zeros(m, dtype=np.int64)
+    for a in range(0, m, _CHUNK):
+        b = min(m, a + _CHUNK)
+        own = codes[groups.first[groups.row[a:b]]]  # the genotype's gene order
+        eq = (own[:, :, None] == codes[a:b, None, :]) & (own[:, :, None] >= 0)
+        pos = eq.argmax(axis=2)
+        t = np.take_along_axis(types[a:b].astype(np.int64), pos, axis=1)
+        t = np.where(own >= 0, t + 1, 0)  # 0: no gene, 1..4: ALLELE_TYPES
+        for j in range(k - 1, -1, -1):
+            combo[a:b] = combo[a:b] * (len(ALLELE_TYPES) + 1) + t[:, j]
+    if m and int(combo.max()) < 1 << 22:  # few combinations: a table, not a sort of 10^7 keys
+        present = np.bincount(combo) > 0
+        used = np.flatnonzero(present)
+        inv = (np.cumsum(present) - 1)[combo]
+    else:
+        used, inv = np.unique(combo, return_inverse=True)
+    names = []
+    for value in used.tolist():
+        parts = []
+        while value:
+            value, digit = divmod(value, len(ALLELE_TYPES) + 1)
+            parts.append(ALLELE_TYPES[digit - 1])
+        names.append("+".join(parts))
+    return inv.ravel().astype(code_dtype(len(used))), np.asarray(names, dtype=str)
