@@ -160,7 +160,10 @@ else:
     t0 = time.perf_counter()
     ds = load_screen(path, stats=stats)
     out = {"seconds": round(time.perf_counter() - t0, 4), "cached": stats.cached,
-           "genotypes": len(ds)}
+           "genotypes": len(ds), "k_max": ds.codes.shape[1],
+           "store_bytes_per_genotype": round((ds.codes.nbytes + ds.counts.nbytes) / len(ds), 2),
+           "meta_bytes_per_genotype": round(
+               sum(c.nbytes for c, _ in (ds.meta_codes or {}).values()) / len(ds), 2)}
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 out["rss_after_import_mb"] = round(base, 1)
 print(json.dumps(out))
@@ -196,10 +199,15 @@ def generate_elsewhere(screen: str, path: Path, args: argparse.Namespace) -> dic
 
 
 def run_screen(screen: str, args: argparse.Namespace, work: Path) -> dict:
-    path = work / f"{screen}-{args.rows}.tsv"
-    t0 = time.perf_counter()
-    params = generate_elsewhere(screen, path, args)
-    params["generate_s"] = round(time.perf_counter() - t0, 1)
+    path = work / f"{screen}-{args.rows}-{args.duplicate_rate}-{args.seed}.tsv"
+    recorded = path.with_suffix(".json")
+    if args.keep and path.is_file() and recorded.is_file():  # --keep: generated once, reused
+        params = json.loads(recorded.read_text())
+    else:
+        t0 = time.perf_counter()
+        params = generate_elsewhere(screen, path, args)
+        params["generate_s"] = round(time.perf_counter() - t0, 1)
+        recorded.write_text(json.dumps(params))
     cache = work / f"cache-{screen}"
     shutil.rmtree(cache, ignore_errors=True)
     read = measure("read", path, cache)
@@ -210,6 +218,7 @@ def run_screen(screen: str, args: argparse.Namespace, work: Path) -> dict:
     entry = sum(p.stat().st_size for p in (cache / "screens").glob("*.npz"))
     if not args.keep:
         path.unlink()
+        recorded.unlink()
         shutil.rmtree(cache, ignore_errors=True)
     rows_per_s = args.rows / read["seconds"]
     return {
@@ -221,6 +230,9 @@ def run_screen(screen: str, args: argparse.Namespace, work: Path) -> dict:
             "rows_per_s": round(rows_per_s),
             "peak_rss_mb": read["peak_rss_mb"],
             "rss_after_import_mb": read["rss_after_import_mb"],
+        },
+        "store": {
+            k: build[k] for k in ("k_max", "store_bytes_per_genotype", "meta_bytes_per_genotype")
         },
         "cache_build": {k: build[k] for k in ("seconds", "peak_rss_mb")},
         "cached_load": {k: cached[k] for k in ("seconds", "peak_rss_mb")},

@@ -55,12 +55,11 @@ def _chunks(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, 
                     if rest:
                         yield line, rest + b"\n"
                     return
-                data = rest + chunk
-                cut = data.rfind(b"\n")
+                cut = chunk.rfind(b"\n")
                 if cut < 0:
-                    rest = data
+                    rest += chunk
                     continue
-                body, rest = data[: cut + 1], data[cut + 1 :]
+                body, rest = rest + chunk[: cut + 1], chunk[cut + 1 :]  # one copy of the block
                 yield line, body
                 line += body.count(b"\n")
     except (OSError, EOFError, zipfile.BadZipFile) as exc:

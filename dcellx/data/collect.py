@@ -165,7 +165,7 @@ class MeasurementLog:
                     f"{int(lines[f])}) with a different value: {values[i].tolist()} vs "
                     f"{values[f].tolist()}",
                 )
-            n_bad = len(np.unique(groups.row[diff]))
+            n_bad = int((np.bincount(groups.row[diff], minlength=len(groups)) > 0).sum())
             self.conflicts = (
                 f"{n_bad} genotype(s) measured more than once with different values were "
                 f"averaged (first: {' '.join(self._names(codes[f]))}, lines {int(lines[f])} "

@@ -72,11 +72,16 @@ class StrainTable:
         return out
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(genes [S, k], types [S, k]) of every strain so far (rebuilt only when it grew)."""
+        cached = getattr(self, "_arrays", None)
+        if cached is not None and len(cached[0]) == len(self.genes):
+            return cached
         k = max(map(len, self.genes), default=1)
         g = np.full((len(self.genes), k), -1, dtype=np.int32)
         t = np.full((len(self.genes), k), -1, dtype=np.int8)
         for i, (gs, ts) in enumerate(zip(self.genes, self.types, strict=True)):
             g[i, : len(gs)], t[i, : len(ts)] = gs, ts
+        self._arrays = g, t
         return g, t
 
 
@@ -89,16 +94,38 @@ def _strains(
     """Strain-table entry per row, parsing each distinct (strain, allele, array type) once."""
     (s, sv), (a, av) = strain, allele
     t, tv = arraytype if arraytype is not None else (np.zeros_like(s), [""])
-    key = (s.astype(np.int64) * len(av) + a) * len(tv) + t
-    uniq, inv = np.unique(key, return_inverse=True)
-    si, rest = np.divmod(uniq, len(av) * len(tv))
-    ai, ti = np.divmod(rest, len(tv))
+    found = _distinct(s.astype(np.int64) * len(tv) + t, a, len(sv) * len(tv))
+    if found is not None:  # each (strain, array type) has one allele name: a table lookup
+        used, alleles, inv = found
+        si, ti = np.divmod(used, len(tv))
+        ai = alleles
+    else:
+        key = (s.astype(np.int64) * len(av) + a) * len(tv) + t
+        uniq, inv = np.unique(key, return_inverse=True)
+        si, rest = np.divmod(uniq, len(av) * len(tv))
+        ai, ti = np.divmod(rest, len(tv))
     triples = [
         (sv[x], av[y], tv[z].strip())
         for x, y, z in zip(si.tolist(), ai.tolist(), ti.tolist(), strict=True)
     ]
     entries = table.lookup(triples)
     return None if entries is None else entries[inv.ravel()]
+
+
+def _distinct(key: np.ndarray, other: np.ndarray, size: int):
+    """(distinct keys, their ``other`` value, inverse) when every key has one ``other`` value
+    and ``size`` is small enough for a table; else ``None`` (the caller sorts instead)."""
+    if size > 1 << 24 or len(key) == 0:
+        return None
+    first = np.full(size, -1, dtype=np.int64)
+    first[key[::-1]] = other[::-1]  # the last write wins: the first occurrence's value
+    if not (first[key] == other).all():
+        return None
+    present = np.zeros(size, dtype=bool)
+    present[key] = True
+    used = np.flatnonzero(present)
+    slot = np.cumsum(present) - 1
+    return used, first[used], slot[key]
 
 
 def read_block(block: TextBlock, out: ScreenCollector, table: StrainTable, rules: RowRules) -> bool:

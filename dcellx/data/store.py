@@ -243,7 +243,9 @@ class Merged:
         if len(mixed):
             # the distinct levels of each mixed genotype as a bit set, one row per genotype
             sel = ~agree[self.row]
-            slot = np.searchsorted(mixed, self.row[sel])
+            slot_of = np.full(n, -1, dtype=np.int64)
+            slot_of[mixed] = np.arange(len(mixed))
+            slot = slot_of[self.row[sel]]
             order = np.argsort(levels)  # "|".join of sorted strings
             rank = np.empty(nl, dtype=np.int64)
             rank[order] = np.arange(nl)
@@ -255,7 +257,11 @@ class Merged:
                 np.bitwise_or.at(
                     bits[:, w], slot[inw], np.uint64(1) << (r[inw] % 64).astype(np.uint64)
                 )
-            sets, inv = np.unique(bits, axis=0, return_inverse=True)
+            if width == 1:  # one word a set: a 1-d unique, not a sort of rows
+                flat_sets, inv = np.unique(bits[:, 0], return_inverse=True)
+                sets = flat_sets[:, None]
+            else:
+                sets, inv = np.unique(bits, axis=0, return_inverse=True)
             sorted_levels = [labels[i] for i in order.tolist()]
             for s in sets:
                 on = [b for b in range(nl) if int(s[b // 64]) >> (b % 64) & 1]
