@@ -44,7 +44,7 @@ def line_reader_only(body: bytes) -> bool:
 NULLS = ["", "nan", "NaN", "NAN", "Nan", "na", "NA", "n/a", "N/A", "none", "None", "null", "NULL"]
 
 
-def _chunks(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, bytes]]:
+def line_blocks(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, bytes]]:
     """(number of the first line, bytes of whole lines) until the end of the source."""
     try:
         with opener() as fh:
@@ -66,7 +66,7 @@ def _chunks(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, 
         raise InputError(label, None, f"cannot read: {exc}") from exc
 
 
-def _lines(label: str, first: int, body: bytes) -> Iterator[tuple[int, str]]:
+def block_lines(label: str, first: int, body: bytes) -> Iterator[tuple[int, str]]:
     """(line, text) of the data lines of ``body``, as ``dcellx.data.sga.data_lines`` gives them."""
     raw_lines = body.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
@@ -94,7 +94,7 @@ class TextBlock:
     def rows(self, out: ScreenCollector) -> Iterator[tuple[str, int, list[str], dict[str, int]]]:
         """(label, line, cells, ix) per data line, counted in ``out.read``; a missing role's
         column is an extra empty cell."""
-        for lineno, text in _lines(self.label, self.first, self.body):
+        for lineno, text in block_lines(self.label, self.first, self.body):
             cells = text.split("\t")
             if len(cells) != self.width:
                 problem = f"expected {self.width} tab-separated fields, got {len(cells)}"
@@ -157,7 +157,7 @@ class TextBlock:
             if role not in have:
                 out[role] = (np.zeros(n, dtype=np.int32), [""])
                 continue
-            out[role] = _dictionary(table.column(names[have[role]]))
+            out[role] = dictionary_codes(table.column(names[have[role]]))
         for role in numbers:
             col = table.column(names[have[role]]) if role in have else None
             values = (
@@ -169,7 +169,7 @@ class TextBlock:
         return out
 
 
-def _dictionary(column) -> tuple[np.ndarray, list[str]]:
+def dictionary_codes(column) -> tuple[np.ndarray, list[str]]:
     """(int32 codes [b], distinct strings) of a dictionary-encoded (chunked) column."""
     values: list[str] = []
     seen: dict[str, int] = {}
@@ -192,10 +192,10 @@ def screen_blocks(
         out.source(label)
         out.path = type(out.path)(label)
         head: Header | None = None
-        for first, body in _chunks(label, opener):
+        for first, body in line_blocks(label, opener):
             if head is None:
                 header = None
-                for lineno, text in _lines(label, first, body):
+                for lineno, text in block_lines(label, first, body):
                     header = lineno, text
                     break
                 if header is None:

@@ -13,8 +13,10 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
+from dcellx.data.blocks import block_lines, line_blocks
 from dcellx.data.collect import Duplicates, MeasurementLog
-from dcellx.data.sga import ScreenStats
+from dcellx.data.dcell_blocks import read_dcell_block, split_special
+from dcellx.data.sga import ScreenStats, text_sources
 from dcellx.data.store import GenotypeDataset
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import atomic_write_text, read_text
@@ -56,7 +58,13 @@ def _parse_dcell(
     lines: list[str], path: Path, duplicates: Duplicates, stats: ScreenStats | None = None
 ) -> GenotypeDataset:
     out = MeasurementLog(path, duplicates)
-    for lineno, line in _records(lines):
+    _dcell_lines(_records(lines), path, out)
+    return _done(out, ["value"], stats)
+
+
+def _dcell_lines(records: Iterable[tuple[int, str]], path: Path, out: MeasurementLog) -> None:
+    """The line rules of the DCell format: each problem named with its line."""
+    for lineno, line in records:
         fields = line.split()
         try:
             k = int(fields[0])
@@ -78,7 +86,6 @@ def _parse_dcell(
         genes = tuple(fields[1:-1])
         _check_genes(genes, path, lineno)
         out.add(genes, [_number(fields[-1], path, lineno, "value")], lineno)
-    return _done(out, ["value"], stats)
 
 
 def _done(out: MeasurementLog, phenotypes: list[str], stats: ScreenStats | None) -> GenotypeDataset:
@@ -128,9 +135,17 @@ def _parse_table(
 def read_dcell_genotypes(
     path: str | Path, *, duplicates: Duplicates = "mean", stats: ScreenStats | None = None
 ) -> GenotypeDataset:
-    """Read the original DCell format: one ``k gene1 .. genek value`` genotype per line."""
+    """Read the original DCell format: one ``k gene1 .. genek value`` genotype per line (plain or
+    gzip), in blocks parsed by pyarrow where they allow it (``dcellx.data.dcell_blocks``)."""
     path = Path(path)
-    return _parse_dcell(_read_lines(path), path, duplicates, stats)
+    out = MeasurementLog(path, duplicates)
+    for label, opener in text_sources(path):
+        for start, block in line_blocks(label, opener):
+            for special, first, body in split_special(block, start):
+                if special or not read_dcell_block(body, first, out):
+                    records = ((n, t.strip()) for n, t in block_lines(label, first, body))
+                    _dcell_lines(records, path, out)
+    return _done(out, ["value"], stats)
 
 
 def read_genotype_table(

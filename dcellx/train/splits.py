@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from dcellx.data.store import GenotypeDataset, concat_codes, csr, joint_codes
+from dcellx.data.store import GenotypeDataset, concat_codes, csr, distinct, joint_codes
 from dcellx.errors import ConfigError
 
 SplitMethod = Literal["random", "genes", "pairs"]
@@ -69,7 +69,7 @@ class _Coded:
         blocks, vocab = joint_codes(parts)
         codes = concat_codes(blocks)
         ptr, flat = csr(codes)
-        used = np.unique(flat)
+        used = distinct(flat)
         names = np.asarray(vocab, dtype=str)[used]
         order = np.argsort(names, kind="stable")
         rank = np.empty(len(vocab), dtype=np.int64)
@@ -153,6 +153,14 @@ def _walk(
     return part, cut_test, cut_val - cut_test
 
 
+def _member(x: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """bool: each ``x`` in ``sorted_set`` (a binary search; ``np.isin`` hashes slowly here)."""
+    if len(sorted_set) == 0:
+        return np.zeros(len(x), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_set, x), len(sorted_set) - 1)
+    return sorted_set[at] == x
+
+
 def leakage(coded: _Coded, train: np.ndarray, rows: np.ndarray) -> dict[str, int]:
     """How much of ``rows`` the training genotypes already show: genotypes whose genes are all seen
     in training, distinct gene pairs (and of them, those seen in training), and genotypes with a
@@ -164,22 +172,20 @@ def leakage(coded: _Coded, train: np.ndarray, rows: np.ndarray) -> dict[str, int
     in_train[train] = True
     owner = coded.owner
     seen_gene[coded.genes[in_train[owner]]] = True
-    unseen = np.zeros(len(coded), dtype=np.int64)
-    np.add.at(unseen, owner, ~seen_gene[coded.genes])
+    unseen = np.bincount(owner, weights=~seen_gene[coded.genes], minlength=len(coded))
     prow, pkey = coded.pairs()
-    train_pairs = np.unique(pkey[in_train[prow]])
+    train_pairs = distinct(pkey[in_train[prow]])
     chosen = np.zeros(len(coded), dtype=bool)
     chosen[rows] = True
     mine = chosen[prow]
-    seen_pair = np.isin(pkey[mine], train_pairs)
-    unseen_pairs = np.zeros(len(coded), dtype=np.int64)
-    np.add.at(unseen_pairs, prow[mine], ~seen_pair)
+    seen_pair = _member(pkey[mine], train_pairs)
+    unseen_pairs = np.bincount(prow[mine], weights=~seen_pair, minlength=len(coded))
     has_pair = np.zeros(len(coded), dtype=bool)
     has_pair[prow] = True
     return {
         "genotypes_all_genes_seen": int((unseen[rows] == 0).sum()),
-        "pairs": int(len(np.unique(pkey[mine]))),
-        "pairs_seen_in_train": int(len(np.unique(pkey[mine][seen_pair]))),
+        "pairs": int(len(distinct(pkey[mine]))),
+        "pairs_seen_in_train": int(len(distinct(pkey[mine][seen_pair]))),
         "genotypes_all_pairs_seen": int(((unseen_pairs[rows] == 0) & has_pair[rows]).sum()),
     }
 
