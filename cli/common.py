@@ -97,6 +97,14 @@ BatchSeedOpt = Annotated[
     int | None, _flag("batch-seed", "overfit: draw the batch with this seed (else first N).")
 ]
 EpochsOpt = Annotated[int | None, _flag("epochs", "Epochs (default: overfit 500, train 100).")]
+MaxStepsOpt = Annotated[
+    int | None,
+    _flag(
+        "max-steps",
+        "Stop after N optimiser steps in all, across epochs and --resume (train: minibatches, "
+        "overfit: epochs); the last epoch is scored as far as it got.",
+    ),
+]
 FitStopPearsonOpt = Annotated[
     float | None,
     _flag(
@@ -170,6 +178,14 @@ HoldoutFractionOpt = Annotated[
     float | None, _flag("holdout-fraction", "genes/pairs: test genotypes (default: 0.2).")
 ]
 SplitSeedOpt = Annotated[int | None, _flag("split-seed", "Seed of the split (default: --seed).")]
+ScoreSampleOpt = Annotated[
+    int | None,
+    _flag(
+        "score-sample",
+        "train: score at most N rows of each split (validation every epoch, all splits at the "
+        "end), a sample fixed by --seed (default: every row).",
+    ),
+]
 CheckpointEveryOpt = Annotated[
     int | None, _flag("checkpoint-every", "Checkpoint every N epochs (default: ~5 min).")
 ]

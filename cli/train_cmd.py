@@ -46,6 +46,7 @@ from dcellx_cli.common import (
     L2Opt,
     LabelNormOpt,
     LrOpt,
+    MaxStepsOpt,
     MinGenesOpt,
     ModeOpt,
     NormOpt,
@@ -56,6 +57,7 @@ from dcellx_cli.common import (
     RunGoOpt,
     RunsDirOpt,
     SchedulerOpt,
+    ScoreSampleOpt,
     SeedOpt,
     SeedsPerVariantOpt,
     SetOpt,
@@ -88,6 +90,8 @@ def _report(result: RunResult) -> None:
         f"(epoch {s.get('best_epoch')}); final train-BN {f('final_pearson_train_bn')}, "
         f"eval-BN {f('final_pearson_eval_bn')}; {s.get('epochs')} epochs in {s.get('seconds')} s"
     )
+    if s.get("status") == "max_steps":
+        line += f" (stopped at --max-steps {s.get('max_steps')})"
     if s.get("test_pearson") is not None:
         line += f"; test Pearson {f('test_pearson')}, R² {f('test_r2')}"
     console.print(line, highlight=False, soft_wrap=True)
@@ -160,6 +164,7 @@ def run_command(
     batch_size: BatchSizeOpt = None,
     batch_seed: BatchSeedOpt = None,
     epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
     fit_stop_pearson: FitStopPearsonOpt = None,
     fit_stop_epochs: FitStopEpochsOpt = None,
     variant: VariantOpt = None,
@@ -186,6 +191,7 @@ def run_command(
     split: SplitOpt = None,
     holdout_fraction: HoldoutFractionOpt = None,
     split_seed: SplitSeedOpt = None,
+    score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     set_: SetOpt = None,
@@ -228,6 +234,7 @@ def compare(
     batch_size: BatchSizeOpt = None,
     batch_seed: BatchSeedOpt = None,
     epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
     fit_stop_pearson: FitStopPearsonOpt = None,
     fit_stop_epochs: FitStopEpochsOpt = None,
     variant: VariantOpt = None,
@@ -254,6 +261,7 @@ def compare(
     split: SplitOpt = None,
     holdout_fraction: HoldoutFractionOpt = None,
     split_seed: SplitSeedOpt = None,
+    score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     set_: SetOpt = None,

@@ -304,6 +304,18 @@ def read_kuzmin2018(
 
 
 # -- dispatch -----------------------------------------------------------------------------------
+# A DCell file or table smaller than this is parsed each time (as fast as a cache lookup: a
+# million-line file parses in ~2 s); screens are always cached.
+PLAIN_CACHE_BYTES = 8 << 20
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0  # the reader names the problem
+
+
 def load_screen(
     path_or_name: str | Path,
     format: str = "auto",
@@ -347,7 +359,7 @@ def load_screen(
     def read_plain(into: ScreenStats) -> GenotypeDataset:
         return plain(path, duplicates=duplicates, stats=into)
 
-    if cache:
+    if cache and _size(path) >= PLAIN_CACHE_BYTES:
         ds = cached_read(Path(path), fmt, "", duplicates, {}, read_plain, stats)
     else:
         ds = read_plain(stats if stats is not None else ScreenStats())

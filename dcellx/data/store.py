@@ -224,6 +224,13 @@ class Merged:
         sums = np.stack(
             [np.bincount(self.row, weights=values[:, p], minlength=n) for p in cols], axis=1
         )
+        # bincount starts each sum at +0.0, a running sum at the first value: they differ only
+        # where every value is -0.0 (a running sum keeps -0.0; +0.0 + -0.0 is +0.0)
+        negzero = (values == 0) & np.signbit(values)
+        if negzero.any():
+            for p in cols:
+                others = np.bincount(self.row, weights=~negzero[:, p], minlength=n)
+                sums[others == 0, p] = -0.0
         return sums.reshape(n, values.shape[1]) / counts[:, None], counts
 
     def differs(self, values: np.ndarray) -> np.ndarray:

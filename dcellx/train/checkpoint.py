@@ -100,6 +100,11 @@ class LoopState:
     fit_streak: int = 0  # overfit: consecutive epochs with train-mode r >= fit_stop_pearson
     elapsed: float = 0.0  # training seconds before this process
     partial: dict[str, Any] | None = None  # train mode: the interrupted epoch's accumulators
+    # optimiser steps taken in all (``max_steps`` counts these). A checkpoint written before the
+    # field existed lacks it: ``dcellx.train.epochs.steps_taken`` derives it from the position.
+    steps: int = 0
+    max_steps_reached: bool = False  # the run ended at ``max_steps``, before its last epoch's end
+    forecast: dict[str, Any] | None = None  # the throughput forecast (``dcellx.train.throughput``)
 
 
 def load_own(path: Path, cfg: RunConfig, onto_hash: str) -> dict[str, Any]:
@@ -137,38 +142,44 @@ class Checkpoints:
             "labels": dataclasses.asdict(data.labels),
         }
 
-    def best_payload(self, state: LoopState) -> dict[str, Any]:
+    def best_payload(self, state: LoopState, model: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
-            "model": self.best.term_state(),
+            "model": self.best.term_state() if model is None else model,
             "epoch": state.best_epoch,
             "pearson_eval_bn": state.best_pearson,
             **self.identity(),
         }
 
-    def last_payload(self, state: LoopState) -> dict[str, Any]:
+    def last_payload(self, state: LoopState, model: dict[str, Any] | None = None) -> dict[str, Any]:
         ctx = self.ctx
         return {
             "epoch": state.epoch,
             "loop": dataclasses.asdict(state),
-            "model": ctx.model.term_state_dict(),
+            "model": ctx.model.term_state_dict() if model is None else model,
             "optimizer": ctx.opt.state_dict(),
             "scheduler": None if ctx.sched is None else ctx.sched.state_dict(),
             "rng": rng_state(),
             **self.identity(),
         }
 
-    def save_best(self, state: LoopState) -> None:
-        """``weights-best.pt``, if the best weights changed since it was written."""
+    def save_best(self, state: LoopState, model: dict[str, Any] | None = None) -> None:
+        """``weights-best.pt``, if the best weights changed since it was written (``model``:
+        their term-named state where the caller has it)."""
         if self.best.dirty:
-            save(self.ctx.run_dir / BEST, self.best_payload(state))
+            save(self.ctx.run_dir / BEST, self.best_payload(state, model))
             self.best.dirty = False
 
     def save(self, state: LoopState) -> None:
         """weights-best.pt (if it changed) then checkpoint-last.pt, each atomically."""
         ctx = self.ctx
         if ctx.writes:
-            self.save_best(state)
-            save(ctx.run_dir / LAST, self.last_payload(state))
+            # At the end of the best epoch so far (the usual last save of a short run) the best
+            # weights are the live ones: one term-named copy serves both files (~0.3-1 s each
+            # on the full-GO paper model, besides the swap in and out of the best weights).
+            live = self.best.dirty and state.best_epoch == state.epoch and state.step == 0
+            model = ctx.model.term_state_dict() if live else None
+            self.save_best(state, model)
+            save(ctx.run_dir / LAST, self.last_payload(state, model))
         self.saved_epoch = state.epoch
         if ctx.writes and ctx.cfg.keep_checkpoints == "all" and state.step == 0:
             keep_copy(ctx.run_dir / LAST, state.epoch)

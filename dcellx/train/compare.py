@@ -167,8 +167,12 @@ def plan_cli_sweep(
 
 
 def _lookup(run: dict[str, Any], key: str) -> Any:
+    """``key`` of a recorded run config; a run field the run's ``config.json`` predates (e.g.
+    ``max_steps``) reads as its default, which is what that run ran with."""
     part, name = route(key)
-    return run[name] if part == "run" else run[part][name]
+    if part == "run":
+        return run[name] if name in run else RunConfig.model_fields[name].default
+    return run[part][name]
 
 
 def _point_key(run: dict[str, Any], grid_keys: list[str]) -> str:

@@ -62,6 +62,9 @@ class RunConfig(BaseModel):
     batch_size: int = Field(32, ge=2)
     batch_seed: int | None = Field(None, ge=0)  # overfit batch: None = the first N genotypes
     epochs: int | None = Field(None, ge=1)  # None -> 500 (overfit) / 100 (train)
+    # stop after this many optimiser steps in all, counted across epochs and --resume (train: one
+    # per minibatch, overfit: one per epoch); the epoch it ends in is scored as it stands
+    max_steps: int | None = Field(None, ge=1)
     lr: float = Field(1e-3, gt=0)
     betas: tuple[Beta, Beta] = (0.9, 0.999)  # Adam's decay rates, each in [0, 1)
     scheduler: Literal["none", "cosine", "plateau"] = "none"
@@ -74,6 +77,10 @@ class RunConfig(BaseModel):
     fit_stop_pearson: float | None = Field(None, gt=0, le=1)
     fit_stop_epochs: int = Field(20, ge=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)
+    # train mode: score at most this many rows of each split (validation every epoch, every split
+    # at the end), a sample drawn once from the seed, so scoring millions of genotypes stays
+    # bounded; None: every row
+    score_sample: int | None = Field(None, ge=2)
     # train mode: how genotypes are split (dcellx.train.splits). random: val_fraction of the
     # training file, the dataset's own test file as test. genes/pairs: the training file and the
     # test file (the dataset's own or --test-data) are pooled and re-split leak-free, val_fraction
@@ -119,6 +126,10 @@ class RunConfig(BaseModel):
             raise ValueError("early stopping needs a validation split: use it with `train`")
         if self.mode == "overfit" and self.split != "random":
             raise ValueError("split: overfit trains on one batch; use --split with `train`")
+        if self.mode == "overfit" and self.score_sample is not None:
+            raise ValueError(
+                "score_sample: overfit scores its one batch; use --score-sample with `train`"
+            )
         if self.split_seed is None:
             self.split_seed = self.seed
         if self.split != "random" and self.val_fraction + self.holdout_fraction >= 1:
@@ -219,7 +230,7 @@ def load_run_config(data: dict[str, Any]) -> RunConfig:
 
 
 # What ``--resume`` may change: how long the run goes on and what it keeps, never what it computes.
-RESUME_CHANGES = ("epochs", "checkpoint_every", "keep_checkpoints")
+RESUME_CHANGES = ("epochs", "max_steps", "checkpoint_every", "keep_checkpoints")
 _ONTOLOGY_FLAGS = {"annotations": "--gaf"}
 
 
@@ -277,7 +288,7 @@ def resume_changes(
             continue
         raise ConfigError(
             f"{flag} contradicts {run_dir}, {kind} with {name} = {recorded!r} (config.json): "
-            "--resume continues a run as it began and changes only --epochs, "
+            "--resume continues a run as it began and changes only --epochs, --max-steps, "
             f"--checkpoint-every and --keep-checkpoints; drop {flag.split()[0]} or start a new run"
         )
     return changes

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,6 +35,8 @@ class RunContext:
     # the module optimiser steps go through: ``world.wrap(model)`` once the checkpoint is loaded
     # (DistributedDataParallel broadcasts rank 0's weights when it wraps)
     net: nn.Module | None = None
+    # the rows each split is scored on (``--score-sample``; ``dcellx.train.evaluate.score_rows``)
+    scored: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def writes(self) -> bool:

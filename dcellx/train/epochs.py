@@ -8,10 +8,15 @@ no-grad eval-mode forward on the same batch (running statistics).
 ``train``: the training split in minibatches whose order depends only on (seed, epoch), so a
 resumed run needs no RNG state to replay it; eval-mode metrics are on the validation split.
 Under ``--ddp`` every process walks the same global batches and steps on its part of each.
+
+``max_steps`` counts optimiser steps over the whole run (``LoopState.steps``): the epoch that
+reaches it stops there and is scored on the steps it took, as a signal-stopped epoch resumes.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +27,7 @@ from dcellx.train.checkpoint import LoopState
 from dcellx.train.context import RunContext
 from dcellx.train.evaluate import epoch_row, predict_split
 from dcellx.train.signals import StopSignals
+from dcellx.train.throughput import Throughput
 
 
 @dataclass
@@ -40,8 +46,38 @@ class FixedBatch:
         return cls(full, part, train.z[train.rows].astype(np.float64))
 
 
+def steps_per_epoch(ctx: RunContext) -> int:
+    """Optimiser steps of one epoch: one in overfit, the usable minibatches in train."""
+    if ctx.cfg.mode == "overfit":
+        return 1
+    n, bs = len(ctx.data.train.rows), ctx.cfg.batch_size
+    k = math.ceil(n / bs)
+    return k - 1 if k and not ctx.world.usable(n - (k - 1) * bs) else k
+
+
+def epoch_samples(ctx: RunContext) -> int:
+    """Rows one epoch trains on (a dropped single-row last minibatch not counted)."""
+    n, k, bs = len(ctx.data.train.rows), steps_per_epoch(ctx), ctx.cfg.batch_size
+    return n if ctx.cfg.mode == "overfit" else min(n, k * bs)
+
+
+def steps_taken(ctx: RunContext, loop: dict[str, Any]) -> int:
+    """``LoopState.steps`` of a checkpoint's ``loop``; derived from its position (completed
+    epochs, steps into the next) where it was written before steps were counted."""
+    if "steps" in loop:
+        return int(loop["steps"])
+    return int(loop["epoch"]) * steps_per_epoch(ctx) + int(loop.get("step", 0))
+
+
+def planned_steps(ctx: RunContext) -> int:
+    """Steps of the whole run: its epochs, or ``max_steps`` where that comes first."""
+    planned = ctx.cfg.epochs * steps_per_epoch(ctx)
+    return planned if ctx.cfg.max_steps is None else min(planned, ctx.cfg.max_steps)
+
+
 def overfit_epoch(
     ctx: RunContext,
+    state: LoopState,
     fixed: FixedBatch,
     stop: StopSignals,
     epoch: int,
@@ -50,6 +86,7 @@ def overfit_epoch(
 ) -> dict[str, Any]:
     mcfg, n = ctx.cfg.model, len(fixed.y)
     root, losses = ctx.world.step(ctx.net, ctx.opt, fixed.part, n, mcfg, alpha, l2)
+    state.steps += 1
     stop.after_step(epoch, 1)
     if not ctx.writes:
         return {}
@@ -67,34 +104,47 @@ def train_epoch(
     epoch: int,
     alpha: float,
     l2: list[torch.Tensor],
+    meter: Throughput | None = None,
 ) -> dict[str, Any] | None:
     """After a mid-epoch stop the accumulators are in ``state.partial`` and the position in
-    ``state.step``; a resumed epoch continues from them."""
+    ``state.step``; a resumed epoch continues from them. ``meter`` times every step."""
     cfg, data, world = ctx.cfg, ctx.data, ctx.world
     split = data.train
     order = np.random.default_rng([cfg.seed, epoch]).permutation(split.rows)
     chunks = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
     if not world.usable(len(chunks[-1])):
         chunks.pop()  # BatchNorm cannot use the statistics of a single sample
+    end = len(chunks)
+    if cfg.max_steps is not None:  # the run's last step may fall inside this epoch
+        end = min(end, state.step + max(cfg.max_steps - state.steps, 0))
     acc = state.partial or {"n": 0, "sums": [0.0, 0.0, 0.0], "pred": [], "y": []}
-    for k in range(state.step, len(chunks)):
+    for k in range(state.step, end):
+        t0 = time.perf_counter()
         rows = chunks[k]
         batch = split.batch(world.shard(rows)).to(ctx.dev)
+        t_data = time.perf_counter() - t0  # building the batch: slicing the store's arrays
         root, losses = world.step(ctx.net, ctx.opt, batch, len(rows), cfg.model, alpha, l2)
         acc["n"] += len(rows)
         acc["sums"] = [s + v * len(rows) for s, v in zip(acc["sums"], losses, strict=True)]
         acc["pred"].append(root.double().cpu())
         acc["y"].append(torch.from_numpy(split.z[rows]).double())
+        state.steps += 1
+        if meter is not None:
+            meter.add(time.perf_counter() - t0, len(rows), t_data)
+            state.forecast = meter.forecast
         stop.after_step(epoch, k + 1)
-        if stop.agreed() is not None and k + 1 < len(chunks):
+        if stop.agreed() is not None and k + 1 < end:
             acc["pred"], acc["y"] = [torch.cat(acc["pred"])], [torch.cat(acc["y"])]
             state.step, state.partial = k + 1, acc
             return None
+    if end < len(chunks):
+        state.max_steps_reached = True
     if not ctx.writes:
         return {}
     p_train, y_train = torch.cat(acc["pred"]).numpy(), torch.cat(acc["y"]).numpy()
-    p_val = predict_split(ctx.model, data.val, data.val.rows, ctx.dev)
-    y_val = data.val.z[data.val.rows].astype(np.float64)
+    val_rows = ctx.scored.get("val", data.val.rows)  # --score-sample: the run's fixed sample
+    p_val = predict_split(ctx.model, data.val, val_rows, ctx.dev)
+    y_val = data.val.z[val_rows].astype(np.float64)
     losses = tuple(s / acc["n"] for s in acc["sums"])
     row = epoch_row(losses, p_train, y_train, p_val, y_val)
     row["val_loss"] = float(np.mean((p_val - y_val) ** 2))

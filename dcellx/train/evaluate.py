@@ -14,6 +14,10 @@ from dcellx.train.metrics import spearman as spearman_r
 from dcellx.train.world import Losses
 
 EVAL_BATCH = 512  # rows per no-grad forward when scoring a split
+# --score-sample: each split's sample is drawn from [seed, SAMPLE_STREAM, split], a stream apart
+# from the minibatch orders ([seed, epoch]), so the sample does not move with anything else
+SAMPLE_STREAM = 0x5C0
+SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
 
 @torch.no_grad()
@@ -27,12 +31,46 @@ def predict_split(model: nn.Module, split: Split, rows: np.ndarray, device: torc
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
-def score_splits(model: nn.Module, data: RunData, device: torch.device) -> dict[str, dict]:
-    """Pearson, Spearman, MSE, R^2 (original units, eval mode) on every split of ``data``."""
+def sample_rows(rows: np.ndarray, n: int | None, seed: int, name: str) -> np.ndarray:
+    """At most ``n`` of ``rows`` (split ``name``): all of them, as they are, when ``n`` is
+    ``None`` or not smaller; else a sample without replacement drawn from ``seed``, sorted."""
+    if n is None or len(rows) <= n:
+        return rows
+    rng = np.random.default_rng([seed, SAMPLE_STREAM, SPLIT_IDS.get(name, len(SPLIT_IDS))])
+    return np.sort(rng.choice(rows, size=n, replace=False))
+
+
+def score_rows(data: RunData, n: int | None, seed: int) -> dict[str, np.ndarray]:
+    """The rows of every split of ``data`` that a run scores (``--score-sample n``), fixed for
+    the run: the validation split's are scored every epoch, every split's at the end."""
+    return {name: sample_rows(split.rows, n, seed, name) for name, split in data.parts().items()}
+
+
+def scoring_record(data: RunData, rows: dict[str, np.ndarray], n: int | None) -> dict[str, Any]:
+    """``summary.json``'s ``scoring``: per split, how many rows were scored, of how many, and
+    whether they were a sample."""
+    splits = {
+        name: {"rows": int(len(rows[name])), "of": int(len(split.rows))}
+        for name, split in data.parts().items()
+    }
+    for v in splits.values():
+        v["sampled"] = v["rows"] < v["of"]
+    return {"score_sample": n, "splits": splits}
+
+
+def score_splits(
+    model: nn.Module,
+    data: RunData,
+    device: torch.device,
+    rows: dict[str, np.ndarray] | None = None,
+) -> dict[str, dict]:
+    """Pearson, Spearman, MSE, R^2 (original units, eval mode) on every split of ``data``, on
+    ``rows[split]`` where given (``score_rows``), else on all of its rows."""
     out = {}
     for name, split in data.parts().items():
-        pred = data.labels.inverse(predict_split(model, split, split.rows, device))
-        out[name] = regression_metrics(pred, split.raw[split.rows])
+        use = split.rows if rows is None else rows.get(name, split.rows)
+        pred = data.labels.inverse(predict_split(model, split, use, device))
+        out[name] = regression_metrics(pred, split.raw[use])
     return out
 
 

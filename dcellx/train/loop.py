@@ -3,7 +3,10 @@
 ``overfit`` fits one fixed batch, one optimiser step per epoch; "best" is eval-mode Pearson.
 ``train`` fits a seeded train/val split of the training file; the validation root MSE drives early
 stopping and the plateau scheduler, and the dataset's own test file is scored once, with the best
-weights. The epochs themselves are in ``dcellx.train.epochs``.
+weights (``--score-sample``: on a fixed seeded sample of each split). ``max_steps`` ends either
+mode after that many optimiser steps in all. The epochs themselves are in
+``dcellx.train.epochs``; ``train`` prints a throughput forecast after its first steps
+(``dcellx.train.throughput``).
 
 Determinism: the model is initialised from ``init_term_state(seed)``, nothing else draws random
 numbers, and torch's thread count is fixed from the config: the same config gives the same
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +36,16 @@ from dcellx.train.checkpoint import LAST, Checkpoints, LoopState
 from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.context import RunContext, build_training, check_device, set_threads
 from dcellx.train.data import load_run_data
-from dcellx.train.epochs import FixedBatch, overfit_epoch, train_epoch
-from dcellx.train.evaluate import score_splits
+from dcellx.train.epochs import (
+    FixedBatch,
+    epoch_samples,
+    overfit_epoch,
+    planned_steps,
+    steps_per_epoch,
+    steps_taken,
+    train_epoch,
+)
+from dcellx.train.evaluate import score_rows, score_splits, scoring_record
 from dcellx.train.metadata import resolved_config
 from dcellx.train.metrics import COLUMNS, TRAIN_COLUMNS, MetricsLog
 from dcellx.train.plots import draw_curves
@@ -48,6 +60,7 @@ from dcellx.train.rundir import (
 )
 from dcellx.train.signals import RunInterrupted, StopSignals
 from dcellx.train.summary import summarize
+from dcellx.train.throughput import Throughput
 from dcellx.train.world import Local, World
 
 __all__ = ["RunInterrupted", "RunResult", "resume", "run"]
@@ -136,13 +149,15 @@ def resume(
 def _apply_changes(
     cfg: RunConfig,
     changes: dict[str, Any],
-    done: int,
+    loop: dict[str, Any],
     run_dir: Path,
     config: dict | None,
     console: Console | None,
 ) -> RunConfig:
-    """The ``resume_changes`` a resumed run takes: checked against its state, recorded in
-    ``config.json`` (``config`` is ``None`` on ranks that write nothing) and said."""
+    """The ``resume_changes`` a resumed run takes: checked against its state (``loop``, the
+    checkpoint's ``LoopState`` with ``steps`` filled in), recorded in ``config.json``
+    (``config`` is ``None`` on ranks that write nothing) and said."""
+    done, steps = int(loop.get("epoch", 0)), int(loop.get("steps", 0))
     if "epochs" in changes:
         n = changes["epochs"]
         if cfg.scheduler == "cosine":
@@ -152,6 +167,14 @@ def _apply_changes(
             )
         if n < done:
             raise ConfigError(f"--epochs {n}: {run_dir} has already completed {done} epochs")
+    if "max_steps" in changes:
+        n = changes["max_steps"]
+        if loop.get("max_steps_reached"):
+            raise ConfigError(
+                f"--max-steps {n}: {run_dir} already ended at its max_steps {cfg.max_steps}"
+            )
+        if n < steps:
+            raise ConfigError(f"--max-steps {n}: {run_dir} has already taken {steps} steps")
     said = ", ".join(f"{k} {getattr(cfg, k)} -> {v}" for k, v in changes.items())
     cfg = cfg.model_copy(update=changes)  # values validated by resume_changes
     if config is not None:
@@ -188,12 +211,15 @@ def _resume(
     has_ckpt = (run_dir / LAST).exists()
     onto_hash = data.onto.content_hash
     ckpt = checkpoint.load_own(run_dir / LAST, cfg, onto_hash) if has_ckpt else None
+    ctx = RunContext(cfg, data, model, opt, sched, dev, run_dir, world)
+    if ckpt is not None:  # a checkpoint from before steps were counted: from its position
+        ckpt["loop"]["steps"] = steps_taken(ctx, ckpt["loop"])
     if changes:
-        done = 0 if ckpt is None else int(ckpt["epoch"])
-        cfg = _apply_changes(
-            cfg, changes, done, run_dir, config if world.is_main else None, console
+        loop = {} if ckpt is None else ckpt["loop"]
+        ctx.cfg = _apply_changes(
+            cfg, changes, loop, run_dir, config if world.is_main else None, console
         )
-    return _fit(RunContext(cfg, data, model, opt, sched, dev, run_dir, world), ckpt, console)
+    return _fit(ctx, ckpt, console)
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -213,21 +239,35 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
     world.check_batch_size(cfg.batch_size)
     ctx.net = world.wrap(model)  # after the checkpoint is loaded: DDP broadcasts rank 0's state
     fixed = FixedBatch.of(ctx) if cfg.mode == "overfit" else None
+    ctx.scored = score_rows(ctx.data, cfg.score_sample, cfg.seed)
     title = f"{cfg.mode} {cfg.variant} s{cfg.seed}"
-    progress = EpochProgress(title, cfg.epochs, state.epoch, cfg.quiet or not ctx.writes, console)
+    quiet = cfg.quiet or not ctx.writes
+    per_epoch, planned = steps_per_epoch(ctx), planned_steps(ctx)
+    epochs = min(cfg.epochs, math.ceil(planned / max(per_epoch, 1)))  # what --max-steps leaves
+    progress = EpochProgress(title, epochs, state.epoch, quiet, console)
+    meter = None
+    if cfg.mode == "train":
+        say = None if quiet else _say(progress.console)
+        meter = Throughput(
+            epoch_samples(ctx), per_epoch, planned, state.steps, say, forecast=state.forecast
+        )
     # A full-GO snapshot costs ~30 ms; skip it where nothing would use it (an overfit sweep run).
     keep_best = ctx.writes and not (cfg.mode == "overfit" and cfg.keep_checkpoints == "none")
     t0 = last_ckpt = time.perf_counter()
     try:
         with StopSignals.from_env(world.agree_signal, world.is_main) as stop:
-            last_epoch = state.epoch if state.stopped_early else cfg.epochs
+            ended = state.stopped_early or state.max_steps_reached
+            last_epoch = state.epoch if ended else cfg.epochs
             for epoch in range(state.epoch + 1, last_epoch + 1):
+                if _steps_spent(cfg, state):  # max_steps came at the end of the last epoch
+                    state.max_steps_reached = True
+                    break
                 lr = ctx.opt.param_groups[0]["lr"]  # the rate this epoch's steps use
                 alpha = alpha_at(cfg.model, epoch - 1)
                 if fixed is not None:
-                    row = overfit_epoch(ctx, fixed, stop, epoch, alpha, l2)
+                    row = overfit_epoch(ctx, state, fixed, stop, epoch, alpha, l2)
                 else:
-                    row = train_epoch(ctx, state, stop, epoch, alpha, l2)
+                    row = train_epoch(ctx, state, stop, epoch, alpha, l2, meter)
                 if row is None:  # a signal arrived mid-epoch: save the position and stop
                     state.elapsed += time.perf_counter() - t0
                     ckpts.save(state)
@@ -255,13 +295,22 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
                     t0 = last_ckpt = time.perf_counter()  # checkpoint writes are not training
                 if stop.signum is not None:
                     raise RunInterrupted(stop.signum, run_dir)
-                if state.stopped_early:
+                if state.stopped_early or state.max_steps_reached:
                     break
     finally:
         progress.close()
         log.close()
     state.elapsed += time.perf_counter() - t0
-    return _finish(ctx, ckpts, state, log.rows)
+    return _finish(ctx, ckpts, state, log.rows, meter)
+
+
+def _say(console: Console) -> Callable[[str], None]:
+    return lambda line: console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _steps_spent(cfg: RunConfig, state: LoopState) -> bool:
+    """``max_steps`` taken, with no interrupted epoch left to score."""
+    return cfg.max_steps is not None and state.steps >= cfg.max_steps and state.partial is None
 
 
 def _step_scheduler(ctx: RunContext, monitored: float) -> None:
@@ -295,7 +344,13 @@ def _checkpoint_due(cfg: RunConfig, epoch: int, since_last: float) -> bool:
     return since_last >= cfg.checkpoint_seconds
 
 
-def _finish(ctx: RunContext, ckpts: Checkpoints, state: LoopState, rows: list[dict]) -> RunResult:
+def _finish(
+    ctx: RunContext,
+    ckpts: Checkpoints,
+    state: LoopState,
+    rows: list[dict],
+    meter: Throughput | None,
+) -> RunResult:
     """Final checkpoint per ``keep_checkpoints``, test metrics, summary.json, curves.png."""
     cfg, run_dir, model = ctx.cfg, ctx.run_dir, ctx.model
     if not ctx.writes:  # --ddp: the main process writes and scores
@@ -309,9 +364,12 @@ def _finish(ctx: RunContext, ckpts: Checkpoints, state: LoopState, rows: list[di
         if ckpts.best.state is not None:
             model.load_state_dict(ckpts.best.state)  # score the weights validation chose
         # metrics.{train,val,test}.{pearson,spearman,mse,r2,n}; test_* kept flat for compare.csv
-        summary["metrics"] = score_splits(model, ctx.data, ctx.dev)
+        summary["metrics"] = score_splits(model, ctx.data, ctx.dev, ctx.scored)
+        summary["scoring"] = scoring_record(ctx.data, ctx.scored, cfg.score_sample)
         summary["split"] = ctx.data.split
         summary.update({f"test_{k}": v for k, v in summary["metrics"].get("test", {}).items()})
+    if meter is not None:
+        summary["throughput"] = meter.record(summary["seconds"], len(rows))
     write_json(run_dir / "summary.json", summary)
     title = f"{run_dir.name}  ({cfg.go}, {cfg.data}, batch {cfg.batch_size})"
     if rows:

@@ -89,12 +89,12 @@ def build_model(
     if variant in BASELINES:
         return build_baseline(variant, onto.num_genes, pairs)
     layout = ModelLayout(onto, cfg)
-    dcell = DCell(onto, cfg, layout)
     if variant != "mlp":
+        dcell = DCell(onto, cfg, layout)
         dcell.load_term_state_dict(init_term_state(layout, seed))
         return dcell
-    hidden = DenseMLP.width_for(onto.num_genes, dcell.num_parameters(), cfg.norm)
-    del dcell
+    # as many parameters as the DCell would have, counted without building it
+    hidden = DenseMLP.width_for(onto.num_genes, layout.num_parameters(), cfg.norm)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return DenseMLP(onto.num_genes, hidden, cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -57,6 +57,29 @@ def read_genotypes(data: str, split: str | None) -> tuple[GenotypeDataset, bool]
     if bare is not None:
         return bare, False
     return load_dataset(path)["train"], True
+
+
+WRITE_ROWS = 100_000  # rows formatted at a time: the CSV of 10^7 genotypes is never held whole
+
+
+def _write_predictions(fh: IO[bytes], ds: GenotypeDataset, pred: np.ndarray, column: int | None):
+    """The CSV (genes, prediction[, measured]), formatted in chunks from the columnar store."""
+    header = ["genes", "prediction", *(["measured"] if column is not None else [])]
+    fh.write((",".join(header) + "\n").encode())
+    names = np.asarray([*ds.vocab, ""], dtype=object)  # code -1 -> ""
+    for a in range(0, len(ds), WRITE_ROWS):
+        b = min(len(ds), a + WRITE_ROWS)
+        table = names[ds.codes[a:b]].tolist()
+        lens = ds.lengths[a:b].tolist()
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        measured = ds.values[a:b, column].tolist() if column is not None else None
+        for i, (row, k) in enumerate(zip(table, lens, strict=True)):
+            cells = [";".join(row[:k]), repr(float(pred[a + i]))]
+            if measured is not None:
+                cells.append(repr(float(measured[i])))
+            w.writerow(cells)
+        fh.write(buf.getvalue().encode())
 
 
 def load_weights(run_dir: Path, which: str = "best") -> dict[str, Any]:
@@ -111,16 +134,8 @@ def predict(
     rows = np.arange(len(enc))
     dummy = np.zeros(len(enc), dtype=np.float32)
     pred = labels.inverse(predict_split(model, Split(enc, rows, dummy, dummy), rows, dev))
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["genes", "prediction", *(["measured"] if column is not None else [])])
-    for i, genes in enumerate(ds.genes):
-        cells = [";".join(genes), repr(float(pred[i]))]
-        if column is not None:
-            cells.append(repr(float(ds.values[i, column])))
-        w.writerow(cells)
     out = Path(out)
-    atomic_write(out, buf.getvalue())
+    atomic_write(out, lambda fh: _write_predictions(fh, ds, pred, column))
     report: dict[str, Any] = {
         "run": run_dir.name,
         "genotypes": len(ds),

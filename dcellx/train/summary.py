@@ -18,6 +18,16 @@ def stop_rule(cfg: RunConfig) -> str:
     return f"train-mode Pearson >= {cfg.fit_stop_pearson} for {cfg.fit_stop_epochs} epochs"
 
 
+def _status(cfg: RunConfig, state: LoopState) -> tuple[str, str | None]:
+    """Why the run stopped: early stopping, ``max_steps`` before the planned epochs' end, or
+    the epochs all done."""
+    if state.stopped_early:
+        return "stopped_early", stop_rule(cfg)
+    if state.max_steps_reached:
+        return "max_steps", f"max_steps: {cfg.max_steps} optimiser steps"
+    return "completed", None
+
+
 def _first_reaching(rows: list[dict], key: str, threshold: float) -> int | None:
     for r in rows:
         v = r.get(key)
@@ -35,14 +45,17 @@ def summarize(rows: list[dict], cfg: RunConfig, state: LoopState, params: int) -
     """The summary of a run that logged ``rows`` and ended in ``state``."""
     last = rows[-1] if rows else {}
     seconds = float(last.get("seconds") or 0.0)
+    status, rule = _status(cfg, state)
     out = {
-        "status": "stopped_early" if state.stopped_early else "completed",
-        "stop_rule": stop_rule(cfg) if state.stopped_early else None,
+        "status": status,
+        "stop_rule": rule,
         "mode": cfg.mode,
         "variant": cfg.variant,
         "seed": cfg.seed,
         "epochs": int(last.get("epoch", 0)),
         "epochs_planned": cfg.epochs,
+        "steps": state.steps,
+        "max_steps": cfg.max_steps,
         "best_pearson_eval_bn": state.best_pearson if state.best_epoch else None,
         "best_epoch": state.best_epoch or None,
         "best_pearson_train_bn": _max(rows, "pearson_train_bn"),

@@ -171,3 +171,23 @@ def test_warnings_are_repeated_from_the_cache(
         load_screen(copy, phenotype="dmf")
     assert capsys.readouterr().err == parsed.replace(str(costanzo), str(copy))
     assert len(_entries()) == 1
+
+
+def test_a_dcell_file_is_cached_too(monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
+    """The real DNA-repair training file: parsed once, then loaded from the cache identically."""
+    path = shared_data / "dcell" / "GO_0006281_training_data_2016_0"
+    first, again = ScreenStats(), ScreenStats()
+    load_screen(path, stats=first)
+    assert not _entries()  # a small file is parsed each time
+    monkeypatch.setattr(screens, "PLAIN_CACHE_BYTES", 0)
+    parsed = load_screen(path, stats=first)
+    assert not first.cached and len(_entries()) == 1
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was parsed again")
+
+    monkeypatch.setattr(screens, "read_dcell_genotypes", refuse)
+    cached = load_screen(path, stats=again)
+    assert again.cached and again.genotypes == first.genotypes == 8783
+    assert_identical(parsed, cached)
+    assert cached.codes.dtype == np.int32 and cached.codes.shape == (8783, 2)

@@ -92,3 +92,10 @@ def test_the_store_costs_twenty_bytes_a_triple_beyond_its_values() -> None:
         None, np.zeros(n), ["v"], "synthetic", codes=codes, vocab=[f"G{i}" for i in range(6000)]
     )
     assert (ds.codes.nbytes + ds.counts.nbytes) / n == 20
+
+
+def test_a_negative_zero_stays_negative_as_in_a_running_sum(tmp_path) -> None:
+    path = tmp_path / "g.txt"
+    path.write_text("2 A B -0.0\n2 C D -0.0\n2 D C -0.0\n2 E F -0.0\n2 F E 0.0\n")
+    values = read_dcell_genotypes(path).values[:, 0]
+    assert np.signbit(values).tolist() == [True, True, False]

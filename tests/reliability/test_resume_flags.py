@@ -62,8 +62,8 @@ def test_a_contradicting_flag_is_refused(run_dir: Path, cli, flags, shown, recor
     line = refused(cli("overfit", "--resume", run_dir, *flags, "-q"))
     assert line.startswith(
         f"error: {shown} contradicts {run_dir}, an overfit run with {recorded} (config.json): "
-        "--resume continues a run as it began and changes only --epochs, --checkpoint-every and "
-        "--keep-checkpoints"
+        "--resume continues a run as it began and changes only --epochs, --max-steps, "
+        "--checkpoint-every and --keep-checkpoints"
     )
     assert line.endswith(f"drop {flags[0]} or start a new run")
     assert snapshot(run_dir) == before and left_behind(run_dir.parent) == []

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from dcellx.train import make_run_config, resume, run
-from dcellx.train.compare import collect
+from dcellx.train.compare import _point_key, collect
+from dcellx.train.config import load_run_config
 from dcellx.train.predict import predict
 from tests.train.conftest import metrics_without_seconds
 
@@ -62,3 +64,31 @@ def test_old_run_predicts_the_same(old, tmp_path) -> None:
     out = tmp_path / "pred.csv"
     predict(run_dir, "dcell-dna-repair", out, weights="last")
     assert _rows(out) == _rows(old / "predict-test.csv.gz", gzip.open)
+
+
+def test_old_run_resumes_under_max_steps(old, tmp_path) -> None:
+    """Its checkpoint predates the step count: the 9 epochs it completed are 9 overfit steps, so
+    ``--max-steps 15`` ends it at epoch 15, as a fresh run capped at 15 steps."""
+    (run_dir,) = (old / "runs").iterdir()
+    res = resume(run_dir, quiet=True, mode="overfit", flags={"fields": {"max_steps": 15}})
+    assert (res.summary["status"], res.summary["steps"], res.summary["epochs"]) == (
+        "max_steps", 15, 15,
+    )  # fmt: skip
+    fresh = run(
+        make_run_config(
+            go="dna-repair", epochs=40, max_steps=15, seed=4, threads=1, quiet=True,
+            runs_dir=str(tmp_path / "new"),
+        )
+    ).run_dir  # fmt: skip
+    assert metrics_without_seconds(run_dir) == metrics_without_seconds(fresh)
+
+
+def test_old_configs_match_sweep_points_on_new_fields(old) -> None:
+    """A grid over a field an old config.json lacks reads it as the default it ran with."""
+    for cfg_path in (old / "sweep").glob("*/config.json"):
+        recorded = json.loads(cfg_path.read_text())["run"]
+        assert "max_steps" not in recorded and "score_sample" not in recorded
+        keys = ["max_steps", "score_sample", "lr"]
+        new = {**recorded, "max_steps": None, "score_sample": None}
+        assert _point_key(recorded, keys) == _point_key(new, keys)
+        assert load_run_config(recorded) == load_run_config(new)
