@@ -22,6 +22,7 @@ from dcellx.data.store import (
     compact_codes,
     concat_codes,
     merge_measurements,
+    packed_keys,
 )
 from dcellx.errors import ConfigError, InputError, warn
 
@@ -123,6 +124,11 @@ class MeasurementLog:
         if len(block["lines"]) == 0:
             return
         block["source"] = np.full(len(block["lines"]), max(len(self.labels) - 1, 0), np.int16)
+        key = packed_keys(block["codes"])
+        if key is not None:
+            block["key"] = key
+        if "types" in block and block["codes"].shape[1] <= 3:
+            block["canon"] = canonical_types(block["codes"], block["types"])
         self._blocks.append(block)
 
     @property
@@ -148,7 +154,10 @@ class MeasurementLog:
         codes = self._column("codes", np.int32)
         values = self._column("values", np.float64).reshape(len(codes), -1)
         lines = self._column("lines")
-        groups = merge_measurements(codes, len(self.vocab))
+        keyed = all("key" in b for b in self._blocks)
+        keys = self._column("key") if keyed else None
+        groups = merge_measurements(codes, len(self.vocab), keys)
+        del keys
         diff = groups.differs(values)
         self.conflicts = None
         if diff.any():
@@ -191,7 +200,10 @@ class MeasurementLog:
 
     def _meta(self, groups: Merged, codes: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        if self.levels and any("types" in b for b in self._blocks):
+        if self.levels and all("canon" in b for b in self._blocks):
+            kind, names = genotype_order_types(codes, self._column("canon"), groups)
+            out["allele_types"] = groups.levels(kind, names)
+        elif self.levels and any("types" in b for b in self._blocks):
             kind, names = allele_strings(codes, self._column("types", np.int8), groups)
             out["allele_types"] = groups.levels(kind, names)
         for key, table in self.levels.items():
@@ -201,6 +213,62 @@ class MeasurementLog:
             levels = np.asarray(list(table), dtype=str)
             out[key] = groups.levels(per, levels)
         return out
+
+
+_DIGITS = len(ALLELE_TYPES) + 1  # 0: no gene, 1..4: ALLELE_TYPES
+
+
+def _ranks(codes: np.ndarray) -> np.ndarray:
+    """int64 [m, k]: each gene's position among its row's genes in code order (-1 for a pad)."""
+    present = codes >= 0
+    rank = np.zeros(codes.shape, dtype=np.int64)
+    for j in range(codes.shape[1]):
+        for i in range(codes.shape[1]):
+            if i != j:
+                rank[:, j] += present[:, i] & (codes[:, i] < codes[:, j])
+    return np.where(present, rank, -1)
+
+
+def canonical_types(codes: np.ndarray, types: np.ndarray) -> np.ndarray:
+    """int16 [b]: a block's allele types as base-5 digits in *code* order (k <= 3), computed while
+    the block is read; ``genotype_order_types`` puts them in each genotype's order at the end."""
+    rank = _ranks(codes)
+    digit = np.where(rank >= 0, types.astype(np.int64) + 1, 0)
+    power = np.where(rank >= 0, _DIGITS ** np.maximum(rank, 0), 0)
+    return (digit * power).sum(axis=1).astype(np.int16)
+
+
+def _decode(value: int) -> list[int]:
+    digits = []
+    while value:
+        value, d = divmod(value, _DIGITS)
+        digits.append(d)
+    return digits
+
+
+def genotype_order_types(
+    codes: np.ndarray, canon: np.ndarray, groups: Merged
+) -> tuple[np.ndarray, np.ndarray]:
+    """``allele_strings`` from ``canonical_types``: one table lookup per measurement (by its
+    genotype's gene permutation) instead of matching genes row by row."""
+    k = codes.shape[1]
+    rank = _ranks(codes[groups.first])  # each genotype's stored order, as code ranks
+    perm = np.zeros(len(rank), dtype=np.int64)
+    for j in range(k - 1, -1, -1):
+        perm = perm * 4 + np.where(rank[:, j] >= 0, rank[:, j], 3)
+    n_canon = _DIGITS**k
+    lut = np.zeros((4**k, n_canon), dtype=np.int64)
+    for p in np.unique(perm).tolist():
+        ranks = [(p >> (2 * j)) & 3 for j in range(k)]
+        for c in range(n_canon):
+            d = _decode(c) + [0] * k
+            lut[p, c] = sum(d[r] * _DIGITS**j for j, r in enumerate(ranks) if r != 3)
+    combo = lut[perm[groups.row], canon.astype(np.int64)]
+    present = np.bincount(combo, minlength=1) > 0
+    used = np.flatnonzero(present)
+    inv = (np.cumsum(present) - 1)[combo]
+    names = ["+".join(ALLELE_TYPES[d - 1] for d in _decode(v)) for v in used.tolist()]
+    return inv.astype(code_dtype(len(used))), np.asarray(names, dtype=str)
 
 
 def allele_strings(

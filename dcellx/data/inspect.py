@@ -48,7 +48,7 @@ def inspect_file(
     ds = load_screen(path, fmt, phenotype, cache=cache, stats=stats, **filters)
     seconds = time.perf_counter() - t0
     rss = peak_rss_mb()
-    genes = {g for gs in ds.genes for g in gs}
+    genes = set(ds.gene_names())  # from the store's codes: no name tuples are built
     report: dict[str, object] = {
         "file": str(path),
         "format": fmt,
@@ -60,7 +60,7 @@ def inspect_file(
         "measurements": stats.measurements,
         "genotypes": len(ds),
         "genes": len(genes),
-        "max_genes_per_genotype": max(map(len, ds.genes)),
+        "max_genes_per_genotype": int(ds.lengths.max()),
         "cached": stats.cached,
         "seconds": round(seconds, 4),
         "peak_rss_mb": round(rss, 1),

@@ -188,10 +188,23 @@ class GenotypeDataset:
         )
 
 
+def _sort_rows(codes: np.ndarray) -> np.ndarray:
+    """Each row sorted: min/max exchanges for rows of 2 or 3 (``np.sort(axis=1)`` costs a call
+    per row), ``np.sort`` otherwise."""
+    k = codes.shape[1]
+    if k not in (2, 3):
+        return np.sort(codes, axis=1)
+    cols = [codes[:, j] for j in range(k)]
+    pairs = [(0, 1)] if k == 2 else [(0, 1), (1, 2), (0, 1)]  # a sorting network
+    for a, b in pairs:
+        cols[a], cols[b] = np.minimum(cols[a], cols[b]), np.maximum(cols[a], cols[b])
+    return np.stack(cols, axis=1)
+
+
 def sorted_keys(codes: np.ndarray, vocab_size: int) -> np.ndarray:
     """One key per row that equals for rows holding the same gene *set*: the row's sorted codes
     packed into an int64 where ``(V + 1)^k`` fits, else the sorted rows as opaque bytes."""
-    srt = np.sort(codes, axis=1)
+    srt = _sort_rows(codes)
     k = codes.shape[1]
     base = vocab_size + 1
     if k == 0:
@@ -281,13 +294,48 @@ class Merged:
         return remap[out].astype(code_dtype(len(lv))), lv
 
 
-def merge_measurements(codes: np.ndarray, vocab_size: int) -> Merged:
-    """Group measurements ``codes`` [m, k] by gene set, genotypes in first-seen order."""
+KEY_BASE = 1 << 21  # packed_keys: one 21-bit digit per gene, up to 3 genes in an int64
+
+
+def packed_keys(codes: np.ndarray) -> np.ndarray | None:
+    """``sorted_keys`` with a fixed base, so that blocks read at different times (a vocabulary
+    still growing) give comparable keys: computed block by block while the block is hot in the
+    cache, not over 10^7 rows at the end. ``None`` beyond 3 genes or 2^21 - 1 codes."""
+    k = codes.shape[1]
+    if k > 3 or (len(codes) and int(codes.max()) >= KEY_BASE - 1):
+        return None
+    srt = _sort_rows(codes) if k > 1 else codes
+    key = np.zeros(len(codes), dtype=np.int64)
+    for j in range(k):  # -1 pads sort first and pack as digit 0, so widths do not matter
+        key *= KEY_BASE
+        key += srt[:, j].astype(np.int64) + 1
+    return key
+
+
+def merge_measurements(
+    codes: np.ndarray, vocab_size: int, keys: np.ndarray | None = None
+) -> Merged:
+    """Group measurements ``codes`` [m, k] by gene set, genotypes in first-seen order;
+    ``keys``: their ``packed_keys``, if the reader made them."""
     m = len(codes)
     if m == 0:
         return Merged(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    keys = sorted_keys(codes, vocab_size)
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    keys = sorted_keys(codes, vocab_size) if keys is None else keys
+    if keys.dtype == np.int64:
+        # one fast (unstable) sort; the first measurement of a group is its smallest index
+        by_key = np.argsort(keys, kind="quicksort")
+        srt = keys[by_key]
+        start = np.empty(m, dtype=bool)
+        start[0] = True
+        np.not_equal(srt[1:], srt[:-1], out=start[1:])
+        del srt
+        bounds = np.flatnonzero(start)
+        first = np.minimum.reduceat(by_key, bounds)
+        inverse = np.empty(m, dtype=np.int64)
+        inverse[by_key] = np.cumsum(start) - 1
+        del by_key, start
+    else:
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     del keys
     order = np.argsort(first, kind="stable")
     rank = np.empty(len(first), dtype=np.int64)
