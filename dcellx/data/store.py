@@ -121,10 +121,7 @@ class GenotypeDataset:
         return len(self.codes)
 
     def __repr__(self) -> str:
-        return (
-            f"GenotypeDataset({len(self)} genotypes, {len(self.vocab)} genes, "
-            f"phenotypes={self.phenotypes}, source={self.source!r})"
-        )
+        return f"GenotypeDataset({len(self)} genotypes, {self.phenotypes}, {self.source!r})"
 
     @property
     def lengths(self) -> np.ndarray:
