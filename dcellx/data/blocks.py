@@ -1,6 +1,6 @@
 """A tab-separated screen as blocks of whole lines, each parsed at C speed or, if need be, by line.
 
-A block is ~16 MB of whole lines with the number of its first line. ``TextBlock.columns`` parses
+A block is ~32 MB of whole lines with the number of its first line. ``TextBlock.columns`` parses
 the columns a reader needs with pyarrow's CSV engine (strings dictionary-encoded: a screen names
 ~10^4 strains across ~10^7 rows); it returns ``None`` whenever the block holds anything the
 line reader treats specially (blank or ``#`` lines, a lone carriage return, a byte-order mark) or
@@ -123,36 +123,18 @@ class TextBlock:
         if line_reader_only(self.body):
             return None
         import pyarrow as pa
-        import pyarrow.csv as pcsv
 
         names = [f"c{i}" for i in range(self.width)]
         have = {r: self.ix[r] for r in strings + numbers if self.ix[r] < self.width}
         types = {names[self.ix[r]]: pa.dictionary(pa.int32(), pa.string()) for r in strings}
         types.update({names[self.ix[r]]: pa.float64() for r in numbers})
         types = {k: v for k, v in types.items() if k in {names[i] for i in have.values()}}
-        try:
-            table = pcsv.read_csv(
-                io.BytesIO(self.body),
-                read_options=pcsv.ReadOptions(
-                    column_names=names, use_threads=False, block_size=len(self.body) + 1
-                ),
-                parse_options=pcsv.ParseOptions(
-                    delimiter="\t", quote_char=False, escape_char=False, ignore_empty_lines=False
-                ),
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=sorted(set(types), key=names.index),
-                    column_types=types,
-                    null_values=NULLS,
-                    strings_can_be_null=False,
-                    check_utf8=True,
-                ),
-            )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        include = sorted(set(types), key=names.index)
+        table = arrow_table(self.body, names, types, "\t", NULLS, include)
+        if table is None:
             return None
         n = table.num_rows
-        last = self.first + n
-        lines = np.arange(self.first, last, dtype=np.int32 if last < 1 << 31 else np.int64)
-        out: dict[str, object] = {"lines": lines}
+        out: dict[str, object] = {"lines": np.arange(self.first, self.first + n, dtype=np.int64)}
         for role in strings:
             if role not in have:
                 out[role] = (np.zeros(n, dtype=np.int32), [""])
@@ -169,9 +151,44 @@ class TextBlock:
         return out
 
 
+def arrow_table(
+    body: bytes,
+    names: list[str],
+    types: dict[str, object],
+    delimiter: str,
+    nulls: list[str],
+    include: list[str] | None = None,
+):
+    """pyarrow's CSV engine over the whole lines ``body``: no header, no quoting or escapes (the
+    line readers split on the delimiter alone), every line a row, columns ``include`` (default
+    all) of ``types``. ``None`` where pyarrow refuses the block (a field count, a cell that is
+    not of its type, bytes that are not UTF-8)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    try:
+        return pcsv.read_csv(
+            io.BytesIO(body),
+            read_options=pcsv.ReadOptions(
+                column_names=names, use_threads=False, block_size=len(body) + 1
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter, quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=include or [],
+                column_types=types,
+                null_values=nulls,
+                strings_can_be_null=False,
+                check_utf8=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+
+
 def dictionary_codes(column) -> tuple[np.ndarray, list[str]]:
     """(int32 codes [b], distinct strings) of a dictionary-encoded (chunked) column."""
-    values: list[str] = []
     seen: dict[str, int] = {}
     parts = []
     for chunk in column.chunks:
@@ -190,14 +207,10 @@ def screen_blocks(
     each source's header line (whose ``required`` roles must be present)."""
     for label, opener in text_sources(path):
         out.source(label)
-        out.path = type(out.path)(label)
         head: Header | None = None
         for first, body in line_blocks(label, opener):
             if head is None:
-                header = None
-                for lineno, text in block_lines(label, first, body):
-                    header = lineno, text
-                    break
+                header = next(block_lines(label, first, body), None)
                 if header is None:
                     continue  # only blank or comment lines so far
                 head = Header.parse(label, *header, roles)

@@ -15,12 +15,11 @@ from typing import Literal
 
 import numpy as np
 
+from dcellx.data.codes import compact_codes, concat_codes
 from dcellx.data.store import (
     GenotypeDataset,
     Merged,
     code_dtype,
-    compact_codes,
-    concat_codes,
     merge_measurements,
     packed_keys,
 )
@@ -73,6 +72,7 @@ class MeasurementLog:
         """Measurements from now on come from ``label`` (a zip member, for messages)."""
         self.flush()
         self.labels.append(label)
+        self.path = Path(label)
 
     def add(
         self,
@@ -109,8 +109,6 @@ class MeasurementLog:
             "types": types,
         }
         block.update({k: np.asarray(v, dtype=np.int32) for k, v in rows.items() if ":" in k})
-        if block["lines"].max() < 1 << 31:
-            block["lines"] = block["lines"].astype(np.int32)
         self._append(block)
         self._reset_rows()
 
@@ -123,6 +121,8 @@ class MeasurementLog:
     def _append(self, block: dict[str, np.ndarray]) -> None:
         if len(block["lines"]) == 0:
             return
+        if block["lines"].max() < 1 << 31:  # 4 bytes a measurement, not 8, for 10^7 of them
+            block["lines"] = block["lines"].astype(np.int32, copy=False)
         block["source"] = np.full(len(block["lines"]), max(len(self.labels) - 1, 0), np.int16)
         key = packed_keys(block["codes"])
         if key is not None:
@@ -263,12 +263,19 @@ def genotype_order_types(
         for c in range(n_canon):
             d = _decode(c) + [0] * k
             lut[p, c] = sum(d[r] * _DIGITS**j for j, r in enumerate(ranks) if r != 3)
-    combo = lut[perm[groups.row], canon.astype(np.int64)]
-    present = np.bincount(combo, minlength=1) > 0
-    used = np.flatnonzero(present)
-    inv = (np.cumsum(present) - 1)[combo]
+    return _combo_levels(lut[perm[groups.row], canon.astype(np.int64)])
+
+
+def _combo_levels(combo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes [m], levels) of base-5 allele-type combinations: ``+``-joined type names."""
+    if len(combo) and int(combo.max()) < 1 << 22:  # few combinations: a table, not a sort
+        present = np.bincount(combo) > 0
+        used = np.flatnonzero(present)
+        inv = (np.cumsum(present) - 1)[combo]
+    else:
+        used, inv = np.unique(combo, return_inverse=True)
     names = ["+".join(ALLELE_TYPES[d - 1] for d in _decode(v)) for v in used.tolist()]
-    return inv.astype(code_dtype(len(used))), np.asarray(names, dtype=str)
+    return inv.ravel().astype(code_dtype(len(used))), np.asarray(names, dtype=str)
 
 
 def allele_strings(
@@ -286,18 +293,5 @@ def allele_strings(
         t = np.take_along_axis(types[a:b].astype(np.int64), pos, axis=1)
         t = np.where(own >= 0, t + 1, 0)  # 0: no gene, 1..4: ALLELE_TYPES
         for j in range(k - 1, -1, -1):
-            combo[a:b] = combo[a:b] * (len(ALLELE_TYPES) + 1) + t[:, j]
-    if m and int(combo.max()) < 1 << 22:  # few combinations: a table, not a sort of 10^7 keys
-        present = np.bincount(combo) > 0
-        used = np.flatnonzero(present)
-        inv = (np.cumsum(present) - 1)[combo]
-    else:
-        used, inv = np.unique(combo, return_inverse=True)
-    names = []
-    for value in used.tolist():
-        parts = []
-        while value:
-            value, digit = divmod(value, len(ALLELE_TYPES) + 1)
-            parts.append(ALLELE_TYPES[digit - 1])
-        names.append("+".join(parts))
-    return inv.ravel().astype(code_dtype(len(used))), np.asarray(names, dtype=str)
+            combo[a:b] = combo[a:b] * _DIGITS + t[:, j]
+    return _combo_levels(combo)

@@ -8,13 +8,13 @@ twice) returns ``False`` and the reader walks that block line by line, which nam
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
 
-from dcellx.data.blocks import dictionary_codes
+from dcellx.data.blocks import arrow_table, dictionary_codes
 from dcellx.data.collect import MeasurementLog
+from dcellx.data.store import repeats_a_gene
 
 # bytes the line reader handles and pyarrow would not: '#', CR, tabs, other line breaks that
 # str.splitlines knows, and any non-ASCII byte (a byte-order mark, NEL, U+2028/9)
@@ -62,25 +62,12 @@ def read_dcell_block(body: bytes, first: int, out: MeasurementLog) -> bool:
         return False
     k = int(head)
     import pyarrow as pa
-    import pyarrow.csv as pcsv
 
     names = [f"c{i}" for i in range(k + 2)]
     types = {"c0": pa.int64(), names[-1]: pa.float64()}
     types.update({n: pa.dictionary(pa.int32(), pa.string()) for n in names[1:-1]})
-    try:
-        table = pcsv.read_csv(
-            io.BytesIO(body),
-            read_options=pcsv.ReadOptions(
-                column_names=names, use_threads=False, block_size=len(body) + 1
-            ),
-            parse_options=pcsv.ParseOptions(
-                delimiter=" ", quote_char=False, escape_char=False, ignore_empty_lines=False
-            ),
-            convert_options=pcsv.ConvertOptions(
-                column_types=types, null_values=[], strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    table = arrow_table(body, names, types, " ", [])  # no null cells: "nan" is an error
+    if table is None:
         return False
     n = table.num_rows
     if n == 0 or table.column("c0").null_count or (table.column("c0").to_numpy() != k).any():
@@ -95,8 +82,7 @@ def read_dcell_block(body: bytes, first: int, out: MeasurementLog) -> bool:
             return False
         lut = np.fromiter((out.code(g) for g in strings), np.int32, len(strings))
         codes[:, j] = lut[local]
-    srt = np.sort(codes, axis=1)
-    if (srt[:, 1:] == srt[:, :-1]).any():
+    if repeats_a_gene(codes).any():
         return False  # a gene listed twice: the line reader names the line
     lines = np.arange(first, first + n, dtype=np.int64)
     out.add_block({"codes": codes, "values": values[:, None], "lines": lines})

@@ -16,6 +16,7 @@ import numpy as np
 
 from dcellx.data.blocks import TextBlock
 from dcellx.data.sga import TYPE_CODE, ScreenCollector, _parse_strain
+from dcellx.data.store import repeats_a_gene
 
 
 @dataclass
@@ -181,8 +182,7 @@ def read_block(block: TextBlock, out: ScreenCollector, table: StrainTable, rules
     empty = keep & (count == 0)
     skips["rows with HO as the only gene"] = int(empty.sum())
     keep &= ~empty
-    srt = np.sort(genes, axis=1)
-    twice = keep & ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any(axis=1)
+    twice = keep & repeats_a_gene(genes)
     skips["rows naming one gene twice"] = int(twice.sum())
     keep &= ~twice
     # commit: nothing above touched ``out`` except vocabulary codes and levels

@@ -21,12 +21,13 @@ summed in file order (``np.bincount`` adds in input order, so the mean equals a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from dcellx.data.codes import distinct
 from dcellx.errors import ConfigError
 
 Meta = dict[str, tuple[np.ndarray, np.ndarray]]  # key -> (codes [n], levels [L] str)
@@ -190,7 +191,7 @@ def _sort_rows(codes: np.ndarray) -> np.ndarray:
     per row), ``np.sort`` otherwise."""
     k = codes.shape[1]
     if k not in (2, 3):
-        return np.sort(codes, axis=1)
+        return np.sort(codes, axis=1)  # k = 0 or 1: itself
     cols = [codes[:, j] for j in range(k)]
     pairs = [(0, 1)] if k == 2 else [(0, 1), (1, 2), (0, 1)]  # a sorting network
     for a, b in pairs:
@@ -203,16 +204,25 @@ def sorted_keys(codes: np.ndarray, vocab_size: int) -> np.ndarray:
     packed into an int64 where ``(V + 1)^k`` fits, else the sorted rows as opaque bytes."""
     srt = _sort_rows(codes)
     k = codes.shape[1]
-    base = vocab_size + 1
-    if k == 0:
-        return np.zeros(len(codes), dtype=np.int64)
-    if base**k < 1 << 62:
-        key = np.zeros(len(codes), dtype=np.int64)
-        for j in range(k):  # -1 pads sort first and pack as digit 0
-            key *= base
-            key += srt[:, j].astype(np.int64) + 1
-        return key
+    if (vocab_size + 1) ** k < 1 << 62:
+        return _pack(srt, vocab_size + 1)
     return np.ascontiguousarray(srt).view(np.dtype((np.void, 4 * k))).ravel()
+
+
+def _pack(srt: np.ndarray, base: int) -> np.ndarray:
+    """int64 [m]: sorted rows as base-``base`` numbers, the -1 pads (sorted first) as digit 0,
+    so a row and the same row with more pads pack alike."""
+    key = np.zeros(len(srt), dtype=np.int64)
+    for j in range(srt.shape[1]):
+        key *= base
+        key += srt[:, j].astype(np.int64) + 1
+    return key
+
+
+def repeats_a_gene(codes: np.ndarray) -> np.ndarray:
+    """bool [m]: rows that name one gene twice (pads aside)."""
+    srt = _sort_rows(codes)
+    return ((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)).any(axis=1)
 
 
 @dataclass
@@ -298,15 +308,9 @@ def packed_keys(codes: np.ndarray) -> np.ndarray | None:
     """``sorted_keys`` with a fixed base, so that blocks read at different times (a vocabulary
     still growing) give comparable keys: computed block by block while the block is hot in the
     cache, not over 10^7 rows at the end. ``None`` beyond 3 genes or 2^21 - 1 codes."""
-    k = codes.shape[1]
-    if k > 3 or (len(codes) and int(codes.max()) >= KEY_BASE - 1):
+    if codes.shape[1] > 3 or (len(codes) and int(codes.max()) >= KEY_BASE - 1):
         return None
-    srt = _sort_rows(codes) if k > 1 else codes
-    key = np.zeros(len(codes), dtype=np.int64)
-    for j in range(k):  # -1 pads sort first and pack as digit 0, so widths do not matter
-        key *= KEY_BASE
-        key += srt[:, j].astype(np.int64) + 1
-    return key
+    return _pack(_sort_rows(codes), KEY_BASE)
 
 
 def merge_measurements(
@@ -340,33 +344,6 @@ def merge_measurements(
     return Merged(rank[inverse.ravel()], first[order].astype(np.int64))
 
 
-def compact_codes(codes: np.ndarray) -> np.ndarray:
-    """Rows with their -1 pads moved to the end (gene order kept), trailing all-pad columns
-    dropped."""
-    if codes.size == 0:
-        return codes
-    pads = codes < 0
-    if pads.any():
-        order = np.argsort(pads, axis=1, kind="stable")
-        codes = np.take_along_axis(codes, order, axis=1)
-    width = int((codes >= 0).sum(axis=1).max()) if len(codes) else 0
-    return np.ascontiguousarray(codes[:, :width])
-
-
-def concat_codes(parts: Iterable[np.ndarray]) -> np.ndarray:
-    """Stack code blocks of different widths (padded with -1)."""
-    parts = list(parts)
-    if not parts:
-        return np.zeros((0, 0), dtype=np.int32)
-    k = max(p.shape[1] for p in parts)
-    out = np.full((sum(len(p) for p in parts), k), -1, dtype=np.int32)
-    at = 0
-    for p in parts:
-        out[at : at + len(p), : p.shape[1]] = p
-        at += len(p)
-    return out
-
-
 def joint_codes(datasets: Sequence[GenotypeDataset]) -> tuple[list[np.ndarray], list[str]]:
     """Each dataset's codes against one joint vocabulary (the first's, then new names in order)."""
     vocab = list(datasets[0].vocab) if datasets else []
@@ -377,23 +354,3 @@ def joint_codes(datasets: Sequence[GenotypeDataset]) -> tuple[list[np.ndarray], 
         out.append(np.where(ds.codes >= 0, lut[np.maximum(ds.codes, 0)], -1).astype(np.int32))
     vocab = list(index)
     return out, vocab
-
-
-def csr(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ptr int64 [n+1], flat int64 [K]) of -1 padded rows, gene order kept."""
-    present = codes >= 0
-    ptr = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(present.sum(axis=1), out=ptr[1:])
-    return ptr, codes[present].astype(np.int64)
-
-
-def distinct(x: np.ndarray) -> np.ndarray:
-    """The sorted distinct values of ``x``: ``np.unique`` by one sort (numpy's hash-based unique
-    takes ~0.6 s for 2*10^6 int64 here, a sort ~0.1 s)."""
-    s = np.sort(np.asarray(x).ravel())
-    if len(s) == 0:
-        return s
-    keep = np.empty(len(s), dtype=bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]

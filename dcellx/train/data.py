@@ -30,9 +30,10 @@ from dcellx.batch import (
     report_unknown,
     require_visible,
 )
+from dcellx.data.codes import compact_codes, concat_codes
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import Duplicates, GenotypeDataset
-from dcellx.data.store import compact_codes, concat_codes, joint_codes, merge_measurements
+from dcellx.data.store import joint_codes, merge_measurements
 from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError
 from dcellx.ontology.compiled import CompiledOntology

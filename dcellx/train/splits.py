@@ -36,7 +36,8 @@ from typing import Literal
 
 import numpy as np
 
-from dcellx.data.store import GenotypeDataset, concat_codes, csr, distinct, joint_codes
+from dcellx.data.codes import concat_codes, csr, distinct
+from dcellx.data.store import GenotypeDataset, joint_codes
 from dcellx.errors import ConfigError
 
 SplitMethod = Literal["random", "genes", "pairs"]

@@ -99,3 +99,24 @@ def test_a_negative_zero_stays_negative_as_in_a_running_sum(tmp_path) -> None:
     path.write_text("2 A B -0.0\n2 C D -0.0\n2 D C -0.0\n2 E F -0.0\n2 F E 0.0\n")
     values = read_dcell_genotypes(path).values[:, 0]
     assert np.signbit(values).tolist() == [True, True, False]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_per_block_allele_digits_equal_row_by_row_matching(k: int) -> None:
+    """``canonical_types`` + ``genotype_order_types`` (what readers use) against the direct
+    matching of each measurement's genes to its genotype's order (``allele_strings``)."""
+    from dcellx.data.collect import allele_strings, canonical_types, genotype_order_types
+
+    rng = np.random.default_rng(k)
+    sets = np.stack([rng.permutation(50)[:k] for _ in range(40)]).astype(np.int32)
+    rows = rng.integers(0, 40, 2000)
+    codes = np.stack([rng.permutation(sets[r]) for r in rows]).astype(np.int32)
+    if k == 3:  # some doubles padded into the triple width
+        codes[:300, 2] = -1
+    types = rng.integers(0, 4, codes.shape).astype(np.int8)
+    types[codes < 0] = -1
+    groups = merge_measurements(codes, 50)
+    a_codes, a_levels = genotype_order_types(codes, canonical_types(codes, types), groups)
+    b_codes, b_levels = allele_strings(codes, types, groups)
+    assert a_levels[a_codes].tolist() == b_levels[b_codes].tolist()
+    assert len(set(a_levels.tolist())) >= 4  # every type occurs: the comparison is not empty
