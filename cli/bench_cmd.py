@@ -26,6 +26,9 @@ def bench(
     steps: Annotated[int, typer.Option(help="timed engine steps after warm-up.")] = 5,
     reference_steps: Annotated[int, typer.Option("--reference-steps")] = 2,
     no_reference: Annotated[bool, typer.Option("--no-reference")] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Also print where a step's time goes, by part.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Training samples/s of the fast engine vs the reference loop, GFLOP/s, peak RSS."""
@@ -38,6 +41,7 @@ def bench(
         steps=steps,
         reference_steps=reference_steps,
         with_reference=not no_reference,
+        profile=profile,
     )
     if as_json:
         typer.echo(json.dumps(out, indent=2))
@@ -45,6 +49,35 @@ def bench(
     table = Table(title=f"dcellx bench --go {go} --preset {preset} --variant {variant}")
     table.add_column("figure")
     table.add_column("value", justify="right")
+    prof = out.pop("profile", None)
     for k, v in out.items():
         table.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
     console.print(table)
+    if prof is not None:
+        _print_profile(prof, f"{preset}, batch {batch_size}")
+
+
+def _print_profile(prof: dict, title: str) -> None:
+    """The part table (forward, backward, share of the profiled step) and the kernel lines."""
+    total = prof["profiled_step_ms"]
+    table = Table(title=f"where a step goes ({title}): profiled {total:.1f} ms")
+    for col in ("part", "forward ms", "backward ms", "total ms", "share"):
+        table.add_column(col, justify="left" if col == "part" else "right")
+    for r in prof["parts"]:
+        t = r["forward_ms"] + r["backward_ms"]
+        row = (f"{r['forward_ms']:.1f}", f"{r['backward_ms']:.1f}", f"{t:.1f}", f"{t / total:.1%}")
+        table.add_row(r["part"], *row)
+    console.print(table)
+    kern = Table(title="kernels (self time, all phases)")
+    kern.add_column("family")
+    kern.add_column("ms", justify="right")
+    kern.add_column("share", justify="right")
+    for k, v in prof["kernels_ms"].items():
+        kern.add_row(k, f"{v:.1f}", f"{v / total:.1%}")
+    console.print(kern)
+    console.print(
+        f"bmm: {prof['bmm_calls_per_step']:.0f} calls, {prof['bmm_gflop_per_step']} GFLOP a step "
+        f"({prof['bmm_padding_share']:.1%} of it on padding), {prof['bmm_gflops']} GFLOP/s; "
+        f"unprofiled step {prof['step_ms']:.1f} ms, "
+        f"{prof['minor_page_faults_per_step']:,} minor page faults a step"
+    )

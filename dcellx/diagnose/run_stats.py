@@ -34,7 +34,9 @@ def load_run(run_dir: str | Path, which: str = "best"):
     state = load_weights(run_dir, which)
     if data.onto.content_hash != state["ontology_hash"]:
         raise ConfigError(f"{run_dir}: the ontology no longer compiles to the run's hash")
-    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed)
+    model = build_model(
+        data.onto, cfg.model, cfg.variant, cfg.seed, engine=cfg.engine, buckets=cfg.buckets
+    )
     model.load_term_state_dict(state["model"])
     if not isinstance(model, DCell):
         raise ConfigError(f"{run_dir}: diagnostics need a DCell variant, not {cfg.variant!r}")

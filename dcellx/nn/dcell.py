@@ -21,10 +21,14 @@ import torch
 from torch import nn
 
 from dcellx.batch import PerturbationBatch
+from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
+from dcellx.nn.fused import fused_forward, fused_supported
 from dcellx.nn.genes import GeneInput
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
+from dcellx.nn.ops import section
+from dcellx.nn.slots import SlotPlan
 from dcellx.nn.term_state import load_term_state, term_state
 from dcellx.ontology.compiled import CompiledOntology
 
@@ -114,6 +118,7 @@ class DCell(nn.Module):
         N, T = L.num_neurons, onto.num_terms
         self.genes = GeneInput(L)
         self.keep_states = False
+        self.fused = True  # False: always the autograd engine (for comparisons)
         # diagnostics: when a list, forward appends (stratum, layer, z, pre, h) detached
         self.trace: list | None = None
         self.last_states: torch.Tensor | None = None
@@ -179,6 +184,14 @@ class DCell(nn.Module):
         self._stratum_sizes = [p.neurons[1] - p.neurons[0] for p in L.strata]
         self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
+        # the fused engine's slot layout (dcellx.nn.slots) and its working memory
+        self.slot_plan = SlotPlan(L, [[wi for wi, *_ in bks] for *_, bks in self._plans])
+        sp = self.slot_plan
+        for name in ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term"):
+            self.register_buffer(f"slots_{name}", torch.from_numpy(getattr(sp, name)), False)
+        for s, st in enumerate(sp.strata):
+            self.register_buffer(f"slots_in_{s}", torch.from_numpy(st.in_rows), persistent=False)
+        self.slot_buffers = BufferPool()
 
     # -- forward -------------------------------------------------------------------------------
     def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int) -> torch.Tensor:
@@ -214,11 +227,15 @@ class DCell(nn.Module):
 
     def _block(self, z, layer, n0, n1, s):
         if self.cfg.block == "linear-tanh-norm":
-            pre = torch.tanh(z)
-            h = self._norm(pre, layer, n0, n1, s)
+            with section("tanh"):
+                pre = torch.tanh(z)
+            with section("norm"):
+                h = self._norm(pre, layer, n0, n1, s)
         else:
-            pre = self._norm(z, layer, n0, n1, s)
-            h = torch.tanh(pre)
+            with section("norm"):
+                pre = self._norm(z, layer, n0, n1, s)
+            with section("tanh"):
+                h = torch.tanh(pre)
         if self.trace is not None:
             self.trace.append((s, layer, z.detach(), pre.detach(), h.detach()))
         return pre, h
@@ -235,10 +252,26 @@ class DCell(nn.Module):
             out.append(sq**0.5)
         return out
 
+    @property
+    def slot_index(self) -> dict:
+        """The slot plan's index tensors, on the model's device."""
+        names = ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term")
+        out = {n: getattr(self, f"slots_{n}") for n in names}
+        out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in range(len(self._plans))]
+        return out
+
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1])."""
+        """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1]): the
+        fused engine (``dcellx.nn.fused``) where it supports the configuration, else autograd."""
+        if self.fused and fused_supported(self):
+            return fused_forward(self, batch)
+        return self.forward_autograd(batch)
+
+    def forward_autograd(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The forward pass on autograd, stratum by stratum (module docstring)."""
         cfg, B = self.cfg, batch.size
-        gene_out = self.genes(batch)
+        with section("genes"):
+            gene_out = self.genes(batch)
         lua = cfg.gene_layer != "direct"
         extra, genes = (gene_out, None) if lua else (None, gene_out)
         # Per-stratum views through one split each: the backward of a split is a single cat,
@@ -259,27 +292,32 @@ class DCell(nn.Module):
         def fan_out(src: int, states: torch.Tensor) -> None:
             if src in self._fanout:
                 who, sizes = self._fanout[src]
-                rows = states.index_select(0, getattr(self, f"fan_{src + 1}"))
-                for s_, part in zip(who, torch.split(rows, sizes), strict=True):
-                    fed[(src, s_)] = part
+                with section("gather"):
+                    rows = states.index_select(0, getattr(self, f"fan_{src + 1}"))
+                    for s_, part in zip(who, torch.split(rows, sizes), strict=True):
+                        fed[(src, s_)] = part
 
         if extra is not None:
             fan_out(-1, extra)
         for s, ((n0, n1), (t0, t1), srcs, bks) in enumerate(self._plans):
-            parts = [fed.pop((src, s)) for src in srcs]
-            parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
-            X = torch.cat(parts, 0)
-            Xall = X.index_select(0, getattr(self, f"in_{s}"))
-            Xks = torch.split(Xall, [Tk * fp for _, Tk, fp, _ in bks]) if len(bks) > 1 else [Xall]
-            ys = []
-            for (wi, Tk, fp, op), Xk in zip(bks, Xks, strict=True):
-                ys.append(torch.bmm(self.weights[wi], Xk.view(Tk, fp, B)).view(Tk * op, B))
-            Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
-            z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
-            if genes is not None:
-                z = self._add_genes(z, genes, base_s, s, n0, B)
-            if t1 - 1 == self.onto.root and self.layout.root_extra:
-                z = z + self.root_const.unsqueeze(1)
+            with section("gather"):
+                parts = [fed.pop((src, s)) for src in srcs]
+                parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
+                X = torch.cat(parts, 0)
+                Xall = X.index_select(0, getattr(self, f"in_{s}"))
+                sizes_k = [Tk * fp for _, Tk, fp, _ in bks]
+                Xks = torch.split(Xall, sizes_k) if len(bks) > 1 else [Xall]
+            with section("matmul"):
+                ys = []
+                for (wi, Tk, fp, op), Xk in zip(bks, Xks, strict=True):
+                    ys.append(torch.bmm(self.weights[wi], Xk.view(Tk, fp, B)).view(Tk * op, B))
+                Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
+            with section("bias+genes"):
+                z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
+                if genes is not None:
+                    z = self._add_genes(z, genes, base_s, s, n0, B)
+                if t1 - 1 == self.onto.root and self.layout.root_extra:
+                    z = z + self.root_const.unsqueeze(1)
             pre, h = self._block(z, 0, n0, n1, s)
             for layer in range(1, cfg.depth):
                 hp = torch.cat([h, h.new_zeros(1, B)], 0)
@@ -295,18 +333,21 @@ class DCell(nn.Module):
             fan_out(s, h)
             if t1 - 1 == self.onto.root:
                 continue  # the root has the main head instead of an auxiliary one
-            a_in = pre if cfg.aux_input == "pre-norm" else h
-            lt = getattr(self, f"lterm_{s}")
-            contrib = a_in * aux_w_s[s].unsqueeze(1)
-            a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
-            a = a.index_add(0, lt, contrib) + aux_b_s[s].unsqueeze(1)
-            aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
+            with section("aux heads"):
+                a_in = pre if cfg.aux_input == "pre-norm" else h
+                lt = getattr(self, f"lterm_{s}")
+                contrib = a_in * aux_w_s[s].unsqueeze(1)
+                a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
+                a = a.index_add(0, lt, contrib) + aux_b_s[s].unsqueeze(1)
+                aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
         if self.training:
             self.norm_steps += 1
         if self.keep_states:  # for diagnostics (RLIPP, saturation): all neuron states [N, B]
             self.last_states = torch.cat(outs, 0).detach()
-        root = self.head_weight @ outs[-1] + self.head_bias
-        return root, torch.cat(aux, 0).t()
+        with section("root head"):
+            root = self.head_weight @ outs[-1] + self.head_bias
+            aux_all = torch.cat(aux, 0).t()
+        return root, aux_all
 
     def l2_parameters(self) -> list[torch.Tensor]:
         """Weight matrices penalised by the L2 term (biases and norm parameters excluded)."""

@@ -23,9 +23,10 @@ Which deletions reach a term's gene block is the ``deletion_rule`` (``dcellx.nn.
 ``inc_visible`` flags each direct incidence, and the per-gene perturbation lists below only hold
 visible ones, so an invisible deletion leaves the term at its wild-type input.
 
-Within a stratum, terms are grouped into *buckets* of similar (fan-in, width); each bucket is one
-padded ``bmm``. Padding is zero on both sides and never read back, so it stays zero under any
-optimiser that maps zero gradients to zero updates (SGD, Adam, L2 in the loss).
+Within a stratum, terms are grouped into *buckets* of similar (fan-in, width), by the plan of
+least predicted step time (``dcellx.nn.buckets``); each bucket is one padded ``bmm``. Padding is
+zero on both sides and never read back, so it stays zero under any optimiser that maps zero
+gradients to zero updates (SGD, Adam, L2 in the loss).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from functools import cached_property
 
 import numpy as np
 
+from dcellx.nn.buckets import BucketCost, plan_buckets
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.deletion import visible_incidences
 from dcellx.ontology.compiled import CompiledOntology
@@ -63,7 +65,12 @@ class StratumPlan:
 class ModelLayout:
     """Widths, offsets, incidence element tables and per-stratum bucket plans."""
 
-    def __init__(self, onto: CompiledOntology, cfg: ModelConfig, bucket_ratio: float = 1.3):
+    def __init__(
+        self, onto: CompiledOntology, cfg: ModelConfig, buckets: BucketCost | float | None = None
+    ):
+        """``buckets``: the cost model the bucket plan minimises (``dcellx.nn.buckets``; None:
+        its fitted defaults), or a float r for the former fixed plan (terms whose fan-in and width
+        fall in the same cell of ratio r share a bucket), kept for comparisons."""
         self.onto, self.cfg = onto, cfg
         T = onto.num_terms
         basis = onto.contained if cfg.width_basis == "contained" else onto.direct_counts()
@@ -102,7 +109,8 @@ class ModelLayout:
         self.extra_offset = np.concatenate([[0], np.cumsum(self.extra_width)]).astype(np.int64)
         self.num_extra = int(self.extra_offset[-1])
         self._incidence_elements()
-        self.strata = [self._plan(s, bucket_ratio) for s in range(onto.num_strata)]
+        plan = BucketCost() if buckets is None else buckets
+        self.strata = [self._plan(s, plan) for s in range(onto.num_strata)]
 
     # -- gene incidence elements: one per (direct annotation, unit of the term) --------------
     def _incidence_elements(self) -> None:
@@ -157,7 +165,7 @@ class ModelLayout:
         return np.arange(self.num_elements) - self.inc_elem_start[self.elem_inc]
 
     # -- per-stratum bucket plan ---------------------------------------------------------
-    def _plan(self, s: int, ratio: float) -> StratumPlan:
+    def _plan(self, s: int, buckets: BucketCost | float) -> StratumPlan:
         onto = self.onto
         terms = np.nonzero(onto.strata == s)[0]
         n0, n1 = int(self.offset[terms[0]]), int(self.offset[terms[-1] + 1])
@@ -184,17 +192,19 @@ class ModelLayout:
         zero_row = len(pos)
         dense_in = np.array([len(r) for r in rows_per_term], np.int64)
         width = self.width[terms]
-        # bucket: group terms whose fan-in and width fall in the same log-ratio cell
-        key_f = np.floor(np.log(np.maximum(dense_in, 1)) / math.log(ratio)).astype(int)
-        key_o = np.floor(np.log(width) / math.log(ratio)).astype(int)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i in range(len(terms)):
-            groups.setdefault((key_f[i], key_o[i]), []).append(i)
-        buckets: list[Bucket] = []
+        if isinstance(buckets, BucketCost):
+            groups = [g.tolist() for g in plan_buckets(dense_in, width, buckets)]
+        else:  # the fixed plan: terms whose fan-in and width share a log-ratio cell
+            key_f = np.floor(np.log(np.maximum(dense_in, 1)) / math.log(buckets)).astype(int)
+            key_o = np.floor(np.log(width) / math.log(buckets)).astype(int)
+            cells: dict[tuple[int, int], list[int]] = {}
+            for i in range(len(terms)):
+                cells.setdefault((key_f[i], key_o[i]), []).append(i)
+            groups = [cells[k] for k in sorted(cells)]
+        out: list[Bucket] = []
         out_cursor = 0
         unpad = np.full(n1 - n0, -1, np.int64)
-        for key in sorted(groups):
-            idx = groups[key]
+        for idx in groups:
             fp = max(1, int(dense_in[idx].max()))
             op = int(width[idx].max())
             in_rows = np.full(len(idx) * fp, zero_row, np.int64)
@@ -208,9 +218,9 @@ class ModelLayout:
                     out_pos[j * op + u] = lo + u
                     unpad[lo + u - n0] = out_cursor + j * op + u
             out_cursor += len(idx) * op
-            buckets.append(Bucket(terms[idx], fp, op, in_rows, out_pos))
+            out.append(Bucket(terms[idx], fp, op, in_rows, out_pos))
         assert (unpad >= 0).all()
-        return StratumPlan(s, terms, (n0, n1), sources, buckets, unpad)
+        return StratumPlan(s, terms, (n0, n1), sources, out, unpad)
 
     def stratum_first_neuron(self, s: int) -> int:
         first = int(np.argmax(self.onto.strata == s))

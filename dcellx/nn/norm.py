@@ -29,6 +29,11 @@ def set_batch_stat_reducer(fn: Callable | None) -> None:
     _REDUCER = fn
 
 
+def batch_stats_reduced() -> bool:
+    """Whether a batch-statistics reducer is installed (multi-process training)."""
+    return _REDUCER is not None
+
+
 def batch_stats_in_use(cfg: ModelConfig, training: bool, norm_steps: torch.Tensor | int) -> bool:
     """Whether BatchNorm uses the batch's statistics (else the running ones): in training mode,
     except under ``batch-frozen`` once ``norm_steps`` training steps reach ``bn_freeze_after``."""

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import write_csv
-from dcellx.train.config import RunConfig, make_run_config, parse_value, route
+from dcellx.train.config import RunConfig, make_run_config, parse_value, recorded, route
 from dcellx.train.loop import RunInterrupted, run
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
@@ -171,7 +171,7 @@ def _lookup(run: dict[str, Any], key: str) -> Any:
     ``max_steps``) reads as its default, which is what that run ran with."""
     part, name = route(key)
     if part == "run":
-        return run[name] if name in run else RunConfig.model_fields[name].default
+        return recorded(run, name)
     return run[part][name]
 
 

@@ -98,6 +98,15 @@ class RunConfig(BaseModel):
     runs_dir: str = "runs"
     variant: str = "binary"
     model: ModelConfig = ModelConfig()
+    # How DCell's forward and backward are computed (dcellx.nn.fused): "fused" (hand-written
+    # backward over reused buffers) or "autograd"; the same function, rounding differs in the
+    # last bits, so a run resumes on the engine it began with. Configurations the fused engine
+    # does not cover (layer norm, depth > 1, multi-process BatchNorm) run on autograd either way.
+    engine: Literal["fused", "autograd"] = "fused"
+    # Which terms share a padded bmm (dcellx.nn.buckets): "cost-v1" = the plan of least
+    # predicted step time under BucketCost's constants of this version, "ratio-1.3" = the former
+    # fixed cells. The optimiser state in a checkpoint is packed by bucket, so a run keeps its plan.
+    buckets: Literal["cost-v1", "ratio-1.3"] = "cost-v1"
     quiet: bool = False
 
     @field_validator("variant")
@@ -221,8 +230,22 @@ def make_run_config(
     return cfg
 
 
+# What a run whose ``config.json`` predates a field ran with, where that is not the field's
+# default: every run before the fused engine was computed on autograd, with the fixed buckets.
+PREDATED = {"engine": "autograd", "buckets": "ratio-1.3"}
+
+
+def recorded(run: dict[str, Any], name: str) -> Any:
+    """Run field ``name`` of a recorded config: a field the config predates reads as what the run
+    ran with (``PREDATED``, else the field's default, e.g. ``max_steps``)."""
+    if name in run:
+        return run[name]
+    return PREDATED.get(name, RunConfig.model_fields[name].default)
+
+
 def load_run_config(data: dict[str, Any]) -> RunConfig:
     """A ``RunConfig`` from the ``run`` block of a ``config.json`` (raises ``ConfigError``)."""
+    data = {**{k: v for k, v in PREDATED.items() if k not in data}, **data}
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

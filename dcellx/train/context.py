@@ -72,7 +72,15 @@ def build_training(
     cfg: RunConfig, data: RunData, dev: torch.device
 ) -> tuple[nn.Module, torch.optim.Optimizer, Scheduler | None]:
     """The model on ``dev``, its Adam optimiser and its scheduler."""
-    model = build_model(data.onto, cfg.model, cfg.variant, cfg.seed, data.model_pairs(cfg.variant))
+    model = build_model(
+        data.onto,
+        cfg.model,
+        cfg.variant,
+        cfg.seed,
+        data.model_pairs(cfg.variant),
+        cfg.engine,
+        cfg.buckets,
+    )
     model.to(dev)
     # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
     # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)

@@ -109,7 +109,9 @@ def import_lua_run(
     run_data = load_run_data(cfg)
     if run_data.onto.content_hash != onto.content_hash:  # the same recipe, compiled twice
         raise ConfigError("the topology compiled to two different ontologies")
-    net = build_model(run_data.onto, cfg.model, cfg.variant, cfg.seed)
+    net = build_model(
+        run_data.onto, cfg.model, cfg.variant, cfg.seed, engine=cfg.engine, buckets=cfg.buckets
+    )
     net.load_term_state_dict(lua.state)
     source = {"path": str(t7), "sha256": registry.sha256_file(t7), "gene_map": str(gmap)}
     source["gene_map_sha256"] = registry.sha256_file(gmap)

@@ -76,21 +76,29 @@ def run_ontology(onto: CompiledOntology, variant: str, seed: int) -> CompiledOnt
     return shuffle_ontology(onto, seed) if variant == "shuffled-ontology" else onto
 
 
+# RunConfig.buckets -> ModelLayout's ``buckets`` (None: BucketCost's defaults, the cost-v1 plan)
+BUCKET_PLANS: dict[str, float | None] = {"cost-v1": None, "ratio-1.3": 1.3}
+
+
 def build_model(
     onto: CompiledOntology,
     cfg: ModelConfig,
     variant: str,
     seed: int,
     pairs: np.ndarray | None = None,
+    engine: str = "fused",
+    buckets: str = "cost-v1",
 ) -> nn.Module:
     """A freshly initialised model; the seed fixes the initial function exactly. ``pairs``: the
     pair keys seen in training (``RunData.train_pairs()``), used by the ``pairwise`` baseline only
-    (without them it starts with no pair terms and adopts a checkpoint's on loading)."""
+    (without them it starts with no pair terms and adopts a checkpoint's on loading). ``engine``,
+    ``buckets``: the DCell's engine and bucket plan (``RunConfig.engine``, ``.buckets``)."""
     if variant in BASELINES:
         return build_baseline(variant, onto.num_genes, pairs)
-    layout = ModelLayout(onto, cfg)
+    layout = ModelLayout(onto, cfg, BUCKET_PLANS[buckets])
     if variant != "mlp":
         dcell = DCell(onto, cfg, layout)
+        dcell.fused = engine == "fused"
         dcell.load_term_state_dict(init_term_state(layout, seed))
         return dcell
     # as many parameters as the DCell would have, counted without building it

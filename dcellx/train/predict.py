@@ -118,7 +118,9 @@ def predict(
             f"ontology {go or cfg.go!r} compiles to {onto.content_hash[:12]} but the run's "
             f"weights were trained on {state['ontology_hash'][:12]}: refusing to predict"
         )
-    model = build_model(onto, cfg.model, cfg.variant, cfg.seed)
+    model = build_model(
+        onto, cfg.model, cfg.variant, cfg.seed, engine=cfg.engine, buckets=cfg.buckets
+    )
     model.load_term_state_dict(state["model"])
     dev = torch.device(device)
     model.to(dev)

@@ -15,6 +15,7 @@ from dcellx.train import make_run_config, resume, run
 from dcellx.train.compare import _point_key, collect
 from dcellx.train.config import load_run_config
 from dcellx.train.predict import predict
+from dcellx.train.rundir import read_json
 from tests.train.conftest import metrics_without_seconds
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "rundirs-v1"
@@ -44,6 +45,10 @@ def test_old_run_resumes_to_what_a_fresh_run_computes(old, tmp_path) -> None:
     (run_dir,) = (old / "runs").iterdir()
     assert not (run_dir / "summary.json").exists()  # stopped by SIGTERM after epoch 9 of 40
     resume(run_dir, quiet=True)
+    # the old run predates RunConfig.engine and .buckets: it ran, and resumes, on autograd with
+    # the fixed buckets (config.PREDATED), so the fresh run of its config does too
+    old_cfg = load_run_config(read_json(run_dir / "config.json")["run"])
+    assert (old_cfg.engine, old_cfg.buckets) == ("autograd", "ratio-1.3")
     fresh = run(
         make_run_config(
             go="dna-repair",
@@ -52,6 +57,8 @@ def test_old_run_resumes_to_what_a_fresh_run_computes(old, tmp_path) -> None:
             threads=1,
             quiet=True,
             runs_dir=str(tmp_path / "new"),
+            engine="autograd",
+            buckets="ratio-1.3",
         )
     ).run_dir
     resumed = metrics_without_seconds(run_dir)
@@ -77,7 +84,7 @@ def test_old_run_resumes_under_max_steps(old, tmp_path) -> None:
     fresh = run(
         make_run_config(
             go="dna-repair", epochs=40, max_steps=15, seed=4, threads=1, quiet=True,
-            runs_dir=str(tmp_path / "new"),
+            runs_dir=str(tmp_path / "new"), engine="autograd", buckets="ratio-1.3",
         )
     ).run_dir  # fmt: skip
     assert metrics_without_seconds(run_dir) == metrics_without_seconds(fresh)
@@ -88,7 +95,8 @@ def test_old_configs_match_sweep_points_on_new_fields(old) -> None:
     for cfg_path in (old / "sweep").glob("*/config.json"):
         recorded = json.loads(cfg_path.read_text())["run"]
         assert "max_steps" not in recorded and "score_sample" not in recorded
-        keys = ["max_steps", "score_sample", "lr"]
+        keys = ["max_steps", "score_sample", "lr", "engine", "buckets"]
         new = {**recorded, "max_steps": None, "score_sample": None}
+        new |= {"engine": "autograd", "buckets": "ratio-1.3"}  # what it ran with
         assert _point_key(recorded, keys) == _point_key(new, keys)
         assert load_run_config(recorded) == load_run_config(new)

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 
 from dcellx.batch import encode_genotypes, make_batch
+from dcellx.bench.profile import profile_steps
 from dcellx.data.datasets import load_dataset
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.loss import dcell_loss
+from dcellx.nn.ops import section
 from dcellx.nn.reference import ReferenceDCell
 from dcellx.ontology.compiled import CompiledOntology
 
@@ -43,7 +45,8 @@ def _train_step(model, opt, inputs, y: torch.Tensor, cfg: ModelConfig):
 
     def step() -> None:
         root, aux = model(inputs)
-        loss = dcell_loss(root, aux, y, cfg).total
+        with section("loss"):
+            loss = dcell_loss(root, aux, y, cfg).total
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -67,6 +70,7 @@ def run_bench(
     reference_steps: int = 2,
     data: str = "dcell-dna-repair",
     with_reference: bool = True,
+    profile: bool = False,
 ) -> dict:
     """Measure and return the bench JSON (see module docstring for what is counted)."""
     torch.set_num_threads(threads)
@@ -91,6 +95,7 @@ def run_bench(
     engine_step()
     t_engine = _time_steps(engine_step, steps)
     rss = peak_rss_mb()
+    prof = profile_steps(engine_step) if profile else None
     params = model.num_parameters()
     gflops_dense = dense_matmul_gflops()
     macs = layout.useful_macs_per_sample()
@@ -114,6 +119,8 @@ def run_bench(
         "batch_build_ms": round(batch_ms, 4),
     }
     out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
+    if prof is not None:
+        out["profile"] = _with_bmm_flops(prof, layout, batch_size)
     del engine_step, model, opt  # free the engine before building the reference
     if with_reference:
         ref = ReferenceDCell(onto, cfg, layout)
@@ -130,3 +137,17 @@ def run_bench(
         out["reference_samples_per_s"] = None
         out["speedup"] = None
     return out
+
+
+def _with_bmm_flops(prof: dict, layout: ModelLayout, batch_size: int) -> dict:
+    """Add what the bmm kernels compute: padded FLOPs per step (forward and both backward
+    products), the share of them spent on bucket padding, and their rate in the profile."""
+    padded = layout.padded_dense_params()  # MACs per sample of the padded term matmuls
+    dense_in = layout.child_in + layout.extra_width
+    useful = int((dense_in * layout.width).sum())  # the same without padding
+    flops = 2 * 3 * padded * batch_size
+    ms = prof["kernels_ms"].get("bmm", 0.0)
+    prof["bmm_gflop_per_step"] = round(flops / 1e9, 2)
+    prof["bmm_padding_share"] = round(1 - useful / padded, 4) if padded else 0.0
+    prof["bmm_gflops"] = round(flops / ms / 1e6, 1) if ms else None
+    return prof

@@ -1,0 +1,82 @@
+r"""Which terms of a stratum share a padded ``bmm``: the plan with the least predicted step time.
+
+A bucket of :math:`T` terms runs at the padded size :math:`o \times f` (its largest width and
+fan-in): one kernel for all of them, but :math:`T o f - \sum_t w_t f_t` multiply-adds and
+:math:`T o - \sum_t w_t` rows of padding. ``BucketCost`` prices a bucket's share of one training
+step of the fused engine,
+
+.. math::
+    c(T, o, f) = k_0 + k_1 T + k_2 \, T o f B + k_3 \, T (o + f) B,
+
+:math:`k_0` the fixed cost of a bucket (its six kernel calls a step: the product, its two
+backward products and the auxiliary heads' three), :math:`k_1` the cost per matrix inside a
+batched product, :math:`k_2` per multiply-add of the three products (forward, weight and input
+gradients), :math:`k_3` per padded row element (the elementwise passes over output rows and the
+gather and index-add over input rows), at a nominal batch :math:`B`. The constants are fitted to
+this machine's measured ``bmm`` and elementwise timings (``benchmarks/bench_buckets.py``, which
+also compares the plans' step times); the plan is independent of the batch a run uses, so a
+model's layout, and its rounding, do not depend on it.
+
+The constants are the plan: changing them regroups every new model's terms, and a checkpoint's
+optimiser state is packed by bucket, so runs record the plan they use (``RunConfig.buckets``:
+``cost-v1`` is these constants; new constants would be a new name).
+
+``plan_buckets`` sorts the stratum's terms (by width then fan-in, and by fan-in then width) and
+splits each order into contiguous groups by dynamic programming over that cost, keeping the
+cheaper of the two plans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BucketCost:
+    """Seconds a bucket adds to a training step (module docstring); fitted on the reference
+    machine (2-core AMD EPYC, torch 2.13.0 CPU, 2 threads) by ``benchmarks/bench_buckets.py``."""
+
+    k0: float = 2.4e-5
+    k1: float = 7.7e-7
+    k2: float = 4.0e-11
+    k3: float = 3.5e-9
+    batch: int = 128
+
+    def __call__(self, T: np.ndarray, out_pad: np.ndarray, fan_pad: np.ndarray) -> np.ndarray:
+        T, o, f = (np.asarray(x, np.float64) for x in (T, out_pad, fan_pad))
+        B = self.batch
+        return self.k0 + self.k1 * T + self.k2 * T * o * f * B + self.k3 * T * (o + f) * B
+
+
+def _split(fan: np.ndarray, width: np.ndarray, cost: BucketCost) -> tuple[float, list[slice]]:
+    """Least-cost split of terms (in this order) into contiguous groups: (cost, groups)."""
+    n = len(fan)
+    best = np.zeros(n + 1)
+    cut = np.zeros(n + 1, np.int64)
+    for j in range(1, n + 1):
+        # padded size of every group i..j-1: the running maxima from the right
+        f = np.maximum.accumulate(fan[:j][::-1])[::-1]
+        w = np.maximum.accumulate(width[:j][::-1])[::-1]
+        c = best[:j] + cost(j - np.arange(j), w, np.maximum(f, 1))
+        cut[j] = int(np.argmin(c))
+        best[j] = c[cut[j]]
+    groups, j = [], n
+    while j > 0:
+        groups.append(slice(int(cut[j]), j))
+        j = int(cut[j])
+    return float(best[n]), groups[::-1]
+
+
+def plan_buckets(fan: np.ndarray, width: np.ndarray, cost: BucketCost) -> list[np.ndarray]:
+    """Groups of term positions (each ascending) covering ``range(len(fan))``; ``fan`` is each
+    term's dense fan-in (children's states, Lua gene-layer rows), ``width`` its output width."""
+    fan, width = np.asarray(fan, np.int64), np.asarray(width, np.int64)
+    best: tuple[float, list[np.ndarray]] | None = None
+    for order in (np.lexsort((fan, width)), np.lexsort((width, fan))):
+        total, groups = _split(fan[order], width[order], cost)
+        if best is None or total < best[0]:
+            best = (total, [np.sort(order[g]) for g in groups])
+    assert best is not None
+    return best[1]
