@@ -11,6 +11,7 @@ from rich.table import Table
 
 from dcellx.bench import run_bench
 from dcellx.data.universe import load_ontology
+from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
 from dcellx_cli.common import GoOpt
 
@@ -26,12 +27,24 @@ def bench(
     steps: Annotated[int, typer.Option(help="timed engine steps after warm-up.")] = 5,
     reference_steps: Annotated[int, typer.Option("--reference-steps")] = 2,
     no_reference: Annotated[bool, typer.Option("--no-reference")] = False,
+    engine: Annotated[
+        str, typer.Option(help="fused (default) or autograd: the fast engine's two forms.")
+    ] = "fused",
+    buckets: Annotated[
+        str, typer.Option(help="cost-v1 (the cost model's plan) or ratio-1.3 (the former cells).")
+    ] = "cost-v1",
     profile: Annotated[
         bool, typer.Option("--profile", help="Also print where a step's time goes, by part.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Training samples/s of the fast engine vs the reference loop, GFLOP/s, peak RSS."""
+    if engine not in ("fused", "autograd"):
+        raise typer.BadParameter(f"{engine!r}: choose fused or autograd", param_hint="--engine")
+    if buckets not in PLANS:
+        raise typer.BadParameter(
+            f"{buckets!r}: choose {' or '.join(PLANS)}", param_hint="--buckets"
+        )
     cfg = make_config(preset, variant=variant)
     out = run_bench(
         load_ontology(go),
@@ -42,6 +55,8 @@ def bench(
         reference_steps=reference_steps,
         with_reference=not no_reference,
         profile=profile,
+        engine=engine,
+        buckets=buckets,
     )
     if as_json:
         typer.echo(json.dumps(out, indent=2))

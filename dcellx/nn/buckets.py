@@ -80,3 +80,8 @@ def plan_buckets(fan: np.ndarray, width: np.ndarray, cost: BucketCost) -> list[n
             best = (total, [np.sort(order[g]) for g in groups])
     assert best is not None
     return best[1]
+
+
+# the plans a run can record (``RunConfig.buckets``) -> ``ModelLayout``'s ``buckets`` argument
+# (None: ``BucketCost()``, whose constants are cost-v1; 1.3: the former fixed log-ratio cells)
+PLANS: dict[str, float | None] = {"cost-v1": None, "ratio-1.3": 1.3}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dcellx.batch import PerturbationBatch
+from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
@@ -76,10 +77,6 @@ def run_ontology(onto: CompiledOntology, variant: str, seed: int) -> CompiledOnt
     return shuffle_ontology(onto, seed) if variant == "shuffled-ontology" else onto
 
 
-# RunConfig.buckets -> ModelLayout's ``buckets`` (None: BucketCost's defaults, the cost-v1 plan)
-BUCKET_PLANS: dict[str, float | None] = {"cost-v1": None, "ratio-1.3": 1.3}
-
-
 def build_model(
     onto: CompiledOntology,
     cfg: ModelConfig,
@@ -95,7 +92,7 @@ def build_model(
     ``buckets``: the DCell's engine and bucket plan (``RunConfig.engine``, ``.buckets``)."""
     if variant in BASELINES:
         return build_baseline(variant, onto.num_genes, pairs)
-    layout = ModelLayout(onto, cfg, BUCKET_PLANS[buckets])
+    layout = ModelLayout(onto, cfg, PLANS[buckets])
     if variant != "mlp":
         dcell = DCell(onto, cfg, layout)
         dcell.fused = engine == "fused"
