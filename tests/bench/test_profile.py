@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from dcellx.batch import encode_genotypes, make_batch
 from dcellx.bench.profile import profile_steps
@@ -15,6 +16,7 @@ from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
+from dcellx_cli.main import app
 
 
 @pytest.mark.parametrize("fused", [True, False])
@@ -40,3 +42,13 @@ def test_profile_finds_every_part(onto_dna, fused: bool) -> None:
     reads = sum(len(p.buckets) for p in layout.strata if p.index > 0)
     assert prof["bmm_calls_per_step"] >= 3 * reads
     assert prof["kernels_ms"]["bmm"] > 0 and 0 <= prof["bmm_padding_share"] < 1
+
+
+def test_bench_command_prints_the_profile(onto_dna) -> None:
+    args = ["bench", "--go", "dna-repair", "--batch-size", "16", "--steps", "1", "--profile"]
+    res = CliRunner().invoke(app, [*args, "--no-reference"], env={"COLUMNS": "160"})
+    assert res.exit_code == 0, res.output
+    for text in ("where a step goes (paper, batch 16)", "aux heads", "Adam (fused)", "bmm:"):
+        assert text in res.output
+    bad = CliRunner().invoke(app, [*args, "--engine", "jit"])
+    assert bad.exit_code == 2 and "choose fused or autograd" in bad.output
