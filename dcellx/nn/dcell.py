@@ -8,7 +8,10 @@ Per stratum s (children always sit in lower strata):
    over the stratum's neurons at once (BatchNorm is per neuron, so one call covers every term);
 4. auxiliary heads of every term in s at once: a per-neuron product summed per term.
 
-States are kept neuron-major ([neurons, batch]) so that gathering a term's inputs is a row gather.
+That is the autograd form (``forward_autograd``), states neuron-major ([neurons, batch]) so that
+gathering a term's inputs is a row gather. ``forward`` runs the same steps on the fused engine
+(``dcellx.nn.fused``: hand-written backward, states in the slot layout of ``dcellx.nn.slots``)
+wherever it covers the configuration; ``fused = False`` keeps a model on autograd.
 Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict``
 (``dcellx.nn.term_state``) convert to and from the per-GO-term names of ``ReferenceDCell`` (used
 for checkpoints, so they are inspectable by id).
