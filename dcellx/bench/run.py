@@ -10,7 +10,6 @@ state; ``--engine autograd --buckets ratio-1.3`` runs the engine as it was befor
 
 from __future__ import annotations
 
-import resource
 import time
 
 import numpy as np
@@ -19,6 +18,7 @@ import torch
 from dcellx.batch import encode_genotypes, make_batch
 from dcellx.bench.profile import profile_steps
 from dcellx.data.datasets import load_dataset
+from dcellx.data.inspect import peak_rss_mb
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
@@ -29,20 +29,6 @@ from dcellx.nn.loss import dcell_loss
 from dcellx.nn.ops import section
 from dcellx.nn.reference import ReferenceDCell
 from dcellx.ontology.compiled import CompiledOntology
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def dense_matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    """The roof: square float32 products of size ``n``, GFLOP/s over ``reps`` of them."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def _time_with_roof(step, n: int, size: int = 2048) -> tuple[float, float]:

@@ -89,7 +89,7 @@ def fused_forward(model: DCell, batch: PerturbationBatch) -> tuple[torch.Tensor,
     return root, aux.t()
 
 
-def _batch_norm(Z, out, st, buf, gamma, beta, model: DCell, B: int) -> None:
+def _batch_norm(Z, out, st, buf, gamma, beta, model: DCell, son, B: int) -> None:
     """BatchNorm with batch statistics of one stratum's rows Z into ``out``, two-pass: the mean,
     then the variance of the centred rows (``torch.var_mean`` along rows is ~5x slower here)."""
     a, b = st.slots
@@ -101,14 +101,15 @@ def _batch_norm(Z, out, st, buf, gamma, beta, model: DCell, B: int) -> None:
     torch.rsqrt(var + model.cfg.bn_eps, out=buf.rstd[a:b])
     scale = gamma[a:b] * buf.rstd[a:b]
     torch.addcmul(beta[a:b].unsqueeze(1), out, scale.unsqueeze(1), out=out)
-    _update_running_stats(model, st, mean, var, B)
+    _update_running_stats(model, st, mean, var, son, B)
 
 
-def _update_running_stats(model: DCell, st, mean, var, B: int) -> None:
-    """torch's BatchNorm update of the stratum's running statistics (variance unbiased)."""
+def _update_running_stats(model: DCell, st, mean, var, son, B: int) -> None:
+    """torch's BatchNorm update of the stratum's running statistics (variance unbiased);
+    ``son`` is the slot of every neuron."""
     m = model.cfg.bn_momentum
     n0, n1 = st.neurons
-    local = model.slot_index["slot_of_neuron"][n0:n1] - st.slots[0]
+    local = son[n0:n1] - st.slots[0]
     model.running_mean[0, n0:n1].mul_(1 - m).add_(mean.index_select(0, local), alpha=m)
     unbiased = var.index_select(0, local) * (B / (B - 1))
     model.running_var[0, n0:n1].mul_(1 - m).add_(unbiased, alpha=m)
@@ -175,11 +176,9 @@ class FusedDCell(torch.autograd.Function):
                     Z.tanh_()
             with section("norm"):
                 if use_batch:
-                    _batch_norm(Z, Hs, st, buf, gamma, beta, model, B)
+                    _batch_norm(Z, Hs, st, buf, gamma, beta, model, idx["slot_of_neuron"], B)
                 elif is_batch:  # running statistics: one affine map per row
-                    scale = gamma[a:b] * buf.rstd[a:b]
-                    shift = (beta[a:b] - buf.mu[a:b] * scale).unsqueeze(1)
-                    torch.addcmul(shift, Z, scale.unsqueeze(1), out=Hs)
+                    _normalise(Z, st, buf, gamma, beta, Hs)
                 else:
                     Hs.copy_(Z)
             heads = st.aux[1] > st.aux[0]
@@ -202,7 +201,7 @@ class FusedDCell(torch.autograd.Function):
         if model.keep_states:
             model.last_states = H.index_select(0, idx["slot_of_neuron"])
         ctx.model, ctx.buf, ctx.genes = model, buf, genes
-        ctx.slot = (bias_slot, gamma, beta) if is_batch else (bias_slot, None, None)
+        ctx.slot = (gamma, beta) if is_batch else (None, None)
         ctx.aw, ctx.use_batch, ctx.is_batch = aw, use_batch, is_batch
         ctx.has = (extra is not None, base is not None, value is not None)
         ctx.save_for_backward(head_w, *weights)
@@ -254,7 +253,7 @@ class FusedDCell(torch.autograd.Function):
                     elif state_first or not is_batch:
                         src = Z  # tanh(z), or z itself without a norm
                     else:  # Norm(z), recomputed from z
-                        src = _normalise(Z, st, ctx, E[:n])
+                        src = _normalise(Z, st, buf, *ctx.slot, E[:n])
                     target = D[:n] if pre_aux else dh
                     _heads_backward(st, src, aw, dA, target, d_aw, B, pre_aux)
             if state_first:  # h = Norm(t), t = tanh(z)
@@ -319,11 +318,12 @@ def _rows(t: torch.Tensor, start: int, terms: int, width: int, B: int) -> torch.
     return t[start : start + terms * width].view(terms, width, B)
 
 
-def _normalise(x: torch.Tensor, st, ctx, out: torch.Tensor) -> torch.Tensor:
-    """BatchNorm of one stratum's rows with the forward's statistics, into ``out``."""
+def _normalise(x: torch.Tensor, st, buf, gamma, beta, out: torch.Tensor) -> torch.Tensor:
+    """BatchNorm of one stratum's rows with the statistics in ``buf`` (running ones, or the
+    forward's batch ones), as one affine map per row, into ``out``."""
     a, b = st.slots
-    scale = ctx.slot[1][a:b] * ctx.buf.rstd[a:b]
-    shift = ctx.slot[2][a:b] - ctx.buf.mu[a:b] * scale
+    scale = gamma[a:b] * buf.rstd[a:b]
+    shift = beta[a:b] - buf.mu[a:b] * scale
     return torch.addcmul(shift.unsqueeze(1), x, scale.unsqueeze(1), out=out)
 
 
@@ -360,7 +360,7 @@ def _norm_backward(dh, x, st, ctx, out, d_gamma, d_beta, B: int) -> torch.Tensor
     and the gain and shift gradients of its slots."""
     a, b = st.slots
     buf = ctx.buf
-    mu, r, gam = buf.mu[a:b], buf.rstd[a:b], ctx.slot[1][a:b]
+    mu, r, gam = buf.mu[a:b], buf.rstd[a:b], ctx.slot[0][a:b]
     n = b - a
     g1 = dh.sum(1)
     g2 = torch.bmm(dh.view(n, 1, B), x.view(n, B, 1)).view(n)  # sum_b dh * x, per row
