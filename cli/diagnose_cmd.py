@@ -49,12 +49,21 @@ def diagnose(
             help="exact, or torchcell-index-guard: group genotypes by their visible deletions.",
         ),
     ] = "exact",
+    vocabulary: Annotated[
+        Path | None,
+        typer.Option(
+            "--vocabulary",
+            help="Gene names one a line in your order (e.g. torchcell's 6,607): the positions "
+            "torchcell's index guard compares. Default: the build's recorded vocabulary.",
+        ),
+    ] = None,
 ) -> None:
-    """What any model could fit, before training: identifiability ceiling, coverage, capacity."""
+    """What any model could fit, before training: identifiability ceiling under both deletion
+    rules, the deletions torchcell's index guard hides, coverage, capacity."""
     if run is not None:
         _run_diagnostics(run, as_json)
         return
-    report = diagnose_report(go, data, batch_size, split, compare_go, deletion_rule)
+    report = diagnose_report(go, data, batch_size, split, compare_go, deletion_rule, vocabulary)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -87,6 +96,7 @@ def _print_tables(r: dict) -> None:
         names = r["unknown_gene_names"]
         t.add_row("unknown (first 10)", " ".join(names[:10]) + (" ..." if len(names) > 10 else ""))
     console.print(t)
+    _print_rules(r)
     c = Table(title="gene coverage (terms reached = direct terms + ancestors)")
     cols = {
         "genes": "distinct perturbed genes",
@@ -116,6 +126,53 @@ def _print_tables(r: dict) -> None:
         k.add_row(f"terms of width {label}", _fmt(count))
     console.print(k)
     console.print(f"({r['seconds']:.2f} s)")
+
+
+SHOWN_HIDDEN = 40  # genotypes listed in the text output (--json lists up to 200)
+
+
+def _print_rules(r: dict) -> None:
+    """Both deletion rules side by side, then the genotypes whose deletions the guard hides."""
+    vocab = r["vocabulary"]
+    t = Table(title=f"both deletion rules (guard positions from {vocab['source']}, "
+                    f"{vocab['size']:,} genes)")  # fmt: skip
+    t.add_column("quantity")
+    for rule in r["rules"]:
+        t.add_column(rule, justify="right")
+    for key in ("distinct_inputs", "wildtype_inputs", "hidden_genes", "unknown_genes"):
+        t.add_row(key, *(_fmt(c[key]) for c in r["rules"].values()))
+    t.add_row("ceiling_pearson", *(_fmt(c["ceiling_pearson"]) for c in r["rules"].values()))
+    console.print(t)
+    h = r["hidden"]
+    if not h["genotypes"]:
+        console.print(f"{h['rule']}: no deletion of these {r['samples']} genotypes is hidden")
+        return
+    k = Table(
+        title=f"{h['rule']}: {h['genotypes']} of {r['samples']} genotypes have hidden deletions, "
+        f"{h['wild_type']} reach the model as wild type (gene position >= the term's direct "
+        "genes hides it there)"
+    )
+    for col in ("record", "genotype", "as wild type", "hidden deletions"):
+        k.add_column(col)
+    for g in h["listed"][:SHOWN_HIDDEN]:
+        parts = []
+        for x in g["hidden"]:
+            terms = ", ".join(
+                f"{t['term']} {t['name']} (n={t['direct_genes']:,})" for t in x["hidden_in"][:2]
+            )
+            more = len(x["hidden_in"]) - 2
+            terms += f", +{more}" if more > 0 else ""
+            parts.append(
+                f"{x['gene']} @{x['position']:,}: hidden in {len(x['hidden_in'])} of {x['terms']} "
+                f"terms "
+                f"({terms})"
+            )
+        parts += [f"{n}: not in the build" for n in g["not_in_build"]]
+        k.add_row(str(g["record"]), " ".join(g["genes"]), "yes" if g["wild_type"] else "no",
+                  "\n".join(parts))  # fmt: skip
+    console.print(k)
+    if h["genotypes"] > SHOWN_HIDDEN:
+        console.print(f"... {h['genotypes'] - SHOWN_HIDDEN} more (--json lists up to 200)")
 
 
 def simulate(

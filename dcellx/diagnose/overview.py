@@ -7,6 +7,7 @@ gene coverage under one or more ontologies, and the paper preset's capacity, in 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from dcellx.data.datasets import load_dataset
@@ -15,8 +16,11 @@ from dcellx.data.universe import load_ontology
 from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.coverage import coverage
+from dcellx.diagnose.hidden import hidden_deletions
 from dcellx.errors import ConfigError
+from dcellx.nn.deletion import DELETION_RULES
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.ontology.vocabulary import read_vocabulary, with_vocabulary
 
 CEILING_KEYS = (
     "samples",
@@ -27,6 +31,8 @@ CEILING_KEYS = (
     "ceiling_pearson",
     "ceiling_mse",
 )
+# What ``diagnose`` shows per deletion rule, side by side.
+RULE_KEYS = (*CEILING_KEYS, "hidden_genes", "hidden_gene_occurrences", "largest_group")
 
 
 def select_samples(
@@ -49,17 +55,29 @@ def diagnose_report(
     split: str | None = None,
     compare_go: str = "2017,2018",
     deletion_rule: str = "exact",
+    vocabulary: Path | None = None,
 ) -> dict[str, Any]:
     """Ceiling (``CEILING_KEYS`` and the groups behind it), ``coverage`` per recipe of ``go`` and
-    the comma-separated ``compare_go``, ``capacity`` of ``go``, and the seconds it took."""
+    the comma-separated ``compare_go``, ``capacity`` of ``go``, and the seconds it took.
+
+    ``rules`` holds the ceiling under every deletion rule and ``hidden`` the genotypes whose
+    deletions torchcell's index guard hides, gene by gene and term by term; ``vocabulary`` (a
+    file of gene names in the user's order) sets the positions the guard compares."""
     t0 = time.perf_counter()
+    if deletion_rule not in DELETION_RULES:
+        raise ConfigError(f"unknown deletion rule {deletion_rule!r}; choose from {DELETION_RULES}")
+    order = read_vocabulary(vocabulary) if vocabulary is not None else None  # before compiling
     onto = load_ontology(go)
+    if order is not None:
+        onto = with_vocabulary(onto, order, str(vocabulary), vocabulary)
     sample, scope = select_samples(load_dataset(data)["train"], batch_size, split)
     ontos: dict[str, CompiledOntology] = {go: onto}
     for other in (s.strip() for s in compare_go.split(",")):
         if other and other not in ontos:
             ontos[other] = load_ontology(other)
-    ceiling = identifiability_ceiling(sample, onto, deletion_rule=deletion_rule)
+    rules = {r: identifiability_ceiling(sample, onto, deletion_rule=r) for r in DELETION_RULES}
+    ceiling = rules[deletion_rule]
+    vocab = onto.meta.get("vocabulary") or {}
     return {
         "go": go,
         "data": data,
@@ -71,6 +89,12 @@ def diagnose_report(
         "shared_input_samples": ceiling["shared_input_samples"],
         "largest_group": ceiling["largest_group"],
         "unknown_gene_names": ceiling["unknown_gene_names"],
+        "vocabulary": {
+            "source": vocab.get("source", "the build's genes"),
+            "size": vocab.get("size", onto.num_genes),
+        },
+        "rules": {r: {k: c[k] for k in RULE_KEYS} for r, c in rules.items()},
+        "hidden": hidden_deletions(sample, onto),
         "coverage": coverage(sample, ontos),
         "capacity": capacity(onto),
         "seconds": round(time.perf_counter() - t0, 3),

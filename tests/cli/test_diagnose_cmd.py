@@ -73,3 +73,44 @@ def test_diagnose_deletion_rule(isolated_cache) -> None:
     assert guard["distinct_inputs"] < exact["distinct_inputs"] == 32
     bad = CliRunner().invoke(app, [*args, "--deletion-rule", "nonsense"])
     assert bad.exit_code != 0
+
+
+def test_diagnose_own_batch_with_own_vocabulary(isolated_cache, tmp_path) -> None:
+    """The users' check on real builds: both rules, hidden genes by term, and the answer moves
+    with the vocabulary order; a vocabulary lacking a gene of the build is one line, exit 2."""
+    from dcellx.data.trigenic import simulate_trigenic
+    from dcellx.data.universe import load_ontology
+    from dcellx.ontology.vocabulary import recipe_vocabulary
+    from tests.reliability.support import run_cli
+
+    screen = tmp_path / "screen.txt"
+    simulate_trigenic(n=2000, seed=0).write(screen)
+    app = make_app()
+    args = ["diagnose", "--go", "torchcell-2017", "--compare-go", "torchcell-2017"]
+    args += ["--data", str(screen), "--json"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    base = json.loads(res.output)
+    guard, exact = base["rules"]["torchcell-index-guard"], base["rules"]["exact"]
+    assert exact["hidden_genes"] == 0 and guard["hidden_genes"] > 0
+    assert guard["distinct_inputs"] < exact["distinct_inputs"]
+    hidden = base["hidden"]
+    assert hidden["wild_type"] == guard["wildtype_inputs"] and hidden["listed"]
+    assert all(t["term"].startswith("GO:") for g in hidden["listed"] for x in g["hidden"]
+               for t in x["hidden_in"])  # fmt: skip
+    vocab = recipe_vocabulary(load_ontology("torchcell-2017"))
+    mine = tmp_path / "vocab.txt"
+    mine.write_text("\n".join(vocab[::-1]) + "\n")
+    moved = json.loads(CliRunner().invoke(app, [*args, "--vocabulary", str(mine)]).output)
+    assert moved["vocabulary"] == {"source": str(mine), "size": len(vocab)}
+    assert moved["rules"]["exact"] == exact  # exact deletions do not read positions
+    assert moved["rules"]["torchcell-index-guard"] != guard
+    table = CliRunner().invoke(app, [*args[:-1], "--vocabulary", str(mine)],
+                               env={"COLUMNS": "200"})  # fmt: skip
+    assert table.exit_code == 0 and "reach the model as wild type" in table.output
+    short = tmp_path / "short.txt"
+    short.write_text("\n".join(vocab[:100]) + "\n")
+    bad = run_cli([*args, "--vocabulary", str(short)])
+    assert bad.code == 2 and bad.out == ""
+    assert bad.err.count("\n") == 1 and bad.err.startswith(f"error: {short}: ")
+    assert "genes of --go torchcell-2017 are not in the vocabulary" in bad.err
