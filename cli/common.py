@@ -190,7 +190,13 @@ CheckpointEveryOpt = Annotated[
     int | None, _flag("checkpoint-every", "Checkpoint every N epochs (default: ~5 min).")
 ]
 KeepCheckpointsOpt = Annotated[
-    str | None, _flag("keep-checkpoints", "last, best, all, none (default: last).")
+    str | None,
+    _flag(
+        "keep-checkpoints",
+        "What a finished run keeps: best (weights-best.pt; default), last (also "
+        "checkpoint-last.pt, the optimiser state), all (also every checkpoint-eN.pt) or none. "
+        "checkpoint-last.pt stays while the run can be resumed.",
+    ),
 ]
 SetOpt = Annotated[list[str] | None, _flag("set", "Any config field: key=value (repeatable).")]
 QuietOpt = Annotated[bool, _flag("quiet", "No progress output.", "-q")]

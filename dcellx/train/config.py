@@ -94,7 +94,11 @@ class RunConfig(BaseModel):
     device: str = "cpu"
     checkpoint_every: int | None = Field(None, ge=1)  # epochs; None -> every checkpoint_seconds
     checkpoint_seconds: float = Field(300.0, gt=0)
-    keep_checkpoints: Literal["last", "best", "all", "none"] = "last"
+    # what a finished run keeps: "best" weights-best.pt; "last" also checkpoint-last.pt (final
+    # model with its optimiser state, 3x the weights); "all" also every checkpoint-eN.pt; "none"
+    # nothing. Until the run finishes checkpoint-last.pt stays whatever this says (but "none"
+    # writes it only on a signal): an interrupted, killed or requeued run can still continue.
+    keep_checkpoints: Literal["last", "best", "all", "none"] = "best"
     runs_dir: str = "runs"
     variant: str = "binary"
     model: ModelConfig = ModelConfig()

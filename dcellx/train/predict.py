@@ -88,6 +88,11 @@ def load_weights(run_dir: Path, which: str = "best") -> dict[str, Any]:
     for name in order:
         if (run_dir / name).exists():
             return checkpoint.load(run_dir / name)
+    if which == "last" and (run_dir / BEST).exists():
+        raise InputError(
+            run_dir, None, f"no {LAST}: a finished run keeps it only with --keep-checkpoints "
+            "last or all; use --weights best",
+        )  # fmt: skip
     raise InputError(
         run_dir, None, "no weights in this run (was it run with --keep-checkpoints none?)"
     )

@@ -99,9 +99,7 @@ def test_run_files_honour_the_umask(tmp_path: Path, cli) -> None:
     finally:
         os.umask(old)
     files = files_under(run)
-    assert {"config.json", "env.json", "checkpoint-last.pt", "run.lock", "summary.json"} <= set(
-        files
-    )
+    assert {"config.json", "env.json", "weights-best.pt", "run.lock", "summary.json"} <= set(files)
     assert {f: mode(run / f) for f in files} == {f: 0o640 for f in files}
     assert mode(out) == 0o640 and mode(run) == 0o750
 

@@ -20,8 +20,9 @@ def snapshot(run: Path) -> dict[str, bytes]:
 
 def unfinished(cli, runs: Path, *extra: str) -> Path:
     """An overfit run checkpointed at its last epoch, without its summary: what a run killed
-    right after a checkpoint leaves to ``--resume``."""
-    res = cli(*OVERFIT, "--epochs", "10", "--checkpoint-every", "5", "--runs-dir", runs, *extra)
+    right after a checkpoint leaves to ``--resume`` (``last``: a finished run keeps it)."""
+    args = ["--epochs", "10", "--checkpoint-every", "5", "--keep-checkpoints", "last"]
+    res = cli(*OVERFIT, *args, "--runs-dir", runs, *extra)
     assert res.code == 0, res.err
     (run,) = runs.iterdir()
     (run / "summary.json").unlink()

@@ -132,7 +132,8 @@ def test_requeued_task_resumes_from_its_checkpoint(tmp_path, slurm, cli_env) -> 
     assert req.returncode == 0, req.stderr
     wait_for_queue(_job_name(sweep), env, timeout=120)
     (run_dir,) = [p for p in sweep.iterdir() if (p / "config.json").exists()]
-    assert (run_dir / "summary.json").exists() and (run_dir / LAST).exists()
+    assert (run_dir / "summary.json").exists() and (run_dir / "weights-best.pt").exists()
+    assert not (run_dir / LAST).exists()  # needed while requeued, gone once finished
     log = "".join(p.read_text() for p in (sweep / "slurm-logs").glob("*.out"))
     assert "restart 1" in log and "exit 143" in log, log
     m = re.search(r"resuming \S+ from epoch (\d+)", log)

@@ -34,7 +34,8 @@ def _args(data: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory, small_data) -> Path:
     """The uninterrupted run: 10 epochs planned, 27 steps allowed (2 epochs and 3 steps)."""
-    return run(_cfg(tmp_path_factory.mktemp("capped"), small_data, max_steps=27)).run_dir
+    runs = tmp_path_factory.mktemp("capped")  # its final checkpoint is inspected: kept
+    return run(_cfg(runs, small_data, max_steps=27, keep_checkpoints="last")).run_dir
 
 
 def test_train_stops_inside_an_epoch_and_says_why(capped, tmp_path, small_data) -> None:

@@ -29,7 +29,7 @@ SUMMARY_KEYS = {
 def test_run_directory_is_complete(tmp_path, onto_dna) -> None:
     cfg = make_run_config(
         go="dna-repair", epochs=30, checkpoint_every=10, runs_dir=str(tmp_path), threads=1,
-        quiet=True,
+        quiet=True, keep_checkpoints="last",
     )  # fmt: skip
     result = run(cfg)
     d = result.run_dir
@@ -78,10 +78,11 @@ def test_run_directory_is_complete(tmp_path, onto_dna) -> None:
 def test_keep_checkpoints_policies(tmp_path) -> None:
     base = dict(go="dna-repair", epochs=6, checkpoint_every=3, threads=1, quiet=True)
     found = {}
-    for keep in ("best", "all", "none"):
-        cfg = make_run_config(runs_dir=str(tmp_path / keep), keep_checkpoints=keep, **base)
+    for keep in ("best", "last", "all", "none", None):
+        cfg = make_run_config(runs_dir=str(tmp_path / str(keep)), keep_checkpoints=keep, **base)
         found[keep] = {p.name for p in run(cfg).run_dir.glob("*.pt")}
-    assert found["best"] == {"weights-best.pt"}
+    assert found["best"] == found[None] == {"weights-best.pt"}  # the default
+    assert found["last"] == {"checkpoint-last.pt", "weights-best.pt"}
     assert found["all"] == {
         "checkpoint-last.pt", "weights-best.pt", "checkpoint-e00003.pt", "checkpoint-e00006.pt"
     }  # fmt: skip
