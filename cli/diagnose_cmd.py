@@ -15,7 +15,7 @@ from rich.table import Table
 
 from dcellx.data.simulate import read_gene_file, simulate_genotypes
 from dcellx.data.trigenic import DEFAULT_N, DESIGN, simulate_trigenic
-from dcellx.diagnose.overview import CEILING_KEYS, diagnose_report
+from dcellx.diagnose.overview import CEILING_KEYS, batches_report, diagnose_report
 from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
 from dcellx_cli.common import GoOpt
@@ -57,11 +57,44 @@ def diagnose(
             "torchcell's index guard compares. Default: the build's recorded vocabulary.",
         ),
     ] = None,
+    batches: Annotated[
+        int | None,
+        typer.Option(
+            "--batches",
+            min=1,
+            help="Ceilings over N seeded batches of --batch-size (no training): median and "
+            "5-95 percent range per deletion rule and vocabulary order.",
+        ),
+    ] = None,
+    design: Annotated[
+        str,
+        typer.Option(
+            "--design",
+            help="--batches: first (consecutive records from a seeded offset), random, or "
+            "query-pair (records of one query: a record's genes but the last).",
+        ),
+    ] = "first",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="--batches: the first seed.")] = 0,
+    shuffles: Annotated[
+        int,
+        typer.Option("--shuffles", min=0, help="--batches: seeded shuffled vocabulary orders."),
+    ] = 2,
 ) -> None:
     """What any model could fit, before training: identifiability ceiling under both deletion
     rules, the deletions torchcell's index guard hides, coverage, capacity."""
     if run is not None:
         _run_diagnostics(run, as_json)
+        return
+    if batches is not None:
+        if split is not None:
+            raise ConfigError("--batches draws batches from the whole file: drop --split")
+        dist = batches_report(
+            go, data, batches, design, batch_size or 32, seed, vocabulary, shuffles
+        )
+        if as_json:
+            typer.echo(json.dumps(dist, indent=2))
+        else:
+            _print_batches(dist)
         return
     report = diagnose_report(go, data, batch_size, split, compare_go, deletion_rule, vocabulary)
     if as_json:
@@ -126,6 +159,40 @@ def _print_tables(r: dict) -> None:
         k.add_row(f"terms of width {label}", _fmt(count))
     console.print(k)
     console.print(f"({r['seconds']:.2f} s)")
+
+
+def _q(s: dict, digits: int) -> str:
+    """``median [q05, q95]`` of a ``summarise`` entry."""
+    if s["median"] is None:
+        return "undefined"
+    return f"{s['median']:.{digits}f} [{s['q05']:.{digits}f}, {s['q95']:.{digits}f}]"
+
+
+def _print_batches(d: dict) -> None:
+    t = Table(
+        title=f"ceilings over {d['batches']:,} batches of {d['batch_size']} ({d['design']} design, "
+        f"seeds from {d['seed']}): --go {d['go']}, {d['data']} ({d['records']:,} records); "
+        "median [5 %, 95 %]"
+    )
+    for col in ("vocabulary order", "deletion rule", "ceiling", "undefined", "distinct inputs",
+                "as wild type", "the file's first batch"):  # fmt: skip
+        t.add_column(col)
+    for order, rules in d["orders"].items():
+        for rule, e in rules.items():
+            if rule == "exact" and order != next(iter(d["orders"])):
+                continue  # exact deletions read no vocabulary position: one row says it all
+            f = e["first_batch"]
+            t.add_row(
+                order if rule != "exact" else "any",
+                rule,
+                _q(e["ceiling"], 3),
+                str(e["ceiling"]["undefined"]),
+                _q(e["distinct_inputs"], 0),
+                _q(e["wildtype_inputs"], 0),
+                f"r {_fmt(f['ceiling'])}, {f['distinct_inputs']} inputs",
+            )
+    console.print(t)
+    console.print(f"({d['distinct_batches']:,} distinct batches; {d['seconds']:.2f} s)")
 
 
 SHOWN_HIDDEN = 40  # genotypes listed in the text output (--json lists up to 200)

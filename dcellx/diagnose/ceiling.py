@@ -58,21 +58,21 @@ def visible_keys(
     are in V, and ``unknown`` every gene occurrence that is not an ontology input (with repeats).
     """
     seen = effective_genes(onto, deletion_rule)
-    index = {g: i for g, i in onto.gene_index.items() if seen[i]}
-    unknown = [g for gs in ds.genes for g in gs if g not in onto.gene_index]
+    codes = ds.codes  # [n, k] codes into ds.vocab, -1 padded
+    # code -> ontology gene, -1 if not an input; the appended -1 is what padding (-1) reads
+    lut = np.append(ds.encode_names(onto.gene_index), -1)
+    valid = codes >= 0
+    gene = lut[codes]
+    unknown = [ds.vocab[c] for c in codes[valid & (gene < 0)].tolist()]  # row-major order
+    visible = (gene >= 0) & seen[np.maximum(gene, 0)]
     n = len(ds)
-    lens = np.fromiter((len(g) for g in ds.genes), dtype=np.int64, count=n)
-    flat = [index.get(g, -1) for gs in ds.genes for g in gs]
-    idx = np.asarray(flat, dtype=np.int64)
-    width = int(lens.max()) if n else 0
-    # Rows padded with a sentinel past every gene index, then sorted: equal sets -> equal rows.
+    # Rows with a sentinel past every gene index for what the model cannot see, then sorted:
+    # equal visible sets -> equal rows.
     sentinel = onto.num_genes
-    mat = np.full((n, max(width, 1)), sentinel, dtype=np.int64)
-    row = np.repeat(np.arange(n), lens)
-    col = np.arange(len(idx)) - np.repeat(np.cumsum(lens) - lens, lens)
-    mat[row, col] = np.where(idx >= 0, idx, sentinel)
+    mat = np.full((n, max(codes.shape[1], 1)), sentinel, dtype=np.int64)
+    mat[:, : codes.shape[1]] = np.where(visible, gene, sentinel)
     mat.sort(axis=1)
-    n_visible = (mat != sentinel).sum(axis=1)
+    n_visible = visible.sum(axis=1)
     if n == 0:
         return np.zeros(0, np.int64), n_visible, unknown
     _, group = np.unique(mat, axis=0, return_inverse=True)

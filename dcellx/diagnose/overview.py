@@ -13,6 +13,7 @@ from typing import Any
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.universe import load_ontology
+from dcellx.diagnose.batches import DESIGNS, ceiling_distribution
 from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.coverage import coverage
@@ -66,10 +67,7 @@ def diagnose_report(
     t0 = time.perf_counter()
     if deletion_rule not in DELETION_RULES:
         raise ConfigError(f"unknown deletion rule {deletion_rule!r}; choose from {DELETION_RULES}")
-    order = read_vocabulary(vocabulary) if vocabulary is not None else None  # before compiling
-    onto = load_ontology(go)
-    if order is not None:
-        onto = with_vocabulary(onto, order, str(vocabulary), vocabulary)
+    onto = _ontology(go, vocabulary)
     sample, scope = select_samples(load_dataset(data)["train"], batch_size, split)
     ontos: dict[str, CompiledOntology] = {go: onto}
     for other in (s.strip() for s in compare_go.split(",")):
@@ -99,3 +97,36 @@ def diagnose_report(
         "capacity": capacity(onto),
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def _ontology(go: str, vocabulary: Path | None) -> CompiledOntology:
+    """The build ``go``, with the gene positions of ``vocabulary`` when one is given (the file
+    is read first: a bad file fails before a build is compiled)."""
+    order = read_vocabulary(vocabulary) if vocabulary is not None else None
+    onto = load_ontology(go)
+    return onto if order is None else with_vocabulary(onto, order, str(vocabulary), vocabulary)
+
+
+def batches_report(
+    go: str,
+    data: str,
+    batches: int,
+    design: str = "first",
+    batch_size: int = 32,
+    seed: int = 0,
+    vocabulary: Path | None = None,
+    shuffles: int = 2,
+) -> dict[str, Any]:
+    """``dcellx diagnose --batches``: ``ceiling_distribution`` of ``data``'s training records on
+    ``go`` (in the order of ``vocabulary`` and ``shuffles`` seeded shuffles), with the seconds."""
+    t0 = time.perf_counter()
+    if design not in DESIGNS:  # before a build is compiled
+        raise ConfigError(f"--design must be one of {', '.join(DESIGNS)}, not {design!r}")
+    onto = _ontology(go, vocabulary)
+    label = "recipe (sorted)" if vocabulary is None else f"file {vocabulary}"
+    ds = load_dataset(data)["train"]
+    out = ceiling_distribution(
+        ds, onto, batch_size=batch_size, batches=batches, design=design, seed=seed,
+        order_label=label, shuffles=shuffles,
+    )  # fmt: skip
+    return {**out, "data": data, "seconds": round(time.perf_counter() - t0, 3)}

@@ -108,6 +108,17 @@ def test_diagnose_own_batch_with_own_vocabulary(isolated_cache, tmp_path) -> Non
     table = CliRunner().invoke(app, [*args[:-1], "--vocabulary", str(mine)],
                                env={"COLUMNS": "200"})  # fmt: skip
     assert table.exit_code == 0 and "reach the model as wild type" in table.output
+    many = [*args, "--batches", "200", "--design", "query-pair", "--vocabulary", str(mine)]
+    res = CliRunner().invoke(app, many)
+    assert res.exit_code == 0, res.output
+    dist = json.loads(res.output)
+    assert dist["batches"] == 200 and dist["design"] == "query-pair"
+    assert list(dist["orders"]) == [f"file {mine}", "shuffled (seed 0)", "shuffled (seed 1)"]
+    for rule in ("exact", "torchcell-index-guard"):
+        assert {"median", "q05", "q95"} <= set(dist["rules"][rule]["ceiling"])
+        assert {"median", "q05", "q95"} <= set(dist["rules"][rule]["distinct_inputs"])
+    table = CliRunner().invoke(app, [*args[:-1], "--batches", "50"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "ceilings over 50 batches" in table.output
     short = tmp_path / "short.txt"
     short.write_text("\n".join(vocab[:100]) + "\n")
     bad = run_cli([*args, "--vocabulary", str(short)])
