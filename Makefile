@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Offline mirror of the real data (CI and tests); override to point elsewhere.
 export DCELLX_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-slurm lint test bench format clean
+.PHONY: setup setup-slurm lint test bench format clean embedded
 
 setup:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,12 +27,18 @@ format:
 	$(BIN)/ruff check --fix dcellx cli tests benchmarks scripts setup.py
 	$(BIN)/ruff format dcellx cli tests benchmarks scripts setup.py
 
-# check_layers: the import layering and module size; check_wheel: a plain wheel install (not
-# editable) has the CLI, every module and the recipes, and runs `ontology stats` offline.
+# check_layers: the import layering and module size; check_newcomer: the README's main job with
+# nothing beside the clone (no mirror, empty cache); check_wheel: a plain wheel install (not
+# editable) has the CLI, every module, the recipes and their builds, and runs the same.
 test: lint
 	$(BIN)/python scripts/check_layers.py
+	scripts/check_newcomer.sh $(BIN)/dcellx
 	PYTHON=$(abspath $(BIN))/python scripts/check_wheel.sh
 	$(BIN)/pytest -q
+
+# The named ontology builds shipped in the package, compiled again from the raw files (the mirror).
+embedded:
+	$(BIN)/python scripts/embed_builds.py
 
 bench:
 	$(BIN)/python benchmarks/bench_ontology.py

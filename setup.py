@@ -2,8 +2,9 @@
 
 Installs every package under dcellx/ (found, so a new subpackage needs no edit here), the folder
 cli/ under our own name ``dcellx_cli`` (a top-level ``cli`` would collide with any other package of
-that name), and the ontology recipes as package data (``dcellx/ontology/recipes/*.toml``; a plain
-``pip install .`` has no repository around it). ``scripts/check_wheel.sh`` (run by ``make test``)
+that name), and as package data (a plain ``pip install .`` has no repository around it) the
+ontology recipes (``dcellx/ontology/recipes/*.toml``), their compiled builds
+(``dcellx/ontology/builds/``) and the small DCell genotype files (``dcellx/io/embedded/``). ``scripts/check_wheel.sh`` (run by ``make test``)
 installs the built wheel into a fresh venv and checks that all of this is there.
 """
 
@@ -15,8 +16,14 @@ setup(
     packages=[
         *find_packages(include=["dcellx", "dcellx.*"]),
         "dcellx.ontology.recipes",
+        "dcellx.ontology.builds",
+        "dcellx.io.embedded",
         "dcellx_cli",
     ],
     package_dir={"dcellx_cli": "cli"},
-    package_data={"dcellx.ontology.recipes": ["*.toml"]},
+    package_data={
+        "dcellx.ontology.recipes": ["*.toml"],
+        "dcellx.ontology.builds": ["*.npz", "MANIFEST.json"],
+        "dcellx.io.embedded": ["*.txt", "LICENSE-*"],
+    },
 )

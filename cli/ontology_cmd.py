@@ -81,6 +81,8 @@ def stats(
         table.add_row(f"terms: {ns}", f"{n:,}")
     table.add_row("universe", f"{s['universe']} ({s['universe_size']})")
     table.add_row("content hash", s["content_hash"][:16])
+    if s["served_by"]:
+        table.add_row("served by", s["served_by"]["source"])
     if s["vocabulary"]:
         v = s["vocabulary"]
         table.add_row("vocabulary", f"{v['size']:,} genes ({v['source']})")
@@ -88,6 +90,11 @@ def stats(
     console.print(table)
     for line in s["inputs"].get("substitutions", []):
         console.print(f"[yellow]input:[/] {line}")
+    if (s["served_by"] or {}).get("source") == "embedded":
+        console.print(
+            f"[yellow]input:[/] the build shipped with dcellx ({s['served_by']['detail']}); "
+            "its load record and filter stages are those of its compile from the pinned files"
+        )
     console.print(load_record_table(s["load"]))
     stages = Table(title="filter stages")
     for col in ("stage", "terms", "edges", "annotations", "genes", "note"):

@@ -3,7 +3,9 @@
 # `dcellx ontology stats --go dna-repair` from outside the repository (part of `make test`).
 #
 # Checks that the wheel has every module of dcellx/ and cli/ (as dcellx_cli, no top-level `cli`),
-# the shipped recipes (dcellx/ontology/recipes/*.toml) and the console script. Nothing is
+# the shipped recipes (dcellx/ontology/recipes/*.toml), their builds and the console script, that
+# the installed package runs the main job with nothing beside it (scripts/check_newcomer.sh), and
+# that the wheel stays under 3 MiB. Nothing is
 # downloaded: the wheel is built from a clean copy of the sources without build isolation
 # (setuptools comes with `.[test]`) and installed with --no-deps; the fresh venv sees .venv's
 # dependencies through a .pth line (a path line only: .venv's own .pth files, such as the editable
@@ -56,4 +58,9 @@ PY
 out=$(DCELLX_OFFLINE=1 DCELLX_CACHE="$tmp/cache" "$tmp/venv/bin/dcellx" ontology stats --go dna-repair 2>&1) \
   || { echo "$out"; echo "check_wheel: \`dcellx ontology stats --go dna-repair\` failed"; exit 1; }
 echo "$out" | grep -q . || { echo "check_wheel: no output from ontology stats"; exit 1; }
-echo "check_wheel: $(basename "$wheel") installs and runs (ontology stats --go dna-repair)"
+# The newcomer's path from the wheel: the main job with nothing beside the installed package.
+"$here/scripts/check_newcomer.sh" "$tmp/venv/bin/dcellx"
+# Small: the shipped builds and genotype files are a few hundred KB each, never the raw files.
+size=$(stat -c %s "$wheel")
+[ "$size" -lt $((3 * 1024 * 1024)) ] || { echo "check_wheel: the wheel is $size bytes (over 3 MiB)"; exit 1; }
+echo "check_wheel: $(basename "$wheel") ($((size / 1024)) KiB) installs and runs (ontology stats --go dna-repair, the main job)"

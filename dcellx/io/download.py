@@ -10,14 +10,19 @@ and that each run's ``env.json`` copies.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.client
 import json
 import os
+import shutil
 import ssl
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import zipfile
+import zlib
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -63,8 +68,25 @@ def sha256_file(path: Path) -> str:
     return _HASH_MEMO[key]
 
 
+def sha256_gunzipped(path: Path) -> str:
+    """Hex sha256 of a gzip file's uncompressed bytes, streamed (memoised like ``sha256_file``)."""
+    st = os.stat(path)
+    key = ("gunzip:" + str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASH_MEMO:
+        digest = hashlib.sha256()
+        try:
+            with gzip.open(path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+        except (OSError, EOFError, zlib.error):
+            return ""  # not gzip: no uncompressed content to match
+        _HASH_MEMO[key] = digest.hexdigest()
+    return _HASH_MEMO[key]
+
+
 def verify_pinned(entry: DataFile, path: Path, label: str | None = None) -> Path:
-    """Return ``path`` if its content matches the pinned hash (or nothing is pinned).
+    """Return ``path`` if its content matches the pinned hash (or nothing is pinned); a file
+    gzipped here from an upstream member matches on its uncompressed bytes (``content_sha256``).
 
     ``label`` names the file in the error when ``path`` itself means nothing to the user
     (a temporary download).
@@ -72,7 +94,9 @@ def verify_pinned(entry: DataFile, path: Path, label: str | None = None) -> Path
     if entry.sha256 is None:
         return path
     actual = sha256_file(path)
-    if actual != entry.sha256:
+    if actual != entry.sha256 and not (
+        entry.content_sha256 is not None and sha256_gunzipped(path) == entry.content_sha256
+    ):
         raise ChecksumMismatch(
             f"{label or path}: checksum mismatch for data file {entry.name!r}: "
             f"expected sha256 {entry.sha256}, got {actual}"
@@ -166,9 +190,10 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(entry: DataFile, dest: Path) -> Path:
+def _download(entry: DataFile, dest: Path, pinned: str | None) -> Path:
     """Fetch ``entry.url`` (https only) to ``dest`` atomically; a reader never sees a partial or
-    unverified file. An unpinned file gets its download record first (see the module doc)."""
+    unverified file. ``pinned``: the sha256 the bytes must have; without one the file gets its
+    download record first (see the module doc)."""
     assert entry.url is not None
     url = entry.url
     if urlparse(url).scheme != "https":
@@ -205,11 +230,11 @@ def _download(entry: DataFile, dest: Path) -> Path:
 
     def check(tmp: Path) -> None:
         actual = digest.hexdigest()
-        if entry.sha256 is not None:
-            if actual != entry.sha256:
+        if pinned is not None:
+            if actual != pinned:
                 raise ChecksumMismatch(
                     f"downloaded {url}: checksum mismatch for data file {entry.name!r}: "
-                    f"expected sha256 {entry.sha256}, got {actual}"
+                    f"expected sha256 {pinned}, got {actual}"
                 )
             return
         record = {
@@ -227,6 +252,35 @@ def _download(entry: DataFile, dest: Path) -> Path:
     return dest
 
 
+def _download_member(entry: DataFile, dest: Path) -> Path:
+    """The archive at ``entry.url`` (pinned by ``archive_sha256``) fetched into a temporary
+    folder beside ``dest``, its ``member`` written to ``dest`` (gzipped with ``gzip_member``) and
+    checked against the entry's pins before ``dest`` appears; the archive is removed."""
+    assert entry.member is not None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".archive-", dir=dest.parent) as tmp:
+        archive = _download(entry, Path(tmp) / "archive.zip", entry.archive_sha256)
+
+        def write(fh: IO[bytes]) -> None:
+            try:
+                with zipfile.ZipFile(archive) as zf, zf.open(entry.member or "") as src:
+                    if entry.gzip_member:  # mtime 0: the same bytes on every machine
+                        with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:
+                            shutil.copyfileobj(src, gz, 1 << 20)
+                    else:
+                        shutil.copyfileobj(src, fh, 1 << 20)
+            except (KeyError, zipfile.BadZipFile) as exc:
+                raise ChecksumMismatch(
+                    f"downloaded {entry.url}: no readable {entry.member} in it ({exc})"
+                ) from None
+
+        def check(tmp_dest: Path) -> None:
+            verify_pinned(entry, tmp_dest, label=f"{entry.member} of {entry.url}")
+
+        atomic_write(dest, write, check=check)
+    return dest
+
+
 def _transfer_reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
@@ -239,7 +293,9 @@ def download(entry: DataFile, dest: Path) -> Path:
     cache fails, ``DownloadRefused`` when the TLS certificate does not verify."""
     assert entry.url is not None
     try:
-        return _download(entry, dest)
+        if entry.member is not None:
+            return _download_member(entry, dest)
+        return _download(entry, dest, entry.sha256)
     except _Transfer as t:
         reason = getattr(t.exc, "reason", None)
         if isinstance(reason, ssl.SSLCertVerificationError):

@@ -1,9 +1,10 @@
 """Where a registered data file is found, and fetching it by name.
 
-The lookup order is the same everywhere: the user cache, then an offline mirror, then the
-upstream URL (``dcellx.io.download``). The entries themselves are ``dcellx.io.entries``; this
-module is the one importers use, so it also names the entry type, the hash function and the
-errors of a bad file.
+The lookup order is the same everywhere: the user cache, then an offline mirror, then a copy
+shipped inside the package (``dcellx/io/embedded/``: the small files the main job needs, the same
+pinned bytes), then the upstream URL (``dcellx.io.download``). The entries themselves are
+``dcellx.io.entries``; this module is the one importers use, so it also names the entry type, the
+hash function and the errors of a bad file.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "mirror_dir",
     "presence",
     "read_record",
+    "source_of",
     "record_path",
     "resolve",
     "sha256_file",
@@ -70,16 +72,23 @@ def _entry(name: str) -> DataFile:
         raise DataFileMissing(f"unknown data file {name!r}; registered names: {known}") from None
 
 
+# Copies of small registered files that ship with the package (``DataFile.embedded``).
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+
+
 def _candidates(entry: DataFile) -> list[tuple[str, Path]]:
     places = [("cache", cache_dir() / entry.path)]
     mirror = mirror_dir()
     if mirror is not None:
         places.append(("mirror", mirror / entry.path))
+    if entry.embedded is not None:
+        places.append(("embedded", EMBEDDED_DIR / entry.embedded))
     return places
 
 
 def presence(name: str) -> str:
-    """Where a file is present: ``cache``, ``mirror`` or ``missing`` (existence only, no hash)."""
+    """Where a file is present: ``cache``, ``mirror``, ``embedded`` (shipped with the package) or
+    ``missing`` (existence only, no hash)."""
     for where, path in _candidates(_entry(name)):
         if path.is_file():
             return where
@@ -87,7 +96,7 @@ def presence(name: str) -> str:
 
 
 def locate(name: str) -> Path | None:
-    """The verified local copy of a registered file (cache first, then mirror), or None."""
+    """The verified local copy of a registered file (cache, mirror, shipped copy), or None."""
     entry = _entry(name)
     for where, path in _candidates(entry):
         if path.is_file():
@@ -99,6 +108,19 @@ def locate(name: str) -> Path | None:
 
 def _offline() -> bool:
     return os.environ.get("DCELLX_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def source_of(name: str) -> str | None:
+    """Where ``fetch(name)`` would take the file from, decided without hashing or network:
+    ``cache``, ``mirror``, ``embedded``, ``download`` (an upstream, and downloads allowed), the
+    offline fallback's source for an unpinned file, or None when it cannot be had here."""
+    entry = _entry(name)
+    where = presence(name)
+    if where != "missing":
+        return where
+    if entry.url is not None and not _offline():
+        return "download"
+    return source_of(entry.offline_fallback) if entry.offline_fallback else None
 
 
 def _missing_message(entry: DataFile, why_not_downloaded: str) -> str:
@@ -140,7 +162,7 @@ def _fetch(name: str, *, allow_download: bool = True) -> Path:
     if found is not None:
         return found
     if entry.url is None:
-        why = "no upstream URL is registered"
+        why = f"no upstream URL is registered ({entry.no_upstream or 'none known'})"
     elif not allow_download:
         why = "download not allowed"
     elif _offline():

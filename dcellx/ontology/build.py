@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from dcellx.errors import ConfigError, InputError, warn
+from dcellx.errors import ConfigError, DataFileMissing, InputError, warn
 from dcellx.fileio import FileWriteError, read_text, remove_stale_temps
 from dcellx.io import registry
 from dcellx.ontology.annotations import read_annotations
 from dcellx.ontology.compiled import FORMAT_VERSION, CompiledOntology, compile_graph
+from dcellx.ontology.embedded import build_path, embedded_build
 from dcellx.ontology.filters import apply_filters, report
 from dcellx.ontology.formats import read_three_column
 from dcellx.ontology.graph import graph_from_release
@@ -111,13 +112,33 @@ def build_ontology(
     recipe: Recipe, *, use_cache: bool = True, dataset_genes: DatasetGenes | None = None
 ) -> CompiledOntology:
     """Compile the recipe, or load it from the cache when inputs and recipe are unchanged.
-    ``dataset_genes``: see ``resolve_universe``."""
+    ``dataset_genes``: see ``resolve_universe``.
+
+    Where the build comes from, in order: the cache, a compile of the raw files (each from the
+    cache, the mirror or a download), the build shipped with dcellx for this exact recipe
+    (``dcellx.ontology.embedded``) when a raw file cannot be had. ``meta["served_by"]`` says
+    which one served (``config.json`` and ``ontology stats`` show it)."""
+    missing = raw_inputs_missing(recipe)
+    if missing and (shipped := embedded_build(recipe)) is not None:
+        return _served(shipped, "embedded", f"raw files not available here: {', '.join(missing)}")
     notes: list[str] = []
-    onto_path = resolve_source(recipe.ontology, recipe.base_dir, notes)
-    ann_path = (
-        resolve_source(recipe.annotations, recipe.base_dir, notes) if recipe.annotations else None
-    )
-    universe, universe_desc = resolve_universe(recipe, dataset_genes)
+    try:
+        onto_path = resolve_source(recipe.ontology, recipe.base_dir, notes)
+        ann_path = (
+            resolve_source(recipe.annotations, recipe.base_dir, notes)
+            if recipe.annotations
+            else None
+        )
+        universe, universe_desc = resolve_universe(recipe, dataset_genes)
+    except DataFileMissing as exc:  # a download that failed: the shipped build, if any
+        if (shipped := embedded_build(recipe)) is not None:
+            return _served(shipped, "embedded", getattr(exc, "why", str(exc)))
+        if build_path(recipe.name).is_file():
+            raise DataFileMissing(
+                f"{exc}. The build of {recipe.name!r} shipped with dcellx serves that recipe "
+                "only unchanged (no other file, filter or universe)"
+            ) from None
+        raise
     inputs = [onto_path] + ([ann_path] if ann_path else [])
     if universe is not None:
         inputs_key_extra = hashlib.sha256("\n".join(sorted(universe)).encode()).hexdigest()
@@ -129,7 +150,7 @@ def build_ontology(
     if use_cache and cached.exists():
         onto = CompiledOntology.load(cached)
         require_subsystems(recipe, onto.num_terms, onto.term_ids[onto.root], onto_path)
-        return onto  # (an entry compiled by older dcellx may be a root alone)
+        return _served(onto, "cache", str(cached))  # (older dcellx may have cached a root alone)
     onto = compile_recipe(recipe, onto_path, ann_path, universe, universe_desc)
     onto.meta["recipe"]["resolved_inputs"] = {
         "ontology": onto_path.name,
@@ -142,7 +163,31 @@ def build_ontology(
             onto.save(cached)
         except FileWriteError as exc:  # a cache is an optimisation: the compile stands
             warn(f"ontology cache not written, compiled again next time: {exc}")
+    return _served(onto, "compiled", ", ".join(str(p) for p in inputs))
+
+
+def _served(onto: CompiledOntology, source: str, detail: str) -> CompiledOntology:
+    """Record where the build came from (not saved with it: the same build serves many ways)."""
+    onto.meta["served_by"] = {"source": source, "detail": detail}
     return onto
+
+
+def raw_inputs_missing(recipe: Recipe) -> list[str]:
+    """The recipe's raw files that cannot be had here: registered names neither cached, mirrored
+    nor downloadable (``registry.source_of``), paths that do not exist. Nothing is fetched."""
+    sources = [recipe.ontology, recipe.annotations]
+    if recipe.ontology_format == "obo":
+        sources.append(recipe.id_map)
+    if recipe.universe not in ("annotated", "id-map") and ":" not in recipe.universe:
+        sources.append(recipe.universe)
+    missing = []
+    for source in filter(None, sources):
+        if source in registry.REGISTRY:
+            if registry.source_of(source) is None:
+                missing.append(source)
+        elif not (Path(recipe.base_dir) / source).exists() and not Path(source).exists():
+            missing.append(source)
+    return missing
 
 
 def require_subsystems(recipe: Recipe, terms: int, root: str, onto_path: Path) -> None:

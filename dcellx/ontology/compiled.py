@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -31,7 +32,10 @@ if TYPE_CHECKING:  # torch is imported where a tensor is made: reading data need
 from dcellx.fileio import atomic_write
 from dcellx.ontology.graph import OntologyGraph
 
+# Part of the content hash: bumped only when the structure a hash covers changes meaning.
 FORMAT_VERSION = 1
+# How a build is stored on disk (2: compressed, int32, names as UTF-8 text); not part of the hash.
+STORAGE_VERSION = 2
 
 
 @dataclass
@@ -140,53 +144,83 @@ class CompiledOntology:
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write atomically (``dcellx.fileio.atomic_write``) so a killed build never leaves a
-        torn cache; an ``OSError`` is a ``FileWriteError`` naming the path."""
+        torn cache; an ``OSError`` is a ``FileWriteError`` naming the path.
+
+        Compact: compressed, integers as int32, each list of names one UTF-8 text (a few hundred
+        KB for the full GO; the package ships its named builds in this form). The content hash
+        is over the int64 values, so storage never changes a build's identity."""
+        for label, names in (
+            ("term id", self.term_ids),
+            ("term name", self.term_names),
+            ("gene id", self.gene_ids),
+        ):
+            if any("\n" in n for n in names):
+                raise DcellxError(f"{self.name}: a {label} holds a line break; cannot save it")
 
         def write(fh: IO[bytes]) -> None:
-            np.savez(
+            np.savez_compressed(
                 fh,
                 format_version=np.array(FORMAT_VERSION),
-                name=np.array(self.name),
-                term_ids=np.array(self.term_ids, dtype=str),
-                term_names=np.array(self.term_names, dtype=str),
-                gene_ids=np.array(self.gene_ids, dtype=str),
-                strata=self.strata,
-                child_ptr=self.child_ptr,
-                child_idx=self.child_idx,
-                gene_term=self.gene_term,
-                contained=self.contained,
-                meta=np.array(json.dumps(self.meta)),
-                content_hash=np.array(self.content_hash),
+                storage=np.array(STORAGE_VERSION),
+                name=_text(self.name),
+                term_ids=_text("\n".join(self.term_ids)),
+                term_names=_text("\n".join(self.term_names)),
+                gene_ids=_text("\n".join(self.gene_ids)),
+                strata=self.strata.astype(np.int32),
+                child_ptr=self.child_ptr.astype(np.int32),
+                child_idx=self.child_idx.astype(np.int32),
+                gene_term=self.gene_term.astype(np.int32),
+                contained=self.contained.astype(np.int32),
+                meta=_text(json.dumps(self.meta)),
+                content_hash=_text(self.content_hash),
             )
 
         atomic_write(path, write)
 
     @classmethod
     def load(cls, path: str | Path) -> CompiledOntology:
-        """Load a saved ontology (no pickle) and check its stored hash against its content."""
+        """Load a saved ontology (no pickle) and check its stored hash against its content.
+        Reads the compact storage and the plain one dcellx wrote before it (older caches)."""
         path = Path(path)
         try:
             z = np.load(path, allow_pickle=False)
             if int(z["format_version"]) != FORMAT_VERSION:
                 raise DcellxError(f"{path}: compiled with format {int(z['format_version'])}")
+            compact = "storage" in z.files
+            text = _read_text if compact else (lambda a: a.tolist())
+            names = _read_names if compact else (lambda a: a.tolist())
             onto = cls(
-                name=str(z["name"]),
-                term_ids=z["term_ids"].tolist(),
-                term_names=z["term_names"].tolist(),
-                gene_ids=z["gene_ids"].tolist(),
-                strata=z["strata"],
-                child_ptr=z["child_ptr"],
-                child_idx=z["child_idx"],
-                gene_term=z["gene_term"],
-                contained=z["contained"],
-                meta=json.loads(str(z["meta"])),
+                name=str(text(z["name"])),
+                term_ids=names(z["term_ids"]),
+                term_names=names(z["term_names"]),
+                gene_ids=names(z["gene_ids"]),
+                strata=z["strata"].astype(np.int64),
+                child_ptr=z["child_ptr"].astype(np.int64),
+                child_idx=z["child_idx"].astype(np.int64),
+                gene_term=z["gene_term"].astype(np.int64).reshape(2, -1),
+                contained=z["contained"].astype(np.int64),
+                meta=json.loads(str(text(z["meta"]))),
             )
-            stored = str(z["content_hash"])
-        except (OSError, KeyError, ValueError) as exc:
+            stored = str(text(z["content_hash"]))
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(path, None, f"not a compiled dcellx ontology: {exc}") from exc
         if onto.content_hash != stored:
             raise InputError(path, None, "content hash mismatch: the cached file is corrupt")
         return onto
+
+
+def _text(value: str) -> np.ndarray:
+    """A string as uint8 UTF-8 bytes (numpy's own str arrays take 4 bytes a character)."""
+    return np.frombuffer(value.encode("utf-8"), dtype=np.uint8)
+
+
+def _read_text(arr: np.ndarray) -> str:
+    return arr.astype(np.uint8).tobytes().decode("utf-8")
+
+
+def _read_names(arr: np.ndarray) -> list[str]:
+    joined = _read_text(arr)
+    return joined.split("\n") if joined else []
 
 
 def compile_graph(

@@ -43,6 +43,7 @@ def ontology_stats(onto: CompiledOntology, floor: int = 20, multiplier: float = 
         "stages": onto.meta.get("stages", []),
         "load": onto.meta.get("load", {}),
         "inputs": (onto.meta.get("recipe") or {}).get("resolved_inputs", {}),
+        "served_by": onto.meta.get("served_by"),
         "published": (onto.meta.get("recipe") or {}).get("published", {}),
         "vocabulary": {
             k: v for k, v in (onto.meta.get("vocabulary") or {}).items() if k != "genes"

