@@ -15,6 +15,7 @@ from dcellx_cli import (
     import_cmd,
     ontology_cmd,
     report_cmd,
+    runs_cmd,
     slurm_cmd,
     train_cmd,
 )
@@ -37,6 +38,7 @@ diagnose_cmd.register_simulate(data_cmd.app)
 train_cmd.register(app)
 slurm_cmd.register(app)
 import_cmd.register(app)
+runs_cmd.register(app)
 
 
 def main() -> None:

@@ -257,6 +257,27 @@ def run_lock(run_dir: str | Path) -> Iterator[dict[str, Any] | None]:
         os.close(fd)
 
 
+def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
+    """The record of the live process holding ``run_dir``'s lock (``{}`` if it wrote none), or
+    None when nobody holds it. Probed with a shared non-blocking ``flock`` released at once, so it
+    never waits and never writes; a file system without locks reads as not held."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _lock_record(fd) or {}
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _in_use(run_dir: Path, holder: dict[str, Any] | None) -> str:
     if not holder:
         return f"{run_dir}: in use by another process (its lock {LOCK} is held); not resuming"
