@@ -116,14 +116,15 @@ def test_missing_message_lists_every_place_and_the_remedies(
     monkeypatch: pytest.MonkeyPatch, data_env: Path
 ) -> None:
     monkeypatch.delenv("DCELLX_MIRROR")
+    model = registry.REGISTRY["dcell-dna-repair-model"]  # downloadable, not shipped
     with pytest.raises(DataFileMissing) as err:
-        registry.fetch(TRAIN)
+        registry.fetch(model.name)
     msg = str(err.value)
     assert "\n" not in msg
-    assert TRAIN in msg and str(data_env / TRAIN_PATH) in msg
+    assert model.name in msg and str(data_env / model.path) in msg
     assert "DCELLX_MIRROR not set" in msg
-    assert f"set DCELLX_MIRROR to a directory holding {TRAIN_PATH}" in msg
-    assert f"dcellx data fetch {TRAIN}" in msg
+    assert f"set DCELLX_MIRROR to a directory holding {model.path}" in msg
+    assert f"dcellx data fetch {model.name}" in msg
     assert "DCELLX_OFFLINE" in msg
 
 
@@ -131,9 +132,10 @@ def test_missing_message_names_the_mirror_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("DCELLX_MIRROR", str(tmp_path / "empty"))
-    with pytest.raises(DataFileMissing, match="no upstream URL") as err:
-        registry.fetch("go-2019-01-27")
-    assert str(tmp_path / "empty" / "go/go-2019-01-27.obo.gz") in str(err.value)
+    with pytest.raises(DataFileMissing, match="no upstream URL is registered") as err:
+        registry.fetch("sgd-2017-01-18")
+    assert str(tmp_path / "empty" / "annotations/sgd-2017-01-18.gaf.gz") in str(err.value)
+    assert "converted from SGD's GenBank" in str(err.value)  # why there is none
     assert "dcellx data fetch" not in str(err.value)  # nothing to download from
 
 
@@ -234,9 +236,10 @@ def test_cli_missing_file_exits_2_with_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("DCELLX_MIRROR")
-    monkeypatch.setattr(sys, "argv", ["dcellx", "data", "fetch", TRAIN])
+    monkeypatch.setattr(sys, "argv", ["dcellx", "data", "fetch", "sgd-2017-01-18"])
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and TRAIN_PATH in err
+    assert err.startswith("error: ") and "\n" not in err
+    assert "annotations/sgd-2017-01-18.gaf.gz" in err
