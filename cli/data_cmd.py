@@ -21,20 +21,24 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command("list")
 def list_files() -> None:
-    """Show every registered file, whether its hash is pinned, and where it is present."""
+    """Show every registered file, whether its hash is pinned, where it is present and its
+    upstream (or why it has none)."""
     table = Table()
     table.add_column("name", no_wrap=True)
-    table.add_column("path", no_wrap=True)
+    table.add_column("path", overflow="fold")
     table.add_column("pinned")
     table.add_column("present")
-    table.add_column("url", overflow="fold")
+    table.add_column("upstream", overflow="fold")
     for entry in registry.REGISTRY.values():
+        upstream = entry.url or f"none: {entry.no_upstream} (the shipped builds serve)"
+        if entry.member:
+            upstream += f" (member {entry.member})"
         table.add_row(
             entry.name,
             entry.path,
             "yes" if entry.sha256 else "no",
             registry.presence(entry.name),
-            entry.url or "-",
+            upstream,
         )
     Console().print(table)
     mirror = registry.mirror_dir()
