@@ -31,6 +31,7 @@ from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.trigenic import simulate_trigenic
 from dcellx.data.universe import load_ontology
 from dcellx.diagnose.ceiling import identifiability_ceiling
+from dcellx.report.ceilings import many_batch_study
 from dcellx.report.sweeps import sweep as _sweep
 from dcellx.train.compare import RunSpec, SweepResult
 from dcellx.train.data import overfit_rows
@@ -77,6 +78,7 @@ class UsersPlan:
     norms: list[str] = field(default_factory=lambda: list(NORMS))
     batches: dict[str, int | None] = field(default_factory=lambda: dict(BATCHES))
     quick: bool = False
+    many_batches: int = 1000  # Table U0: seeded batches per design (no training)
 
 
 def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 1) -> UsersPlan:
@@ -86,7 +88,7 @@ def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 
     if quick:
         return UsersPlan(
             seeds=[0], epochs=3, data=data, threads=threads, records=2000,
-            norms=["batch"], batches={"first-32": None}, quick=True,
+            norms=["batch"], batches={"first-32": None}, quick=True, many_batches=40,
         )  # fmt: skip
     return UsersPlan(seeds=list(range(seeds)), epochs=500, data=data, threads=threads)
 
@@ -97,6 +99,14 @@ def ensure_data(plan: UsersPlan) -> Path:
         plan.data.parent.mkdir(parents=True, exist_ok=True)
         simulate_trigenic(n=plan.records, seed=0).write(plan.data)
     return plan.data
+
+
+def load_screen(plan: UsersPlan) -> GenotypeDataset:
+    """The simulated screen: read from its file, or, when the file is absent (a report collected
+    from saved tables), simulated again in memory: the same records and labels for the seed."""
+    if plan.data.exists():
+        return load_dataset(str(plan.data))["train"]
+    return simulate_trigenic(n=plan.records, seed=0).dataset
 
 
 def _spec(plan: UsersPlan, preset: str = "dcell-new", **fields: Any) -> RunSpec:
@@ -149,6 +159,7 @@ def cell_facts(
     return {
         "ceiling_pearson": c["ceiling_pearson"],
         "distinct_inputs": c["distinct_inputs"],
+        "wildtype_inputs": c["wildtype_inputs"],
         "invisible_genes": c["unknown_genes"] + c["hidden_genes"],
         "unknown_genes": c["unknown_genes"],
         "hidden_genes": c["hidden_genes"],
@@ -271,17 +282,20 @@ def run_users(
         )
         return results[-1]
 
-    ensure_data(plan)
+    if not collect_only:  # collecting writes nothing, the screen included
+        ensure_data(plan)
     out: dict[str, Any] = {"plan": plan, "sweeps": {}}
     for name, variants, grid, spec in sweeps(plan):
         out["sweeps"][name] = sweep(plan, name, variants, grid, spec, runs_dir, console)
     out["missing"] = {n: len(r.missing) + len(r.failed) for n, r in out["sweeps"].items()}
     main = cells(out["sweeps"]["users-main"], ["go", "deletion_rule", "norm", "batch_seed"])
     main.sort(key=lambda c: (c["go"], c["deletion_rule"], c["norm"], c["batch_seed"] is not None))
-    screen = load_dataset(str(plan.data))["train"]  # read once, not once per cell
+    screen = load_screen(plan)  # read once, not once per cell
     for c in main:
         c.update(cell_facts(plan, screen, c["go"], c["deletion_rule"], c["batch_seed"]))
     out["main"] = main
+    builds = {go: load_ontology(go) for go in plan.gos}
+    out["many_batches"] = many_batch_study(screen, builds, plan.many_batches, plan.batch_size)
     out["presets"] = cells(out["sweeps"]["users-presets"], ["preset", "go"])
     out["dna"] = cells(out["sweeps"]["users-dna"], [])
     out["embeddings"] = cells(out["sweeps"]["users-embeddings"], [])

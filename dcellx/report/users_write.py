@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from dcellx.report import ceilings  # noqa: E402
 from dcellx.report.users import UsersPlan, batch_label, fmt  # noqa: E402
 from dcellx.train.plots import save_png  # noqa: E402
 
@@ -111,6 +112,9 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
             + ", ".join(f"{k} {v}" for k, v in missing.items())
             + ". Cells below hold the seeds that finished.\n"
         )
+    if users.get("many_batches"):
+        L.extend(ceilings.table_lines(users["many_batches"], plan.data.name, command))
+        ceilings.figure(out, users["many_batches"])
     L.append("### Table U1: main grid (dcell-new)\n")
     L.append(
         "| --go | deletion rule | norm | batch | ceiling | distinct inputs of 32 | invisible "
@@ -184,7 +188,8 @@ def unexplained(users: dict[str, Any]) -> list[str]:
         "",
         "What in the users' pipeline dcellx cannot reproduce here and could still explain it:",
         "- their real Kuzmin 2018 records (ours are simulated with the same design and tau "
-        "scale): the plateau is the identifiability ceiling of *their* 32 records;",
+        "scale): whether their own 32 records sit at the same ceiling is not measured here "
+        "(`dcellx diagnose --data THEIR_FILE --vocabulary THEIR_GENE_LIST` measures it);",
         "- their GO release (2025-03-16) and SGD `date_created` dates: which annotations each term "
         "keeps decides which deletions the index guard lets through;",
         "- their 6,607-gene vocabulary order (the guard compares positions in it);",

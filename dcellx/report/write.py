@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from dcellx.fileio import atomic_write_text  # noqa: E402
 from dcellx.report.answer import answer  # noqa: E402
+from dcellx.report.lead import lead  # noqa: E402
 from dcellx.report.plan import ReportPlan  # noqa: E402
 from dcellx.report.users_write import section as users_section  # noqa: E402
 from dcellx.train.compare import SweepResult  # noqa: E402
@@ -84,6 +85,8 @@ def write_report(
     )
     if users is not None:
         L.append("## The answer\n")
+        L.append(" ".join(lead(users)) + "\n")
+        L.append("The claims behind it, each with its table:\n")
         L.extend(f"{i}. {s}" for i, s in enumerate(answer(users), 1))
         L.append("")
         L.extend(users_section(out, users, command, users_seconds))

@@ -69,7 +69,8 @@ def test_embeddings_judged_by_seed_spread() -> None:
     text = " ".join(answer(users(main, [close, far])))
     assert "embedding-deepset fit better than binary beyond the seed spread" in text
     text = " ".join(answer(users(main, [close, worse])))
-    assert "none fits better than binary; embedding-pooled fit worse" in text
+    assert "embedding-pooled end lower beyond the seed spread, for a cause not measured" in text
+    assert "fit better" not in text
     one = cells_from_values("embedding", [0.99], [0.5], [10])
     text = " ".join(answer(users(main, [one])))
     assert "one seed per variant" in text and "beyond the seed spread" not in text
@@ -100,7 +101,8 @@ def test_builds_under_the_guard_ordered_only_when_the_ceilings_say_so() -> None:
         cell("torchcell-latest", GUARD, 0.78, 0.777),
     ]
     text = " ".join(answer(users(apart)))
-    assert "the date-filtered build hides more: its ceiling on the first 32 is 0.220" in text
+    assert "On the first 32 alone, under the guard the date-filtered build hides more" in text
+    assert "one batch cannot show it holds in general" in text
     together = exact + [
         cell("torchcell-2017", GUARD, 0.25, 0.255),
         cell("torchcell-latest", GUARD, 0.30, 0.31),
@@ -130,3 +132,32 @@ def test_unannotated_genes_named_only_when_they_cap_the_ceiling() -> None:
     text = " ".join(answer(users([capped, harmless])))
     assert "even exact deletions cap that batch at r 0.970" in text
     assert "annotates the screened genes" not in " ".join(answer(users([harmless])))
+
+
+def test_ordering_judged_over_many_batches_when_the_study_is_there() -> None:
+    exact = [cell(g, "exact", 0.999, 1.0) for g in ("torchcell-2017", "torchcell-latest")]
+    main = exact + [
+        cell("torchcell-2017", GUARD, 0.22, 0.22),
+        cell("torchcell-latest", GUARD, 0.78, 0.777),
+    ]
+    u = users(main)
+    u["many_batches"] = {"batches": 1000, "paired": [
+        {"design": "first", "order": "recipe (sorted)", "lower_share": 0.97},
+        {"design": "random", "order": "recipe (sorted)", "lower_share": 1.0},
+    ]}  # fmt: skip
+    text = " ".join(answer(u))
+    assert "its ceiling is below torchcell-latest's in 97–100 % of the same 1,000 batches" in text
+    assert "first 32: 0.220 against 0.777" in text
+    # the one batch points one way, the many batches the other: the many batches decide
+    u["many_batches"]["paired"][0]["lower_share"] = 0.31
+    text = " ".join(answer(u))
+    assert "do not order the way the users' 0.45 / 0.80 do" in text
+    assert "only 31–100 % of the same 1,000 batches" in text and "hides more" not in text
+
+
+def test_closest_cell_skips_cells_whose_seeds_disagree_by_more_than_their_mean() -> None:
+    noisy = cell("torchcell-2017", "exact", 0.45, 1.0, norm="layer", spread=0.6)
+    steady = cell("torchcell-2017", GUARD, 0.688, 0.688)
+    text = " ".join(answer(users([noisy, steady])))
+    assert "--deletion-rule torchcell-index-guard, --norm batch" in text
+    assert "reaches 0.688" in text

@@ -27,6 +27,10 @@ def test_report_end_to_end(tmp_path: Path) -> None:
     assert "### Table U1: main grid (dcell-new)" in text
     assert "| torchcell-2017 | torchcell-index-guard | batch | first-32 |" in text
     assert (out / "users-setting.png").stat().st_size > 1000
+    # ceilings over many batches (no training) and the plain opening that quotes them
+    assert "### Table U0: identifiability ceilings over 40 batches of 32" in text
+    assert (out / "ceilings-many-batches.png").stat().st_size > 1000
+    assert "`if gene_idx < len(genes):`" in text and "simulated records" in text
     assert "what the previous rebuild measured after `model.eval()`" not in text
     # a second call reuses the finished sweeps instead of re-running them
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
