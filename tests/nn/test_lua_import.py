@@ -8,6 +8,8 @@ difference <= 1e-6 (per genotype, |a - b| / |b|, |b| floored at 1e-9 of the outp
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -119,6 +121,19 @@ def test_what_the_saved_model_is(imported) -> None:
     # a dense gene layer is stored over every gene of the ontology
     assert imported.state["genes.GO:0006281.weight"].shape == (32, 162)
     assert "genes.GO:0000726.weight" not in imported.state  # no direct genes, no gene layer
+
+
+def test_running_statistics_were_updated_about_121_times(imported) -> None:
+    """Torch7 starts a running variance at 1 and moves it by momentum 0.1 each training batch,
+    so a unit whose batch variance is ~0 holds 0.9^k after k updates: the smallest of the file's
+    235 is 2.909e-6 = 0.9^121 (README, "the original DCell's own model")."""
+    var = torch.cat(
+        [v.flatten() for k, v in imported.state.items() if k.endswith(".running_var")]
+    ).double()
+    assert var.numel() == 235
+    assert var.min().item() == pytest.approx(2.909e-6, rel=1e-3)
+    updates = math.log(var.min().item()) / math.log(0.9)
+    assert abs(updates - 121) < 0.05
 
 
 def _edited_topology(tmp_path, old: str, new: str):
