@@ -3,7 +3,7 @@
 Installs every package under dcellx/ (found, so a new subpackage needs no edit here), the folder
 cli/ under our own name ``dcellx_cli`` (a top-level ``cli`` would collide with any other package of
 that name), and as package data (a plain ``pip install .`` has no repository around it) the
-ontology recipes (``dcellx/ontology/recipes/*.toml``), their compiled builds
+ontology recipes (``ontologies/*.toml``, installed as ``dcellx/ontology/recipes``), their builds
 (``dcellx/ontology/builds/``) and the small DCell genotype files (``dcellx/io/embedded/``). ``scripts/check_wheel.sh`` (run by ``make test``)
 installs the built wheel into a fresh venv and checks that all of this is there.
 """
@@ -20,7 +20,9 @@ setup(
         "dcellx.io.embedded",
         "dcellx_cli",
     ],
-    package_dir={"dcellx_cli": "cli"},
+    # The named recipes live at the top level (ontologies/, where users read and copy them) and
+    # install as package data under dcellx/ontology/recipes.
+    package_dir={"dcellx_cli": "cli", "dcellx.ontology.recipes": "ontologies"},
     package_data={
         "dcellx.ontology.recipes": ["*.toml"],
         "dcellx.ontology.builds": ["*.npz", "MANIFEST.json"],

@@ -16,11 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
+from dcellx.ontology.recipe import named_recipes
 from dcellx.train.compare import RunSpec
 from dcellx.train.config import parse_assignments
 
 # --- ontology selection ------------------------------------------------------------------------
-_GO = typer.Option("--go", help="Ontology recipe: 2017, 2018, latest, dna-repair, or a .toml path.")
+_GO = typer.Option(
+    "--go",
+    help=f"Ontology recipe: {', '.join(named_recipes())} (ontologies/, $DCELLX_ONTOLOGIES), "
+    "or a .toml path.",
+)
 GoOpt = Annotated[str, _GO]
 RunGoOpt = Annotated[str | None, _GO]  # run commands: None = 2017, or the resumed run's
 OboOpt = Annotated[

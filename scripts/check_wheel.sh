@@ -3,9 +3,9 @@
 # `dcellx ontology stats --go dna-repair` from outside the repository (part of `make test`).
 #
 # Checks that the wheel has every module of dcellx/ and cli/ (as dcellx_cli, no top-level `cli`),
-# the shipped recipes (dcellx/ontology/recipes/*.toml), their builds and the console script, that
-# the installed package runs the main job with nothing beside it (scripts/check_newcomer.sh), and
-# that the wheel stays under 3 MiB. Nothing is
+# the built-in recipes (ontologies/*.toml, as dcellx/ontology/recipes), their builds and the
+# console script, that the installed package runs the main job with nothing beside it
+# (scripts/check_newcomer.sh), and that the wheel stays under 3 MiB. Nothing is
 # downloaded: the wheel is built from a clean copy of the sources without build isolation
 # (setuptools comes with `.[test]`) and installed with --no-deps; the fresh venv sees .venv's
 # dependencies through a .pth line (a path line only: .venv's own .pth files, such as the editable

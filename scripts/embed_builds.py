@@ -1,6 +1,6 @@
 """Regenerate the named ontology builds shipped with dcellx (``make embedded``).
 
-Compiles every shipped recipe (``dcellx/ontology/recipes/*.toml``) from its raw files -- found as
+Compiles every built-in recipe (``ontologies/*.toml``) from its raw files -- found as
 always: cache, ``DCELLX_MIRROR``, download -- with dcellx's own compiler, never from the cache of
 compiled builds, offline (``latest`` from its pinned fallback files), and writes
 ``dcellx/ontology/builds/<name>.npz`` plus ``MANIFEST.json`` (content hash, sizes, and the sha256

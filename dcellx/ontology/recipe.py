@@ -1,12 +1,16 @@
-"""Ontology recipes: which GO release, which annotations, which filters (``recipes/*.toml``).
+"""Ontology recipes: which GO release, which annotations, which filters (TOML files).
 
-``--go 2017`` names the shipped recipe ``dcellx/ontology/recipes/2017.toml`` (package data, so a
-plain ``pip install`` has them); ``--go path/to/recipe.toml`` reads that file.
-Sources are registered data names (see ``dcellx data list``) or paths, relative to the recipe.
+``--go NAME`` finds ``NAME.toml`` in, first to last: the folders of ``$DCELLX_ONTOLOGIES``
+(``os.pathsep``-separated: a user's own recipes), ``./ontologies/`` of the working directory, then
+the built-in recipes (``RECIPE_DIR``: the repository's top-level ``ontologies/``, installed as
+package data ``dcellx/ontology/recipes`` so a plain ``pip install`` has them). ``--go
+path/to/recipe.toml`` reads that file. Sources are registered data names (see ``dcellx data
+list``) or paths, relative to the recipe.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -22,8 +26,32 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the same parser, from PyPI (a dependency only there)
     import tomli as tomllib
 
-# The shipped recipes: package data beside this module (pyproject/setup.py ship them in the wheel).
-RECIPE_DIR = Path(__file__).resolve().parent / "recipes"
+# The built-in recipes: package data beside this module in an installed wheel (setup.py maps the
+# top-level ontologies/ there); in a source checkout (editable install) that folder itself.
+_INSTALLED = Path(__file__).resolve().parent / "recipes"
+_CHECKOUT = Path(__file__).resolve().parents[2] / "ontologies"
+RECIPE_DIR = _INSTALLED if any(_INSTALLED.glob("*.toml")) else _CHECKOUT
+USER_RECIPES_ENV = "DCELLX_ONTOLOGIES"
+
+
+def recipe_dirs() -> list[Path]:
+    """Where ``--go NAME`` looks, first to last (see the module docstring)."""
+    user = [Path(d).expanduser() for d in os.environ.get(USER_RECIPES_ENV, "").split(os.pathsep)]
+    dirs = [*(d for d in user if str(d) not in ("", ".")), Path.cwd() / "ontologies", RECIPE_DIR]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and all(d.resolve() != u.resolve() for u in unique):
+            unique.append(d)
+    return unique
+
+
+def named_recipes() -> dict[str, Path]:
+    """Every recipe ``--go NAME`` can name, with the file that wins for that name."""
+    found: dict[str, Path] = {}
+    for folder in recipe_dirs():
+        for path in sorted(folder.glob("*.toml")):
+            found.setdefault(path.stem, path)
+    return dict(sorted(found.items()))
 
 
 class FilterConfig(BaseModel):
@@ -92,13 +120,16 @@ class Recipe(BaseModel):
 
 
 def load_recipe(go: str) -> Recipe:
-    """Resolve ``--go``: a shipped recipe's name (``RECIPE_DIR``) or a path to a TOML recipe."""
+    """Resolve ``--go``: a recipe's name (``named_recipes``) or a path to a TOML recipe."""
     path = Path(go)
     if not (path.suffix == ".toml" or path.exists()):
-        path = RECIPE_DIR / f"{go}.toml"
-        if not path.exists():
-            known = sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
-            raise ConfigError(f"unknown ontology recipe {go!r}; known: {', '.join(known)}")
+        named = named_recipes()
+        if go not in named:
+            where = ", ".join(str(d) for d in recipe_dirs())
+            raise ConfigError(
+                f"unknown ontology recipe {go!r}; known: {', '.join(named)} (looked in {where})"
+            )
+        path = named[go]
     try:
         data = tomllib.loads(decode_utf8(path, path.read_bytes()))
     except FileNotFoundError as exc:
