@@ -190,7 +190,7 @@ def figure(out: Path, study: dict[str, Any]) -> str:
         ax.set_xticks(range(len(rows)), labels, fontsize=6.5)
         for y, label in ((0.4548, "users' r, 2017 build"), (0.80, "users' r, newest build")):
             ax.axhline(y, ls="--", lw=0.8, color="grey")
-            ax.text(len(rows) - 0.5, y + 0.01, label, fontsize=6, ha="right", color="grey")
+            ax.text(0.5, y + 0.01, label, fontsize=6, ha="left", color="grey")
         ax.set_title(f"{design} design")
         ax.set_ylim(0, 1.03)
     np.atleast_1d(axes)[0].set_ylabel("identifiability ceiling (Pearson)")
