@@ -5,7 +5,7 @@ loading) of ``dcellx.nn.dcell.DCell`` (``--preset torchcell``, ``gene_state="pre
 torchcell 1.8.4's ``DCell`` + ``DCellLoss(alpha=0.3, aux_reduction="mean")`` on the same ontology,
 state and real DNA-repair batch: what the users gain by switching code. torchcell's two files are
 read from the public PyPI wheel at run time, unmodified and never committed here; its graph and
-batch are real PyG objects. "Same function" is shown, not assumed: on ``--go dna-repair`` always,
+batch are the PyG objects ``dcellx.interop.pyg`` makes for users. "Same function" is shown, not assumed: on ``--go dna-repair`` always,
 on ``--go`` with ``--check``, dcellx's state is copied into the peer in float64 and one training-
 mode step of each gives the relative differences of root predictions, auxiliary outputs, loss and
 all gradients (~1e-15):
@@ -38,6 +38,7 @@ from rich.table import Column, Table
 from dcellx.batch import PerturbationBatch, encode_genotypes, make_batch
 from dcellx.data.datasets import load_dataset
 from dcellx.data.universe import load_ontology
+from dcellx.interop.pyg import DeletionProcessor, to_heterodata
 from dcellx.io.registry import cache_dir
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
@@ -94,37 +95,6 @@ def load_peer(wheel: Path) -> tuple[type, type]:
             exec(compile(z.read(member).decode(), mod.__file__, "exec"), mod.__dict__)
     dcell, loss = (sys.modules[name] for name in PEER_FILES)
     return dcell.DCell, loss.DCellLoss
-
-
-def peer_graph(onto: CompiledOntology):
-    """torchcell's cell graph of ``onto``: its strata run root (0) to leaves, dcellx's reverse."""
-    from torch_geometric.data import HeteroData
-
-    S, T, gene, term = onto.num_strata, onto.num_terms, onto.gene_term[0], onto.gene_term[1]
-    stratum = (S - 1) - onto.strata
-    # child-major edges: torchcell orders each parent's children by the child's first appearance
-    # in edge_index, so ascending children (onto.children order) need ascending child rows
-    edges = torch.tensor(sorted((int(c), t) for t in range(T) for c in onto.children(t))).t()
-    # (go_idx, gene_idx, stratum, state = 1 present), one row per annotation, float as torchcell's
-    table = torch.from_numpy(np.stack([term, gene, stratum[term], np.ones_like(term)], 1)).float()
-    go = {"num_nodes": T, "strata": torch.from_numpy(stratum), "go_gene_strata_state": table,
-          "stratum_to_terms": {s: torch.from_numpy(np.flatnonzero(stratum == s)) for s in range(S)},
-          "term_gene_counts": torch.from_numpy(onto.direct_counts())}  # fmt: skip
-    child_of = ("gene_ontology", "is_child_of", "gene_ontology")
-    return HeteroData({"gene": {"num_nodes": onto.num_genes}, "gene_ontology": go,
-                       child_of: {"edge_index": edges}})  # fmt: skip
-
-
-def peer_batch(graph, onto: CompiledOntology, batch: PerturbationBatch):
-    """B samples, each the graph's table with state 0 on its deleted genes, collated by PyG."""
-    from torch_geometric.data import Batch, HeteroData
-
-    table = graph["gene_ontology"].go_gene_strata_state[:, :3]
-    present = 1 - batch.dense(onto.num_genes)[:, onto.gene_term[0], None]  # [B, A, 1]
-    data = [HeteroData({"gene": {"x": torch.zeros(onto.num_genes, 1)},  # x: only its device is read
-                        "gene_ontology": {"go_gene_strata_state": torch.cat([table, p], 1)}})
-            for p in present]  # fmt: skip
-    return Batch.from_data_list(data, follow_batch=["go_gene_strata_state"])
 
 
 def peer_slots(peer, onto: CompiledOntology) -> Iterator[Slot]:
@@ -184,7 +154,7 @@ def check(onto, cfg, peer_cls, loss_cls, graph, batch: PerturbationBatch) -> dic
         sub.register_forward_pre_hook(lambda m, a: (a[0].double(),))
     y = batch.y[:, 0].double()
     root, aux = fast(batch)
-    pred, outs = peer(graph, peer_batch(graph, onto, batch))
+    pred, outs = peer(graph, DeletionProcessor(graph, cfg.deletion_rule).from_batch(batch, onto))
     loss = dcell_loss(root, aux, y, cfg).total
     p_loss = loss_cls(alpha=0.3, aux_reduction="mean")(pred, outs, y)[0]
     torch.autograd.backward([loss, p_loss])
@@ -233,7 +203,7 @@ def measure(args, onto, cfg, peer_cls, loss_cls, graph, enc, bs: int) -> dict:
     state = init_term_state(layout, seed=0)
     batch = make_batch(enc, np.arange(bs) % len(enc))
     t_engine = time_engine(args, onto, cfg, layout, state, batch)  # its model is freed on return
-    pb = peer_batch(graph, onto, batch)  # data loading: not timed
+    pb = DeletionProcessor(graph, cfg.deletion_rule).from_batch(batch, onto)  # not timed
     peer, init_s = build_peer(peer_cls, graph)
     load_peer_state(peer, onto, state)  # the engine's function, step for step
     crit, y = loss_cls(alpha=0.3, aux_reduction="mean"), batch.y[:, 0]
@@ -275,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "check": [], "results": []}  # fmt: skip
     for go in dict.fromkeys(["dna-repair", args.go]):  # the check's ontology first
         onto = load_ontology(go)
-        enc, graph = encode_genotypes(ds, onto, unknown="ignore"), peer_graph(onto)
+        enc, graph = encode_genotypes(ds, onto, unknown="ignore"), to_heterodata(onto)
         if go == "dna-repair" or args.check:
             batch = make_batch(enc, np.arange(min(args.batch_sizes)) % len(enc))
             err.print(f"check on --go {go}, batch {batch.size} (float64)")

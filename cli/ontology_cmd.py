@@ -14,6 +14,7 @@ from rich.table import Table
 from dcellx.data.universe import load_ontology
 from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
+from dcellx.interop.pyg import save_heterodata
 from dcellx.ontology.formats import write_three_column, write_topology
 from dcellx.ontology.stats import ontology_stats
 from dcellx_cli.common import (
@@ -164,18 +165,31 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (atomically).")],
     go: GoOpt = "2017",
     fmt: Annotated[
-        str, typer.Option("--format", help="Output format: topology (DCell) or three-column.")
+        str,
+        typer.Option(
+            "--format",
+            help="Output format: topology (DCell), three-column, or pyg (torch.save of "
+            "torchcell's PyG HeteroData; needs pip install 'dcellx[pyg]').",
+        ),
     ] = "topology",
     obo: OboOpt = None,
     gaf: GafOpt = None,
     date_cutoff: DateCutoffOpt = None,
     min_genes: MinGenesOpt = None,
     universe: UniverseOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
 ) -> None:
-    """Write a compiled ontology as a DCell topology file or a three-column edge list."""
-    writers = {"topology": write_topology, "three-column": write_three_column}
+    """Write a compiled ontology as a DCell topology file, a three-column edge list or a PyG
+    HeteroData."""
+    writers = {
+        "topology": write_topology,
+        "three-column": write_three_column,
+        "pyg": save_heterodata,
+    }
     if fmt not in writers:
         raise ConfigError(f"--format must be one of {sorted(writers)}, not {fmt!r}")
+    if out.is_file() and not force:
+        raise ConfigError(f"{out}: exists; add --force to overwrite it")
     check_writable(out)  # before the compile
     overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
     onto = load_ontology(go, **overrides)

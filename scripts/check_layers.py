@@ -2,8 +2,8 @@
 
 Layers, lowest first (a module may import its own layer and the ones below it, never above):
 
-    io (dcellx.errors, dcellx.fileio, dcellx.io) -> ontology -> data -> batch -> nn -> train
-    -> scale | diagnose -> report -> bench -> cli
+    io (dcellx.errors, dcellx.fileio, dcellx.io) -> ontology -> data -> batch -> nn | interop
+    -> train -> scale | diagnose -> report -> bench -> cli
 
 Every ``import`` counts, inside functions too; only imports under ``if TYPE_CHECKING:`` are
 exempt (they never run). ``scale`` and ``diagnose`` share a rank but may not import each other.
@@ -27,6 +27,7 @@ RANK = {
     "dcellx.data": 2,
     "dcellx.batch": 3,
     "dcellx.nn": 4,
+    "dcellx.interop": 4,  # other frameworks' objects of a build and its batches (reads nn's rules)
     "dcellx.train": 5,
     "dcellx.scale": 6,
     "dcellx.diagnose": 6,

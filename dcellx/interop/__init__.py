@@ -1,0 +1,1 @@
+"""Hand a dcellx build or batch to other frameworks' code (``pyg``: PyTorch Geometric)."""
