@@ -47,7 +47,8 @@ def bug_sentence(users: dict[str, Any]) -> str | None:
     return (
         f"torchcell's `dcell_new.py` applies a gene's deletion in a GO term only after the check "
         f"{GUARD_LINE}, which compares the gene's place in the genome-wide gene list with the "
-        "term's number of genes, two unrelated numbers, so most deletions never reach the model: "
+        "number of genes annotated directly to the term, two unrelated numbers, so most "
+        "deletions never reach the model: "
         f"on {OLD}, {wild} of the {n} triple mutants of the first batch reach it as wild type "
         f"and only {distinct} distinct inputs remain for {n} different tau values (Table U1)."
     )
