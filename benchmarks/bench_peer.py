@@ -5,10 +5,10 @@ loading) of ``dcellx.nn.dcell.DCell`` (``--preset torchcell``, ``gene_state="pre
 torchcell 1.8.4's ``DCell`` + ``DCellLoss(alpha=0.3, aux_reduction="mean")`` on the same ontology,
 state and real DNA-repair batch: what the users gain by switching code. torchcell's two files are
 read from the public PyPI wheel at run time, unmodified and never committed here; its graph and
-batch are the PyG objects ``dcellx.interop.pyg`` makes for users. "Same function" is shown, not assumed: on ``--go dna-repair`` always,
-on ``--go`` with ``--check``, dcellx's state is copied into the peer in float64 and one training-
-mode step of each gives the relative differences of root predictions, auxiliary outputs, loss and
-all gradients (~1e-15):
+batch are the PyG objects ``dcellx.interop.pyg`` makes for users. "Same function" is shown, not
+assumed: on ``--go dna-repair`` always, on ``--go`` with ``--check``, dcellx's state is copied
+into the peer in float64 and one training-mode step of each gives the relative differences of
+root predictions, auxiliary outputs, loss and all gradients (~1e-15):
 
     python benchmarks/bench_peer.py [--go 2017] [--batch-sizes 32 256] [--wheel PATH] [--check]
 """
@@ -125,6 +125,7 @@ def load_peer_state(peer, onto: CompiledOntology, state: dict[str, torch.Tensor]
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:  # max |a - b| / max |b|
+    a, b = a.detach(), b.detach()
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
