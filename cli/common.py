@@ -203,6 +203,15 @@ KeepCheckpointsOpt = Annotated[
         "checkpoint-last.pt stays while the run can be resumed.",
     ),
 ]
+LogOpt = Annotated[
+    list[str] | None,
+    _flag(
+        "log",
+        "Also send each epoch's metrics.csv values and the config to tensorboard (event files in "
+        "the run directory) or wandb (offline unless WANDB_MODE=online); repeatable. Needs the "
+        "extra: pip install 'dcellx[tensorboard]' / 'dcellx[wandb]'.",
+    ),
+]
 SetOpt = Annotated[list[str] | None, _flag("set", "Any config field: key=value (repeatable).")]
 QuietOpt = Annotated[bool, _flag("quiet", "No progress output.", "-q")]
 

@@ -40,6 +40,7 @@ from dcellx_cli.common import (
     KeepCheckpointsOpt,
     L2Opt,
     LabelNormOpt,
+    LogOpt,
     LrOpt,
     MaxStepsOpt,
     MinGenesOpt,
@@ -241,6 +242,7 @@ def compare(
     score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
+    log: LogOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -314,6 +316,7 @@ def array_command(
     score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
+    log: LogOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -45,6 +45,7 @@ from dcellx_cli.common import (
     KeepCheckpointsOpt,
     L2Opt,
     LabelNormOpt,
+    LogOpt,
     LrOpt,
     MaxStepsOpt,
     MinGenesOpt,
@@ -194,6 +195,7 @@ def run_command(
     score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
+    log: LogOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -264,6 +266,7 @@ def compare(
     score_sample: ScoreSampleOpt = None,
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
+    log: LogOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

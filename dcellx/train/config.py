@@ -111,7 +111,20 @@ class RunConfig(BaseModel):
     # predicted step time under BucketCost's constants of this version, "ratio-1.3" = the former
     # fixed cells. The optimiser state in a checkpoint is packed by bucket, so a run keeps its plan.
     buckets: Literal["cost-v1", "ratio-1.3"] = "cost-v1"
+    # trackers that also receive metrics.csv's rows (dcellx.train.trackers); never the arithmetic
+    log: list[Literal["tensorboard", "wandb"]] = []
     quiet: bool = False
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _tracker_names(cls, v: Any) -> Any:
+        """``--log tensorboard,wandb`` and ``--set log=wandb`` as well as a list; each once."""
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list | tuple):
+            names = [n.strip() for item in v for n in str(item).split(",") if n.strip()]
+            return list(dict.fromkeys(names))
+        return v
 
     @field_validator("variant")
     @classmethod

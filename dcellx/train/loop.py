@@ -61,6 +61,7 @@ from dcellx.train.rundir import (
 from dcellx.train.signals import RunInterrupted, StopSignals
 from dcellx.train.summary import summarize
 from dcellx.train.throughput import Throughput
+from dcellx.train.trackers import Trackers, check_installed
 from dcellx.train.world import Local, World
 
 __all__ = ["RunInterrupted", "RunResult", "resume", "run"]
@@ -95,6 +96,7 @@ def run(cfg: RunConfig, console: Console | None = None, comm: World | None = Non
     """Train ``cfg`` into a new run directory under ``cfg.runs_dir``. ``comm``: a
     ``dcellx.scale.ddp.DDPContext`` (``--ddp``); rank 0 creates and writes the directory."""
     world = Local() if comm is None else comm
+    check_installed(cfg.log)
     set_threads(cfg)
     dev = check_device(cfg.device)
     data = load_run_data(cfg)  # every input error surfaces before a run directory exists
@@ -253,6 +255,7 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
         )
     # A full-GO snapshot costs ~30 ms; skip it where nothing would use it (an overfit sweep run).
     keep_best = ctx.writes and not (cfg.mode == "overfit" and cfg.keep_checkpoints == "none")
+    trackers = Trackers(cfg.log if ctx.writes else [], run_dir, state.epoch + 1)
     t0 = last_ckpt = time.perf_counter()
     try:
         with StopSignals.from_env(world.agree_signal, world.is_main) as stop:
@@ -276,6 +279,7 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
                 stop.agreed()
                 row.update(epoch=epoch, lr=lr, seconds=state.elapsed + time.perf_counter() - t0)
                 log.append(row)
+                trackers.log(log.rows[-1])
                 r = row["pearson_eval_bn"]
                 if math.isfinite(r) and (state.best_epoch == 0 or r > state.best_pearson):
                     state.best_pearson, state.best_epoch = r, epoch
@@ -300,6 +304,7 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
     finally:
         progress.close()
         log.close()
+        trackers.close()
     state.elapsed += time.perf_counter() - t0
     return _finish(ctx, ckpts, state, log.rows, meter)
 
