@@ -121,7 +121,9 @@ class DeletionProcessor:
     its gene node (the vocabulary position) is below its term's direct gene count.
 
     A gene -> visible rows index (CSR over gene nodes) is built once, so a genotype of k genes
-    finds its rows in O(k + rows hit), vectorised over a whole batch; no graph is rebuilt.
+    finds its rows in O(k + rows hit), vectorised over a whole batch; no graph is rebuilt. The
+    per-sample tables themselves hold all A rows, as torchcell's format has them: a batch costs
+    B x A state values to write (2017, A = 47,472: about 1.4 s for 256 samples, mostly copies).
     """
 
     def __init__(self, graph: HeteroData, rule: str = "exact") -> None:
