@@ -3,6 +3,7 @@ existing file is kept unless ``--force``, and nothing but the file is left behin
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -59,3 +60,18 @@ def test_export_keeps_an_existing_file_unless_forced(onto_dna, tmp_path: Path, i
     assert res.exit_code == 0, res.output
     assert same(torch.load(out, weights_only=False), to_heterodata(onto_dna))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "mine.pt"]
+
+
+def test_export_without_the_extra_says_how_to_get_it(
+    onto_dna, tmp_path: Path, isolated_cache: Path, monkeypatch
+) -> None:
+    # a None entry in sys.modules makes ``import torch_geometric`` raise ImportError, as on an
+    # install without the pyg extra
+    monkeypatch.setitem(sys.modules, "torch_geometric", None)
+    monkeypatch.setitem(sys.modules, "torch_geometric.data", None)
+    out = tmp_path / "go.pt"
+    args = ["ontology", "export", "--go", "dna-repair", "--format", "pyg", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, ConfigError), res.output
+    assert "pip install 'dcellx[pyg]'" in str(res.exception)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
