@@ -4,8 +4,9 @@ Installs every package under dcellx/ (found, so a new subpackage needs no edit h
 cli/ under our own name ``dcellx_cli`` (a top-level ``cli`` would collide with any other package of
 that name), and as package data (a plain ``pip install .`` has no repository around it) the
 ontology recipes (``ontologies/*.toml``, installed as ``dcellx/ontology/recipes``), their builds
-(``dcellx/ontology/builds/``) and the small DCell genotype files (``dcellx/io/embedded/``). ``scripts/check_wheel.sh`` (run by ``make test``)
-installs the built wheel into a fresh venv and checks that all of this is there.
+(``dcellx/ontology/builds/``) and the small DCell genotype files (``dcellx/io/embedded/``).
+``scripts/check_wheel.sh`` (run by ``make test``) installs the built wheel into a fresh venv and
+checks that all of this is there.
 """
 
 from setuptools import find_packages, setup
