@@ -19,6 +19,7 @@ import typer
 from dcellx.ontology.recipe import named_recipes
 from dcellx.train.compare import RunSpec
 from dcellx.train.config import parse_assignments
+from dcellx.train.config_file import with_config_file
 
 # --- ontology selection ------------------------------------------------------------------------
 _GO = typer.Option(
@@ -212,6 +213,14 @@ LogOpt = Annotated[
         "extra: pip install 'dcellx[tensorboard]' / 'dcellx[wandb]'.",
     ),
 ]
+ConfigFileOpt = Annotated[
+    Path | None,
+    _flag(
+        "config",
+        "A TOML or JSON file of run fields (any subset; a finished run's config.json reruns it); "
+        "flags override it. `dcellx config show` prints the result.",
+    ),
+]
 SetOpt = Annotated[list[str] | None, _flag("set", "Any config field: key=value (repeatable).")]
 QuietOpt = Annotated[bool, _flag("quiet", "No progress output.", "-q")]
 
@@ -243,14 +252,13 @@ MODEL_FLAGS = (
 )
 
 
-def run_spec(opts: dict[str, Any], defaults: bool = True) -> RunSpec:
-    """Split the parsed run options (parameter name -> value) into preset / model / ontology /
-    run fields / --set. ``defaults``: fill in ``--go 2017`` and ``--preset paper`` where not given
-    (``False``: leave them out, as ``--resume`` needs to see only what was given)."""
+def flag_spec(opts: dict[str, Any]) -> tuple[RunSpec, str | None, Path | None]:
+    """The run options the command line gave (parameter name -> value; ``None``, and a ``quiet``
+    of False, mean not given) split into preset / model / ontology / run fields / --set; with
+    ``--preset`` (or None) and ``--config`` (or None)."""
     opts = dict(opts)
-    if defaults:
-        opts["go"] = opts["go"] or "2017"
-        opts["preset"] = opts["preset"] or "paper"
+    config_file = opts.pop("config_file", None)
+    opts["quiet"] = opts.get("quiet") or None
     model = {k: opts.pop(k) for k in MODEL_FLAGS}
     ontology = {
         "obo": opts.pop("obo"),
@@ -265,10 +273,24 @@ def run_spec(opts: dict[str, Any], defaults: bool = True) -> RunSpec:
     def clean(d: dict[str, Any]) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if v is not None}
 
-    return RunSpec(
+    spec = RunSpec(
         preset=preset or "paper",
         model=clean(model),
         ontology=clean(ontology),
         fields=clean(opts),
         sets=sets,
     )
+    return spec, preset, config_file
+
+
+def run_spec(opts: dict[str, Any], defaults: bool = True, mode: str | None = None) -> RunSpec:
+    """The run the options describe: ``--config FILE`` beneath the flags
+    (``dcellx.train.config_file``; ``mode``: the command's, which a file naming another mode
+    contradicts). ``defaults``: fill in ``--go 2017`` where neither gave it (``False``: leave it
+    out, as ``--resume`` needs to see only what was given)."""
+    spec, preset, config_file = flag_spec(opts)
+    if config_file is not None:
+        spec, _ = with_config_file(config_file, spec, preset, mode)
+    if defaults:
+        spec.fields.setdefault("go", "2017")
+    return spec

@@ -10,6 +10,7 @@ from dcellx.errors import DcellxError
 from dcellx.fileio import os_error_line
 from dcellx_cli import (
     bench_cmd,
+    config_cmd,
     data_cmd,
     diagnose_cmd,
     import_cmd,
@@ -39,6 +40,7 @@ train_cmd.register(app)
 slurm_cmd.register(app)
 import_cmd.register(app)
 runs_cmd.register(app)
+config_cmd.register(app)
 
 
 def main() -> None:

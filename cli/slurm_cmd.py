@@ -25,6 +25,7 @@ from dcellx_cli.common import (
     BatchSizeOpt,
     BnFreezeAfterOpt,
     CheckpointEveryOpt,
+    ConfigFileOpt,
     DataOpt,
     DateCutoffOpt,
     DeletionRuleOpt,
@@ -153,7 +154,7 @@ def _array(mode: str, variants: str | None, seeds: int, grid: list[str] | None, 
     )
     slurm.ntasks_per_node, slurm.job_name = o["ntasks_per_node"], o["job_name"]
     slurm.extra = o["sbatch"] or []
-    spec = run_spec(opts)
+    spec = run_spec(opts, mode=mode)
     plan = plan_cli_sweep(spec, mode, seeds, grid, variants, threads=slurm.cpus)
     runs_dir = spec.fields.get("runs_dir", "runs")
     job = write_array(plan, slurm, o["sweep_dir"], runs_dir, o["ddp"], o["sync_bn"])
@@ -243,6 +244,7 @@ def compare(
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     log: LogOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -317,6 +319,7 @@ def array_command(
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     log: LogOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -29,6 +29,7 @@ from dcellx_cli.common import (
     BatchSizeOpt,
     BnFreezeAfterOpt,
     CheckpointEveryOpt,
+    ConfigFileOpt,
     DataOpt,
     DateCutoffOpt,
     DdpOpt,
@@ -106,6 +107,8 @@ def _run_mode(mode: str, opts: dict[str, Any]) -> None:
     main = True
     try:
         if resume_dir is not None:
+            if opts.pop("config_file") is not None:
+                raise ConfigError("--config with --resume: a resumed run keeps its config.json")
             quiet = True if opts.pop("quiet") else None
             given_preset = opts["preset"]
             spec = run_spec(opts, defaults=False)  # only what the command line gave
@@ -116,7 +119,7 @@ def _run_mode(mode: str, opts: dict[str, Any]) -> None:
                     resume_dir, console=console, quiet=quiet, comm=comm, mode=mode, flags=flags
                 )
         else:
-            cfg = run_spec(opts).config(mode=mode)
+            cfg = run_spec(opts, mode=mode).config(mode=mode)
             with ddp_session(ddp, sync_bn, device=cfg.device) as comm:
                 main = comm is None or comm.is_main
                 if not cfg.quiet and main:
@@ -196,6 +199,7 @@ def run_command(
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     log: LogOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -267,6 +271,7 @@ def compare(
     checkpoint_every: CheckpointEveryOpt = None,
     keep_checkpoints: KeepCheckpointsOpt = None,
     log: LogOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -277,7 +282,7 @@ def compare(
     if collect_dir is not None:
         result = collect(collect_dir)
     else:
-        spec = run_spec(opts)
+        spec = run_spec(opts, mode=mode)
         plan = plan_cli_sweep(spec, mode, seeds, grid, variants)
         runs_dir = spec.fields.get("runs_dir", "runs")
         try:
