@@ -253,12 +253,11 @@ MODEL_FLAGS = (
 
 
 def flag_spec(opts: dict[str, Any]) -> tuple[RunSpec, str | None, Path | None]:
-    """The run options the command line gave (parameter name -> value; ``None``, and a ``quiet``
-    of False, mean not given) split into preset / model / ontology / run fields / --set; with
-    ``--preset`` (or None) and ``--config`` (or None)."""
+    """The run options the command line gave (parameter name -> value; ``None`` means not
+    given) split into preset / model / ontology / run fields / --set; with ``--preset`` (or
+    None) and ``--config`` (or None)."""
     opts = dict(opts)
     config_file = opts.pop("config_file", None)
-    opts["quiet"] = opts.get("quiet") or None
     model = {k: opts.pop(k) for k in MODEL_FLAGS}
     ontology = {
         "obo": opts.pop("obo"),

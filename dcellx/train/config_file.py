@@ -98,7 +98,8 @@ def read_config_file(path: str | Path) -> ConfigFile:
 
 def flag_keys(flags: RunSpec, flag_preset: str | None) -> set[Key]:
     """The (part, field) pairs the command line gave."""
-    keys = {("run", k) for k in flags.fields} | {("model", k) for k in flags.model}
+    keys = {("run", k) for k in flags.fields if (k, flags.fields[k]) != ("quiet", False)}
+    keys |= {("model", k) for k in flags.model}
     keys |= {("ontology", k) for k in flags.ontology} | {route(k) for k in flags.sets}
     if flag_preset is not None:
         keys.add(("model", "preset"))
@@ -109,6 +110,8 @@ def beneath_flags(file: ConfigFile, flags: RunSpec, flag_preset: str | None) -> 
     """The run the file describes with the command line's flags on top (``flags``: the spec of
     the flags alone; ``flag_preset``: ``--preset`` if given). ``mode`` is left to the command."""
     run = {n: v for (p, n), v in file.values.items() if p == "run" and n != "mode"}
+    if run.pop("quiet", None) is not None:  # output, not the run: the command line's -q decides
+        file.dropped.add(("run", "quiet"))
     model = {n: v for (p, n), v in file.values.items() if p == "model"}
     onto = {n: v for (p, n), v in file.values.items() if p == "ontology"}
     file_preset = model.pop("preset", None)
