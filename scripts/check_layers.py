@@ -5,8 +5,10 @@ Layers, lowest first (a module may import its own layer and the ones below it, n
     io (dcellx.errors, dcellx.fileio, dcellx.io) -> ontology -> data -> batch -> nn | interop
     -> train -> scale | diagnose -> report -> bench -> cli
 
-Every ``import`` counts, inside functions too; only imports under ``if TYPE_CHECKING:`` are
-exempt (they never run). ``scale`` and ``diagnose`` share a rank but may not import each other.
+Every ``import`` counts, inside functions too; imports under ``if TYPE_CHECKING:`` are exempt
+from the layering (they never run) but count for circles: a type-only circle still ties two
+modules together for a reader. ``scale`` and ``diagnose`` share a rank but may not import each
+other.
 Run: ``python scripts/check_layers.py`` (part of ``make test``); exit 1 lists every problem.
 """
 
@@ -66,12 +68,15 @@ def _type_checking_block(node: ast.AST) -> bool:
     )
 
 
-def imports(tree: ast.AST, here: str, is_pkg: bool) -> list[tuple[str, int]]:
-    """(imported dcellx module, line) for every import that can run."""
+def imports(
+    tree: ast.AST, here: str, is_pkg: bool, type_only: bool = False
+) -> list[tuple[str, int]]:
+    """(imported dcellx module, line) for every import that can run, and with ``type_only``
+    also those under ``if TYPE_CHECKING:``."""
     out: list[tuple[str, int]] = []
 
     def visit(node: ast.AST) -> None:
-        if _type_checking_block(node):
+        if _type_checking_block(node) and not type_only:
             for child in node.orelse:  # the else branch runs
                 visit(child)
             return
@@ -116,15 +121,20 @@ def check(root: Path = ROOT) -> list[str]:
         if mine is None:
             problems.append(f"{rel}: module {here} belongs to no layer (add it to RANK)")
             continue
-        graph[here] = set()
         tree = ast.parse(text, filename=str(path))
-        for target, line in imports(tree, here, path.name == "__init__.py"):
+        is_pkg = path.name == "__init__.py"
+        # circles: every import, type-only ones included
+        graph[here] = {
+            t
+            for t, _ in imports(tree, here, is_pkg, type_only=True)
+            if t in known and t != here and layer(t) is not None
+        }
+        for target, line in imports(tree, here, is_pkg):
             if target not in known:
                 continue  # a name imported from a module, not a module
             theirs = layer(target)
             if theirs is None or target == here:
                 continue
-            graph[here].add(target)
             up = RANK[theirs] > RANK[mine]
             sibling = RANK[theirs] == RANK[mine] and theirs != mine and RANK[mine] == 6
             if (up or sibling) and (rel, line) not in reported:  # one line, one problem
@@ -182,7 +192,7 @@ def main() -> int:
     if problems:
         print(f"{len(problems)} layering problem(s)", file=sys.stderr)
         return 1
-    print("layers: no upward import, no circle, no module over 400 lines")
+    print("layers: no upward import, no circle (type-only included), no module over 400 lines")
     return 0
 
 

@@ -187,8 +187,10 @@ class DCell(nn.Module):
         self._stratum_sizes = [p.neurons[1] - p.neurons[0] for p in L.strata]
         self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
+        # per stratum, per bucket: its index into ``weights`` (dcellx.nn.packed.PackedModel)
+        self.weight_of_bucket = [[wi for wi, *_ in bks] for *_, bks in self._plans]
         # the fused engine's slot layout (dcellx.nn.slots) and its working memory
-        self.slot_plan = SlotPlan(L, [[wi for wi, *_ in bks] for *_, bks in self._plans])
+        self.slot_plan = SlotPlan(L, self.weight_of_bucket)
         sp = self.slot_plan
         for name in ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term"):
             self.register_buffer(f"slots_{name}", torch.from_numpy(getattr(sp, name)), False)

@@ -1,6 +1,6 @@
 r"""The fused engine: DCell's forward and backward written out by hand over reused buffers.
 
-What the autograd engine (``DCell._forward_autograd``) spends outside its matrix products goes
+What the autograd engine (``DCell.forward_autograd``) spends outside its matrix products goes
 to moving states between layouts, to temporaries and to zero-filled gradients: per stratum a
 fan-out gather, a concatenation, a gather into bucket order, an un-padding gather, an aux-head
 product and an index-add, each with an allocating backward (``dcellx bench --profile``). Here
@@ -39,19 +39,34 @@ before that gets its own, so interleaved forwards stay correct. A backward runs 
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 
+from dcellx.batch import PerturbationBatch
+from dcellx.nn.buffers import BufferPool
 from dcellx.nn.norm import batch_stats_in_use, batch_stats_reduced
 from dcellx.nn.ops import section
-
-if TYPE_CHECKING:
-    from dcellx.batch import PerturbationBatch
-    from dcellx.nn.dcell import DCell
+from dcellx.nn.packed import PackedModel
+from dcellx.nn.slots import SlotPlan
 
 
-def fused_supported(model: DCell) -> bool:
+class FusedModel(PackedModel, Protocol):
+    """What the fused engine reads of a ``DCell`` besides its packed parameters: its mode, its
+    diagnostics switches, and the slot layout with its index tensors and working memory."""
+
+    training: bool
+    trace: list | None
+    keep_states: bool
+    last_states: torch.Tensor | None
+    slot_plan: SlotPlan
+    slot_buffers: BufferPool
+
+    @property
+    def slot_index(self) -> dict: ...
+
+
+def fused_supported(model: FusedModel) -> bool:
     """Whether ``model``'s configuration and state are the fused engine's (module docstring)."""
     cfg = model.cfg
     return (
@@ -62,7 +77,7 @@ def fused_supported(model: DCell) -> bool:
     )
 
 
-def fused_forward(model: DCell, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_forward(model: FusedModel, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """``model``'s forward on the fused engine: (root [B], aux [B, T-1])."""
     B = batch.size
     with section("genes"):
@@ -89,7 +104,7 @@ def fused_forward(model: DCell, batch: PerturbationBatch) -> tuple[torch.Tensor,
     return root, aux.t()
 
 
-def _batch_norm(Z, out, st, buf, gamma, beta, model: DCell, son, B: int) -> None:
+def _batch_norm(Z, out, st, buf, gamma, beta, model: FusedModel, son, B: int) -> None:
     """BatchNorm with batch statistics of one stratum's rows Z into ``out``, two-pass: the mean,
     then the variance of the centred rows (``torch.var_mean`` along rows is ~5x slower here)."""
     a, b = st.slots
@@ -104,7 +119,7 @@ def _batch_norm(Z, out, st, buf, gamma, beta, model: DCell, son, B: int) -> None
     _update_running_stats(model, st, mean, var, son, B)
 
 
-def _update_running_stats(model: DCell, st, mean, var, son, B: int) -> None:
+def _update_running_stats(model: FusedModel, st, mean, var, son, B: int) -> None:
     """torch's BatchNorm update of the stratum's running statistics (variance unbiased);
     ``son`` is the slot of every neuron."""
     m = model.cfg.bn_momentum

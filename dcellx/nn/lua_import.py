@@ -27,7 +27,7 @@ from dcellx.errors import InputError
 from dcellx.nn.config import make_config
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.lua_graph import MODULE_TYPES, GeneMap, Node, read_gene_map, read_t7_graph
-from dcellx.nn.lua_record import import_record
+from dcellx.nn.lua_record import PlacedGraph, import_record
 from dcellx.ontology.compiled import CompiledOntology
 
 
@@ -275,7 +275,8 @@ def import_lua_model(path: str | Path, gene_map: str | Path, onto: CompiledOntol
         "bn_eps": eps.pop(),
         "bn_momentum": mom.pop(),
     }
-    return LuaModel(overrides, _state(walk), import_record(walk, facts, overrides))
+    placed = PlacedGraph(nodes, onto, walk.layout, gmap.genes, walk.gene_layer)
+    return LuaModel(overrides, _state(walk), import_record(placed, facts, overrides))
 
 
 def _t(a: np.ndarray) -> torch.Tensor:

@@ -15,28 +15,42 @@ per-gene ratio rho_t = mean_{g in D(t)} sum_u W_t[u, g]^2 / mean_{g not in D(t)}
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from dcellx.nn.config import make_config
+from dcellx.nn.layout import ModelLayout
+from dcellx.nn.lua_graph import Node
+from dcellx.ontology.compiled import CompiledOntology
 
-if TYPE_CHECKING:
-    from dcellx.nn.lua_import import _Walk
+
+@dataclass(frozen=True)
+class PlacedGraph:
+    """What ``dcellx.nn.lua_import`` placed of the saved graph, as the record reads it."""
+
+    nodes: list[Node]
+    onto: CompiledOntology
+    layout: ModelLayout  # the lua-released layout of ``onto``
+    input_genes: list[str]  # the file's input genes in column order (its gene map)
+    gene_layer: dict[int, int]  # term with direct genes -> the node of its gene layer
 
 
-def import_record(walk: _Walk, facts: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def import_record(
+    placed: PlacedGraph, facts: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
     """What the file is: module counts, structure found, and the gene layers' outside shares."""
-    onto, nodes, L = walk.onto, walk.nodes, walk.layout
+    onto, nodes, L = placed.onto, placed.nodes, placed.layout
     counts: dict[str, int] = {}
     params = 0
     for n in nodes:
         if n.kind:
             counts[n.kind] = counts.get(n.kind, 0) + 1
             params += sum(a.size for k in ("weight", "bias") if (a := n.array(k)) is not None)
-    col = {g: j for j, g in enumerate(walk.gmap.genes)}
+    col = {g: j for j, g in enumerate(placed.input_genes)}
     layers = []
-    for t, i in sorted(walk.gene_layer.items()):
+    for t, i in sorted(placed.gene_layer.items()):
         W = nodes[i].array("weight").astype(np.float64)
         lo, hi = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
         inside = np.zeros(W.shape[1], bool)
@@ -67,9 +81,9 @@ def import_record(walk: _Walk, facts: dict[str, Any], overrides: dict[str, Any])
     order = overrides["block"].split("-")[1:]
     names = {"norm": "BatchNormalization", "tanh": "Tanh"}
     evidence = {
-        "gene_layer": f"{len(layers)} gene layers nn.Linear({len(walk.gmap.genes)} -> w_t), "
-        f"annotated gene_<term>, read all {len(walk.gmap.genes)} input genes; {zeros} of "
-        f"{sum(nodes[i].array('weight').size for i in walk.gene_layer.values())} weights are 0"
+        "gene_layer": f"{len(layers)} gene layers nn.Linear({len(placed.input_genes)} -> w_t), "
+        f"annotated gene_<term>, read all {len(placed.input_genes)} input genes; {zeros} of "
+        f"{sum(nodes[i].array('weight').size for i in placed.gene_layer.values())} weights are 0"
         + (
             f"; {sum(grads)} of the {outside} saved last-step gradients on genes outside the "
             "terms are 0 (a masked gradient is 0 there)"
@@ -104,7 +118,7 @@ def import_record(walk: _Walk, facts: dict[str, Any], overrides: dict[str, Any])
         **facts,
         "modules": dict(sorted(counts.items())),
         "parameters": int(params),
-        "inputs": len(walk.gmap.genes),
+        "inputs": len(placed.input_genes),
         "terms": onto.num_terms,
         "found": {**overrides, "gene_layer": "dense-layer"},
         "differences_from_lua": differences,

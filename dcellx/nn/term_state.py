@@ -19,25 +19,22 @@ Bucket padding is not part of the named state; loading zeroes it, so it stays ze
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from dcellx.nn.dcell import DCell
+from dcellx.nn.packed import PackedModel
 
 
-def term_slots(model: DCell):
+def term_slots(model: PackedModel):
     """Yield (term, bucket weight index, slot j) for every term."""
     for s, plan in enumerate(model.layout.strata):
         for k, b in enumerate(plan.buckets):
-            wi = model._plans[s][3][k][0]
+            wi = model.weight_of_bucket[s][k]
             for j, t in enumerate(b.terms):
                 yield int(t), wi, j
 
 
-def term_state(model: DCell) -> dict[str, torch.Tensor]:
+def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
     """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies."""
     L, cfg, onto = model.layout, model.cfg, model.onto
     out: dict[str, torch.Tensor] = {}
@@ -88,7 +85,7 @@ def term_state(model: DCell) -> dict[str, torch.Tensor]:
     return dict(sorted(out.items()))
 
 
-def gene_columns(model: DCell) -> dict[int, torch.Tensor] | None:
+def gene_columns(model: PackedModel) -> dict[int, torch.Tensor] | None:
     """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
     L, g, kind = model.layout, model.genes, model.genes.kind
     if kind == "dense-layer":
@@ -112,7 +109,7 @@ def gene_columns(model: DCell) -> dict[int, torch.Tensor] | None:
     return cols
 
 
-def load_term_state(model: DCell, state: dict[str, torch.Tensor]) -> None:
+def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
     """Inverse of ``term_state``: fill the packed parameters from per-term tensors."""
     L, cfg, onto, g = model.layout, model.cfg, model.onto, model.genes
     with torch.no_grad():

@@ -48,3 +48,27 @@ def test_upward_import_inside_a_function_circle_and_size(tmp_path) -> None:
     assert any(p.startswith("dcellx/nn/dcell.py: 402 lines") for p in problems)
     assert not any("train/ok.py" in p for p in problems)  # TYPE_CHECKING and downward: fine
     assert len(problems) == 3
+
+
+def test_a_type_only_circle_is_a_circle_but_no_layering_problem(tmp_path) -> None:
+    type_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from {} import X\n"
+    root = _tree(
+        tmp_path,
+        {
+            "dcellx/__init__.py": "",
+            "dcellx/nn/__init__.py": "",
+            # dcell imports engine at run time, engine names DCell in its annotations only
+            "dcellx/nn/dcell.py": "from dcellx.nn import engine\n",
+            "dcellx/nn/engine.py": type_only.format("dcellx.nn.dcell"),
+            # type-only both ways, never at run time
+            "dcellx/nn/a.py": type_only.format("dcellx.nn.b"),
+            "dcellx/nn/b.py": type_only.format("dcellx.nn.a"),
+            # a type-only import of a higher layer stays exempt from the layering
+            "dcellx/ontology/__init__.py": "",
+            "dcellx/ontology/graph.py": type_only.format("dcellx.nn.dcell"),
+        },
+    )
+    problems = check_layers.check(root)
+    assert "import circle: dcellx.nn.dcell -> dcellx.nn.engine" in problems
+    assert "import circle: dcellx.nn.a -> dcellx.nn.b" in problems
+    assert len(problems) == 2
