@@ -1,6 +1,7 @@
 """File helpers shared by every reader and writer.
 
-Reading: ``read_text`` decodes UTF-8 strictly; a byte that is not UTF-8 is one ``InputError``
+Reading (``dcellx.io.inputs``, re-exported here): every input is opened under one set of
+limits; ``read_text`` decodes UTF-8 strictly, a byte that is not UTF-8 is one ``InputError``
 naming ``file:line`` (a replaced byte would silently invent a gene or term name).
 
 Writing: ``atomic_write`` is the one writer of every file dcellx produces (run files, checkpoints,
@@ -17,7 +18,6 @@ next write into the same directory, never one whose writer is alive. An operatin
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import os
 import re
@@ -29,7 +29,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from dcellx.errors import DcellxError, InputError
+from dcellx.errors import DcellxError
+from dcellx.io.inputs import (  # noqa: F401 -- the readers' helpers, long imported from here
+    decode_utf8,
+    describe_os_error,
+    open_input,
+    read_maybe_gzip,
+    read_text,
+    require_regular,
+)
 
 # A temp file of a writer that cannot be identified (written by an older dcellx) is stale after
 # this long: no single write takes an hour, and a live writer of older code must not lose its file.
@@ -47,11 +55,6 @@ class FileWriteError(DcellxError, OSError):
     """A file could not be written: names the path and the operating system's reason."""
 
 
-def describe_os_error(exc: OSError) -> str:
-    """``strerror`` (``No space left on device``), or the text of an error that has none."""
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
 def os_error_line(exc: OSError) -> str:
     """One line for an ``OSError`` that reached the user: the path(s), then the problem."""
     if isinstance(exc, DcellxError):
@@ -61,39 +64,6 @@ def os_error_line(exc: OSError) -> str:
         where = f"{where} -> {exc.filename2}"
     problem = describe_os_error(exc)
     return f"{where}: {problem}" if where is not None else problem
-
-
-# -- reading ----------------------------------------------------------------------------------
-def read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(path, None, "cannot read (file not found)") from exc
-    except OSError as exc:
-        raise InputError(path, None, f"cannot read ({describe_os_error(exc)})") from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(path, None, f"corrupt gzip data: {exc}") from exc
-    return raw
-
-
-def decode_utf8(path: str | Path | None, raw: bytes, first_line: int = 1) -> str:
-    """``raw`` as UTF-8 (a leading byte-order mark dropped), or one ``InputError`` naming the
-    line of the first byte that is not UTF-8. ``first_line``: the line number of ``raw``'s start."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + first_line
-        raise InputError(path, line, f"not UTF-8 (byte 0x{raw[exc.start]:02x})") from exc
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def read_text(path: str | Path) -> str:
-    """A text file (plain or gzip) as UTF-8; see ``decode_utf8``."""
-    return decode_utf8(path, read_maybe_gzip(Path(path)))
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from dcellx.errors import ConfigError, InputError, warn
 
 Duplicates = Literal["mean", "error"]
 ALLELE_TYPES = ("deletion", "ts", "damp", "other")
+# The largest label magnitude: float32's largest finite value (models train in float32).
+LABEL_MAX = float(np.finfo(np.float32).max)
 _CHUNK = 1 << 20  # measurements per vectorised step where a step needs [m, k, k] temporaries
 
 
@@ -121,6 +123,7 @@ class MeasurementLog:
     def _append(self, block: dict[str, np.ndarray]) -> None:
         if len(block["lines"]) == 0:
             return
+        self._check_range(block["values"], block["lines"])
         if block["lines"].max() < 1 << 31:  # 4 bytes a measurement, not 8, for 10^7 of them
             block["lines"] = block["lines"].astype(np.int32, copy=False)
         block["source"] = np.full(len(block["lines"]), max(len(self.labels) - 1, 0), np.int16)
@@ -130,6 +133,22 @@ class MeasurementLog:
         if "types" in block and block["codes"].shape[1] <= 3:
             block["canon"] = canonical_types(block["codes"], block["types"])
         self._blocks.append(block)
+
+    def _check_range(self, values: np.ndarray, lines: np.ndarray) -> None:
+        """Every value must be finite in float32, the dtype a model trains in: 1e39 is finite in
+        float64 and ``inf`` once trained on (a run of NaN that exits 0). Refused here, where
+        every reader's values pass with their file and line."""
+        over = np.abs(values.reshape(len(lines), -1)) > LABEL_MAX
+        if over.any():
+            i = int(np.argmax(over.any(axis=1)))
+            value = values.reshape(len(lines), -1)[i][over[i]][0]
+            where = self.labels[-1] if self.labels else str(self.path)
+            raise InputError(
+                where,
+                int(lines[i]),
+                f"value {float(value)!r} is outside the float32 range dcellx trains in "
+                f"(|value| <= {LABEL_MAX:.4g})",
+            )
 
     @property
     def measurements(self) -> int:

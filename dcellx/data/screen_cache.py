@@ -52,12 +52,12 @@ def _read_index(root: Path) -> dict[str, dict]:
 
 
 def file_sha256(path: Path, root: Path | None = None) -> str:
-    """``path``'s sha256, from the index when its size and mtime are the recorded ones."""
+    """``path``'s sha256, from the index when its size and mtime are the recorded ones. A sha
+    computed here is not recorded: ``remember_sha256`` does that once the file has been read
+    (a refused file leaves no index entry)."""
     root = cache_root() if root is None else root
     st = os.stat(path)
-    key = str(Path(path).resolve())
-    index = _read_index(root)
-    seen = index.get(key)
+    seen = _read_index(root).get(str(Path(path).resolve()))
     if (
         isinstance(seen, dict)
         and seen.get("size") == st.st_size
@@ -65,13 +65,27 @@ def file_sha256(path: Path, root: Path | None = None) -> str:
         and isinstance(seen.get("sha256"), str)
     ):
         return seen["sha256"]
-    sha = registry.sha256_file(Path(path))
-    index[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    return registry.sha256_file(Path(path))
+
+
+def remember_sha256(path: Path, sha: str, root: Path | None = None) -> None:
+    """Record ``path``'s sha256 under its size and mtime in the index (a memo: a cache that
+    cannot be written is said by the entry write)."""
+    root = cache_root() if root is None else root
+    try:
+        st = os.stat(path)
+    except OSError:
+        return
+    key = str(Path(path).resolve())
+    index = _read_index(root)
+    record = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}
+    if index.get(key) == record:
+        return
+    index[key] = record
     try:
         atomic_write(root / INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     except OSError:
-        pass  # only a memo: the entry write below warns about an unwritable cache
-    return sha
+        pass
 
 
 def options_digest(fmt: str, phenotype: str, duplicates: str, filters: dict[str, object]) -> str:
@@ -204,6 +218,7 @@ def cached_read(
     entry = entry_path(sha, options_digest(fmt, phenotype, duplicates, filters), root)
     hit = _load(entry, source)
     if hit is not None:
+        remember_sha256(path, sha, root)
         ds, seen = hit
         skip_warning(source, seen.skipped, stacklevel=3)
         if seen.conflicts is not None:  # as the parse warned
@@ -213,6 +228,7 @@ def cached_read(
             stats.cached = True
         return ds
     fresh = stats if stats is not None else ScreenStats()
-    ds = read(fresh)
+    ds = read(fresh)  # a refused file raises here: neither an entry nor an index record
     _save(entry, ds, fresh)
+    remember_sha256(path, sha, root)
     return ds

@@ -18,7 +18,6 @@ Allele type of a strain, first rule that applies (``allele_type``):
 from __future__ import annotations
 
 import functools
-import gzip
 import math
 import re
 import warnings
@@ -34,6 +33,7 @@ from dcellx.data.store import GenotypeDataset
 from dcellx.data.symbols import ORF_PATTERN
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import decode_utf8
+from dcellx.io.inputs import open_input, open_member, require_regular
 
 TYPE_CODE = {t: i for i, t in enumerate(ALLELE_TYPES)}
 
@@ -51,8 +51,10 @@ def norm_header(name: str) -> str:
 
 
 def text_sources(path: Path) -> list[tuple[str, Callable[[], IO[bytes]]]]:
-    """(label for messages, opener of the raw bytes) per text source: the file itself, or each
-    .txt/.tsv of a zip. ``data_lines`` decodes them line by line."""
+    """(label for messages, opener of the bytes) per text source: the file itself, or each
+    .txt/.tsv of a zip. Every opener gives an ``InputStream`` (``dcellx.io.inputs``): a regular
+    file, lines and decompressed size bounded. ``data_lines`` decodes them line by line."""
+    require_regular(path)  # before zipfile reads it: a FIFO or device never ends
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as zf:
@@ -68,16 +70,12 @@ def text_sources(path: Path) -> list[tuple[str, Callable[[], IO[bytes]]]]:
 
             def member(name: str) -> IO[bytes]:
                 with zipfile.ZipFile(path) as zf:  # the open member keeps the file alive
-                    return zf.open(name)
+                    return open_member(zf, name, f"{path}!{name}")  # type: ignore[return-value]
 
             return [(f"{path}!{n}", lambda n=n: member(n)) for n in names]
-        with open(path, "rb") as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        if gz:
-            return [(str(path), lambda: gzip.open(path, "rb"))]
-        return [(str(path), lambda: open(path, "rb"))]
     except (OSError, zipfile.BadZipFile) as exc:
         raise InputError(path, None, f"cannot read: {exc}") from exc
+    return [(str(path), lambda: open_input(path))]  # type: ignore[list-item,return-value]
 
 
 def data_lines(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[int, str]]:
@@ -86,7 +84,7 @@ def data_lines(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[in
     file:line, never replaced: a replaced byte could change a strain id."""
     try:
         with opener() as fh:
-            for lineno, raw in enumerate(fh, 1):
+            for lineno, raw in enumerate(fh, 1):  # bounded lines (an InputStream)
                 text = decode_utf8(label, raw, lineno).rstrip("\r\n")
                 if text.strip() and not text.lstrip().startswith("#"):
                     yield lineno, text

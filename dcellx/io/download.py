@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import FileWriteError, atomic_write, remove_stale_temps
 from dcellx.io.entries import DataFile
+from dcellx.io.inputs import regular_stat
 
 # Seconds of socket inactivity before a download is abandoned; a dead network must fail fast.
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -55,8 +56,9 @@ _HASH_MEMO: dict[tuple[str, int, int], str] = {}
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks so large files do not fill memory; a file
-    unchanged since it was last hashed in this process (path, size, mtime) is not read again."""
-    st = os.stat(path)
+    unchanged since it was last hashed in this process (path, size, mtime) is not read again.
+    A device, FIFO or directory is refused before it is read (``/dev/zero`` never ends)."""
+    st = regular_stat(path)
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key in _HASH_MEMO:
         return _HASH_MEMO[key]
@@ -70,7 +72,7 @@ def sha256_file(path: Path) -> str:
 
 def sha256_gunzipped(path: Path) -> str:
     """Hex sha256 of a gzip file's uncompressed bytes, streamed (memoised like ``sha256_file``)."""
-    st = os.stat(path)
+    st = regular_stat(path)
     key = ("gunzip:" + str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASH_MEMO:
         digest = hashlib.sha256()

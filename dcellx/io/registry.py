@@ -185,9 +185,11 @@ def resolve(name_or_path: str | Path) -> Path:
     """
     if isinstance(name_or_path, str) and name_or_path in REGISTRY:
         return fetch(name_or_path)
+    from dcellx.io.inputs import require_regular
+
     path = Path(name_or_path).expanduser()
     if path.exists():
-        return path
+        return require_regular(path)  # a device, FIFO or directory: one line, before any hashing
     raise DataFileMissing(
         f"{str(name_or_path)!r} is neither a registered data file nor an existing path "
         f"(registered: {', '.join(sorted(REGISTRY))}; see `dcellx data list`)"

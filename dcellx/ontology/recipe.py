@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dcellx.errors import ConfigError, InputError, config_error, validation_message
-from dcellx.fileio import decode_utf8
+from dcellx.fileio import decode_utf8, read_maybe_gzip
 from dcellx.ontology.filters import FILTERS, FilterSettings
 
 if sys.version_info >= (3, 11):
@@ -130,10 +130,10 @@ def load_recipe(go: str) -> Recipe:
                 f"unknown ontology recipe {go!r}; known: {', '.join(named)} (looked in {where})"
             )
         path = named[go]
+    if not path.exists():
+        raise InputError(path, None, "recipe file not found")
     try:
-        data = tomllib.loads(decode_utf8(path, path.read_bytes()))
-    except FileNotFoundError as exc:
-        raise InputError(path, None, "recipe file not found") from exc
+        data = tomllib.loads(decode_utf8(path, read_maybe_gzip(path)))  # bounded, regular only
     except tomllib.TOMLDecodeError as exc:
         raise InputError(path, None, f"invalid TOML: {exc}") from exc
     data.setdefault("base_dir", str(path.parent.resolve()))

@@ -7,28 +7,34 @@ SLURM requeues after preemption or a time-limit warning continues where it stopp
 
 * the point already has a finished run (``summary.json``): nothing to do;
 * it has an unfinished run: ``resume`` it (from ``checkpoint-last.pt``; from scratch in the same
-  directory if none was written yet), which is what ``dcellx train --resume`` does;
+  directory if none was written), which is what ``dcellx train --resume`` does;
 * it has none: start a fresh run in the sweep directory.
 
 Each case prints one line to the task's log (``resuming <run> from epoch N`` ...), so a log shows
-every attempt. Under ``--ddp`` rank 0 decides and tells the others.
+every attempt. Under ``--ddp`` rank 0 decides and tells the others. ``dcellx compare`` into an
+existing ``--sweep-dir`` takes the same decisions (``dcellx.train.sweep_points``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 
 from dcellx.errors import ConfigError
 from dcellx.scale.ddp import session
-from dcellx.train.checkpoint import LAST
-from dcellx.train.compare import PLAN, SweepPlan, _point_key
-from dcellx.train.loop import RunResult, resume, run
+from dcellx.train.compare import PLAN, SweepPlan
+from dcellx.train.loop import RunResult
 from dcellx.train.rundir import read_json
+from dcellx.train.sweep_points import (  # noqa: F401 -- slurm and tests import them from here
+    PointAction,
+    act,
+    checkpoint_epoch,
+    decide,
+    point_label,
+    point_runs,
+)
 
 
 def load_plan(sweep_dir: str | Path) -> SweepPlan:
@@ -36,58 +42,6 @@ def load_plan(sweep_dir: str | Path) -> SweepPlan:
     if not path.is_file():
         raise ConfigError(f"{sweep_dir}: not a sweep directory (no {PLAN})")
     return SweepPlan.model_validate(read_json(path))
-
-
-def point_label(point: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in point.items())
-
-
-def point_runs(sweep_dir: str | Path, plan: SweepPlan) -> list[list[Path]]:
-    """For each planned point (in ``plan.points()`` order), its run directories, oldest first."""
-    sweep_dir = Path(sweep_dir)
-    grid_keys = list(plan.grid)
-    by_key: dict[str, list[Path]] = {}
-    for cfg_path in sorted(sweep_dir.glob("*/config.json")):
-        key = _point_key(read_json(cfg_path)["run"], grid_keys)
-        by_key.setdefault(key, []).append(cfg_path.parent)
-    out = []
-    for point in plan.points():
-        key = _point_key(plan.config(point, sweep_dir).model_dump(mode="json"), grid_keys)
-        out.append(by_key.get(key, []))
-    return out
-
-
-def checkpoint_epoch(run_dir: Path) -> int | None:
-    """The epoch of ``checkpoint-last.pt`` without reading its tensors (memory-mapped)."""
-    path = run_dir / LAST
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # a corrupt file: resume will report it properly
-        return None
-    return int(state.get("epoch", 0))
-
-
-@dataclass
-class PointAction:
-    """What a task does for its point: ``done`` (finished run), ``resume`` or ``new``."""
-
-    kind: str
-    run_dir: Path | None = None
-    epoch: int | None = None  # the checkpoint's epoch when resuming
-
-
-def decide(sweep_dir: str | Path, plan: SweepPlan, index: int) -> PointAction:
-    runs = point_runs(sweep_dir, plan)[index]
-    finished = [r for r in runs if (r / "summary.json").is_file()]
-    if finished:
-        return PointAction("done", finished[-1])
-    if not runs:
-        return PointAction("new")
-    # prefer the attempt that got furthest (by checkpoint epoch), then the latest
-    best = max(runs, key=lambda r: (checkpoint_epoch(r) or -1, r.name))
-    return PointAction("resume", best, checkpoint_epoch(best))
 
 
 def run_point(
@@ -110,17 +64,12 @@ def run_point(
         action = comm.from_main(action)
     say = console.print if main else (lambda *a, **k: None)
     label = f"point {index} ({point_label(points[index])})"
-    if action.kind == "done":
-        say(f"{label}: already finished in {action.run_dir}", highlight=False, soft_wrap=True)
-        return RunResult(action.run_dir, read_json(action.run_dir / "summary.json"))
-    if action.kind == "resume":
-        where = f"epoch {action.epoch}" if action.epoch is not None else "scratch (no checkpoint)"
-        say(f"{label}: resuming {action.run_dir} from {where}", highlight=False, soft_wrap=True)
-        return resume(action.run_dir, console=console, quiet=quiet, comm=comm)
-    say(f"{label}: starting a new run in {sweep_dir}", highlight=False, soft_wrap=True)
     cfg = plan.config(points[index], sweep_dir)
-    cfg.quiet = quiet
-    return run(cfg, console=console, comm=comm)
+
+    def line(text: str) -> None:
+        say(text, highlight=False, soft_wrap=True)
+
+    return act(action, cfg, line, label, console, quiet, comm)
 
 
 def run_task(

@@ -23,6 +23,7 @@ import torch
 
 from dcellx import fileio
 from dcellx.errors import InputError
+from dcellx.train.metrics import read_metrics
 from dcellx.train.rundir import atomic_write
 
 if TYPE_CHECKING:
@@ -123,6 +124,29 @@ def load_own(path: Path, cfg: RunConfig, onto_hash: str) -> dict[str, Any]:
             f"{cfg.variant!r}: it belongs to another run",
         )  # fmt: skip
     return state
+
+
+def recorded_epochs(run_dir: Path) -> int:
+    """The epochs ``metrics.csv`` records (0 when it is missing or holds only its header)."""
+    try:
+        return len(read_metrics(run_dir))
+    except (OSError, ValueError):
+        return 0
+
+
+def refuse_lost_progress(run_dir: Path) -> None:
+    """A run that recorded epochs (or best weights) but has no ``checkpoint-last.pt`` cannot be
+    continued: resuming it would train from epoch 1 and overwrite its metrics and best weights.
+    One error naming both, before anything is touched."""
+    if (run_dir / LAST).exists():
+        return
+    epochs, best = recorded_epochs(run_dir), (run_dir / BEST).exists()
+    if epochs or best:
+        records = f"metrics.csv records {epochs} epoch(s)" if epochs else f"it holds {BEST}"
+        raise InputError(
+            run_dir, None, f"cannot resume: {records} but {LAST} is missing, so it would "
+            "train again from epoch 1 over them; start a new run (or restore the checkpoint)",
+        )  # fmt: skip
 
 
 class Checkpoints:

@@ -10,7 +10,6 @@ SLURM array, or a partial run.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,12 +22,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
-from dcellx.fileio import write_csv
-from dcellx.train.config import RunConfig, make_run_config, parse_value, recorded, route
-from dcellx.train.loop import RunInterrupted, run
+from dcellx.fileio import FileWriteError, write_csv
+from dcellx.train.config import RunConfig, make_run_config, parse_value, route
+from dcellx.train.loop import RunInterrupted
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
-from dcellx.train.rundir import new_run_id, read_json, write_json
+from dcellx.train.rundir import mkdir_reason, new_run_id, read_json, write_json
+from dcellx.train.sweep_points import act, decide_runs, point_label, point_runs
+from dcellx.train.sweep_points import lookup as _lookup
+from dcellx.train.sweep_points import point_key as _point_key
 
 PLAN = "sweep.json"
 # Per-run columns of compare.csv taken from summary.json (test_* only exist in train mode).
@@ -166,21 +168,6 @@ def plan_cli_sweep(
     return plan_sweep(names, [first + i for i in range(seeds)], mode, parse_grid(grid), spec)
 
 
-def _lookup(run: dict[str, Any], key: str) -> Any:
-    """``key`` of a recorded run config; a run field the run's ``config.json`` predates (e.g.
-    ``max_steps``) reads as its default, which is what that run ran with."""
-    part, name = route(key)
-    if part == "run":
-        return recorded(run, name)
-    return run[part][name]
-
-
-def _point_key(run: dict[str, Any], grid_keys: list[str]) -> str:
-    """Identity of a run within a sweep, read from its *resolved* config (so ``alpha=0`` and
-    ``alpha=0.0`` are the same point)."""
-    return json.dumps([run["variant"], run["seed"], *(_lookup(run, k) for k in grid_keys)])
-
-
 @dataclass
 class SweepResult:
     sweep_dir: Path
@@ -273,9 +260,17 @@ def collect(sweep_dir: str | Path) -> SweepResult:
     return SweepResult(sweep_dir, grid_keys, runs, groups, missing, failed)
 
 
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = mkdir_reason(path, exc)
+        raise FileWriteError(f"{path}: cannot create this directory ({why})") from exc
+
+
 def new_sweep_dir(runs_dir: str | Path) -> Path:
     root = Path(runs_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    _mkdir(root)
     for _ in range(100):
         path = root / new_run_id("compare", 0).replace("-compare-s0-", "-compare-")
         try:
@@ -290,7 +285,7 @@ def prepare_sweep_dir(plan: SweepPlan, sweep_dir: str | Path | None, runs_dir: s
     """Create ``sweep_dir`` (a new one under ``runs_dir`` if None) with the plan's ``sweep.json``,
     or reuse it if it holds the same plan; a different plan is refused."""
     path = new_sweep_dir(runs_dir) if sweep_dir is None else Path(sweep_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    _mkdir(path)
     plan_json = plan.model_dump(mode="json")
     if (path / PLAN).exists():
         if read_json(path / PLAN) != plan_json:
@@ -309,16 +304,20 @@ def run_sweep(
     console: Console | None = None,
 ) -> SweepResult:
     """Run the plan's points (all, or the indices in ``points``) into ``sweep_dir`` (a new
-    ``<runs_dir>/<sweep-id>`` when ``None``), then ``collect``. A failing run is reported and the
-    sweep goes on; SIGTERM/SIGINT stop the sweep after the current run's checkpoint."""
+    ``<runs_dir>/<sweep-id>`` when ``None``), then ``collect``. In an existing sweep directory a
+    finished point is skipped and an interrupted one resumed (``dcellx.train.sweep_points``, as
+    ``sweep-run`` does). A failing run is reported and the sweep goes on; SIGTERM/SIGINT stop
+    the sweep after the current run's checkpoint."""
     console = console or Console()
-    todo = plan.points()
+    planned = plan.points()
+    todo = list(range(len(planned)))
     if points is not None:
-        bad = [i for i in points if not 0 <= i < len(todo)]
+        bad = [i for i in points if not 0 <= i < len(planned)]
         if bad:
-            raise ConfigError(f"--point {bad[0]} out of range: the plan has {len(todo)} points")
-        todo = [todo[i] for i in points]
+            raise ConfigError(f"--point {bad[0]} out of range: the plan has {len(planned)} points")
+        todo = list(points)
     sweep_dir = prepare_sweep_dir(plan, sweep_dir, runs_dir)
+    found = point_runs(sweep_dir, plan)
     bar = None
     if not quiet and console.is_terminal:
         bar = Progress(
@@ -327,14 +326,21 @@ def run_sweep(
         )  # fmt: skip
         task = bar.add_task("runs", total=len(todo), info="")
         bar.start()
+
+    def say(line: str) -> None:  # skipped and resumed points; a new one is the usual case
+        if not quiet and action.kind != "new":
+            console.print(line, highlight=False, soft_wrap=True)
+
     try:
-        for i, point in enumerate(todo, 1):
-            label = " ".join(f"{k}={v}" for k, v in point.items())
+        for i, index in enumerate(todo, 1):
+            label = point_label(planned[index])
             if bar is not None:
                 bar.update(task, info=label)
             t0 = time.perf_counter()
+            action = decide_runs(found[index])
+            cfg = plan.config(planned[index], sweep_dir)
             try:
-                result = run(plan.config(point, sweep_dir), console=console)
+                result = act(action, cfg, say, f"run {i}/{len(todo)} {label}", console)
                 msg = (
                     f"best eval-BN r {result.summary['best_pearson_eval_bn']:.4f}, "
                     f"final train-BN r {result.summary['final_pearson_train_bn']:.4f}"

@@ -6,6 +6,7 @@ setting leaves no run directory behind.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcellx.errors import ConfigError
+from dcellx.errors import ConfigError, warn
 from dcellx.train.config import RunConfig
 from dcellx.train.data import RunData
 from dcellx.train.models import build_model
@@ -44,12 +45,35 @@ class RunContext:
         return self.world.is_main
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity: a SLURM task's allocation, a cgroup's
+    cpuset), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def set_threads(cfg: RunConfig) -> None:
+    """torch's thread count from the config. More threads than available CPUs is allowed (it is
+    recorded and fixes the arithmetic) but said: each thread then waits for a CPU, and a step
+    can take many times longer."""
+    if cfg.threads is not None and cfg.threads > (cpus := available_cpus()):
+        warn(
+            f"--threads {cfg.threads} is more than the {cpus} CPUs available to this process: "
+            "expect a much slower run (the same --threads keeps its results reproducible)"
+        )
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
 
 
 def check_device(device: str) -> torch.device:
-    dev = torch.device(device)
+    """``device`` as a torch device that is usable here, or one ``ConfigError``."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(
+            f"device {str(device)[:40]!r}: not a torch device (cpu, cuda, cuda:N, mps)"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r}: CUDA is not available here")
     if dev.type == "mps" and not torch.backends.mps.is_available():

@@ -35,7 +35,7 @@ from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import Duplicates, GenotypeDataset
 from dcellx.data.store import joint_codes, merge_measurements
 from dcellx.data.universe import load_ontology
-from dcellx.errors import ConfigError
+from dcellx.errors import ConfigError, InputError
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import training_pairs
 from dcellx.train.config import RunConfig
@@ -53,16 +53,35 @@ class LabelStats:
     std: float
 
     @classmethod
-    def fit(cls, y: np.ndarray, norm: str) -> LabelStats:
+    def fit(cls, y: np.ndarray, norm: str, source: str = "the data") -> LabelStats:
+        """The statistics of ``y``, the labels fitted; constant labels are refused whatever
+        ``norm`` is: there is nothing to learn, and z-scoring divides by 0 (``none`` used to
+        train to NaN and blame the model)."""
+        if len(y) and not float(np.ptp(y)) > 0:
+            raise InputError(
+                source, None, f"all {len(y)} labels fitted are {float(y[0])!r}: constant labels "
+                "leave nothing to learn (another --batch-size, --batch-seed or data file)",
+            )  # fmt: skip
         if norm == "none":
             return cls("none", 0.0, 1.0)
-        std = float(np.std(y))
-        if not std > 0:
-            raise ConfigError("labels are constant: z-scoring is undefined (use --label-norm none)")
-        return cls("zscore", float(np.mean(y)), std)
+        return cls("zscore", float(np.mean(y)), float(np.std(y)))
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         return (y - self.mean) / self.std
+
+    def to_train(self, y: np.ndarray, source: str) -> np.ndarray:
+        """``forward(y)`` in float32, the dtype the model trains in; a label that is not finite
+        there is refused (the readers refuse values beyond float32 already, with file:line:
+        this holds for every route, a cached screen or a simulated dataset too)."""
+        z = self.forward(np.asarray(y, dtype=np.float64)).astype(np.float32)
+        bad = ~np.isfinite(z)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(
+                source, None, f"label {float(y[i])!r} (genotype {i + 1}) is not finite in "
+                "float32, the dtype dcellx trains in",
+            )  # fmt: skip
+        return z
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
         return np.asarray(z, dtype=np.float64) * self.std + self.mean
@@ -204,8 +223,8 @@ def _load_resplit(cfg: RunConfig, onto: CompiledOntology) -> RunData:
     enc = encode_genotypes(pool, onto, unknown="ignore")
     require_visible(enc, sp.train, pool.source, onto, "the training split")  # before a warning
     report_unknown(enc, pool.source, onto, cfg.unknown_genes)
-    labels = LabelStats.fit(raw[sp.train], cfg.label_norm)
-    z = labels.forward(raw).astype(np.float32)
+    labels = LabelStats.fit(raw[sp.train], cfg.label_norm, pool.source)
+    z = labels.to_train(raw, pool.source)
     info = {
         **sp.info,
         "pooled": [name for name, _ in sources],
@@ -250,8 +269,8 @@ def load_run_data(cfg: RunConfig) -> RunData:
     what = "the batch" if cfg.mode == "overfit" else "the training split"
     require_visible(enc, rows, train_ds.source, onto, what)  # before a warning on them
     report_unknown(enc, train_ds.source, onto, cfg.unknown_genes)
-    labels = LabelStats.fit(raw[rows], cfg.label_norm)
-    z = labels.forward(raw).astype(np.float32)
+    labels = LabelStats.fit(raw[rows], cfg.label_norm, train_ds.source)
+    z = labels.to_train(raw, train_ds.source)
     train = Split(enc, rows, z, raw)
     val = None if val_rows is None else Split(enc, val_rows, z, raw)
     test = None
@@ -262,7 +281,7 @@ def load_run_data(cfg: RunConfig) -> RunData:
             raise ConfigError(f"phenotype: the test data has no column {cfg.phenotype}")
         tenc = encode_genotypes(test_ds, onto, unknown=cfg.unknown_genes)
         traw = test_ds.values[:, cfg.phenotype].copy()
-        test = Split(tenc, np.arange(len(tenc)), labels.forward(traw).astype(np.float32), traw)
+        test = Split(tenc, np.arange(len(tenc)), labels.to_train(traw, test_ds.source), traw)
     info: dict = {}
     if cfg.mode == "train":
         # what a random split leaks: test genotypes made only of training genes, pairs seen

@@ -32,7 +32,7 @@ from dcellx.errors import ConfigError, InputError
 from dcellx.nn.loss import alpha_at
 from dcellx.train import checkpoint
 from dcellx.train.best import BestWeights
-from dcellx.train.checkpoint import LAST, Checkpoints, LoopState
+from dcellx.train.checkpoint import LAST, Checkpoints, LoopState, refuse_lost_progress
 from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.context import RunContext, build_training, check_device, set_threads
 from dcellx.train.data import load_run_data
@@ -124,13 +124,16 @@ def resume(
     comm: World | None = None,
     mode: str | None = None,
     flags: dict[str, Any] | None = None,
+    restart: bool = False,
 ) -> RunResult:
-    """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet), with
-    any world size under ``--ddp`` (``comm``: every rank reads the checkpoint). A run another
-    live process holds (``run.lock``) is refused. ``mode`` and ``flags`` (``preset``, ``model``,
-    ``ontology``, ``fields``, ``sets``, as ``make_run_config`` takes them) are what the command
-    line gave: one that contradicts the run is refused, a longer ``epochs`` is applied
-    (``resume_changes``)."""
+    """Continue ``run_dir`` from ``checkpoint-last.pt`` (from scratch if it has none yet and has
+    recorded no epoch), with any world size under ``--ddp`` (``comm``: every rank reads the
+    checkpoint). A run another live process holds (``run.lock``) is refused, and so is one
+    whose records show progress without a checkpoint (``refuse_lost_progress``) unless
+    ``restart`` (a sweep's own attempt, which it may redo). ``mode`` and ``flags``
+    (``preset``, ``model``, ``ontology``, ``fields``, ``sets``, as ``make_run_config`` takes
+    them) are what the command line gave: one that contradicts the run is refused, a longer
+    ``epochs`` is applied (``resume_changes``)."""
     run_dir = Path(run_dir)
     world = Local() if comm is None else comm
     if not (run_dir / "config.json").is_file():
@@ -144,7 +147,9 @@ def resume(
             given = ", ".join("--" + k.replace("_", "-") for k in changes)
             raise ConfigError(f"{run_dir} has finished (summary.json): {given} cannot change it")
         return RunResult(run_dir, read_json(run_dir / "summary.json"))  # already finished
-    with _lock(world, run_dir):
+    with _lock(world, run_dir):  # a live holder is named first, then what the files say
+        if not restart:
+            refuse_lost_progress(run_dir)
         return _resume(run_dir, console, quiet, world, changes)
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
 
 from dcellx.batch import encode_genotypes
 from dcellx.data.datasets import NAMED_DATASETS, load_dataset
@@ -24,7 +23,8 @@ from dcellx.fileio import atomic_write, check_writable, read_text
 from dcellx.io import registry
 from dcellx.train import checkpoint
 from dcellx.train.checkpoint import BEST, LAST
-from dcellx.train.config import load_run_config
+from dcellx.train.config import RESUME_CHANGES, RunConfig, load_run_config
+from dcellx.train.context import check_device
 from dcellx.train.data import LabelStats, Split
 from dcellx.train.evaluate import predict_split
 from dcellx.train.metrics import regression_metrics
@@ -98,6 +98,72 @@ def load_weights(run_dir: Path, which: str = "best") -> dict[str, Any]:
     )
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or a.samefile(b)
+    except OSError:
+        return False
+
+
+def refuse_own_files(out: Path, run_dir: Path, data: str) -> None:
+    """``--out`` must not overwrite what the user made: the ``--data`` file, or anything inside
+    ``run_dir`` or another run directory (its weights, metrics, config). ``--force`` skips this."""
+    inputs = [] if data in NAMED_DATASETS else [registry.resolve(data)]
+    for path in inputs:
+        if _same_file(out, path):
+            raise ConfigError(
+                f"--out {out} is the --data file: refusing to overwrite an input "
+                "(choose another --out, or add --force)"
+            )
+    target = out.resolve()
+    for folder in (run_dir.resolve(), *target.parents):
+        inside = folder in target.parents
+        if inside and (folder / "config.json").is_file() and (folder / "env.json").is_file():
+            raise ConfigError(
+                f"--out {out} is inside the run directory {folder}: refusing to write over a "
+                "run's files (choose another --out, or add --force)"
+            )
+
+
+# What may differ between config.json and the checkpoint: what --resume may change, and output.
+_UNCHECKED = {*RESUME_CHANGES, "quiet"}
+
+
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = [k for k in a if where or k not in _UNCHECKED]
+        keys += [k for k in b if k not in a and (where or k not in _UNCHECKED)]
+        return [d for k in keys for d in _differences(a.get(k), b.get(k), f"{where}{k}.")]
+    return [] if a == b else [where.rstrip(".")]
+
+
+def weights_config(run_dir: Path, recorded: dict[str, Any], state: dict[str, Any]) -> RunConfig:
+    """The config the weights were trained with: the checkpoint's own. ``config.json`` (which a
+    user may edit) must agree with it on everything that shapes a prediction; the first field
+    that does not is one error."""
+    own = state.get("config")
+    if own is None:  # a checkpoint written before it carried its config
+        return load_run_config(recorded)
+    cfg = load_run_config(own)
+    said = load_run_config(recorded).model_dump(mode="json")
+    diff = _differences(said, cfg.model_dump(mode="json"))
+    if diff:
+        field, path = diff[0], run_dir / "config.json"
+        ours = _lookup_dotted(said, field)
+        theirs = _lookup_dotted(cfg.model_dump(mode="json"), field)
+        raise InputError(
+            path, None, f"{field} is {ours!r} but the weights were trained with {theirs!r} (their "
+            "checkpoint's config): config.json was edited; restore it",
+        )  # fmt: skip
+    return cfg
+
+
+def _lookup_dotted(data: dict[str, Any], field: str) -> Any:
+    for part in field.split("."):
+        data = data.get(part) if isinstance(data, dict) else None  # type: ignore[assignment]
+    return data
+
+
 def predict(
     run_dir: str | Path,
     data: str,
@@ -106,16 +172,21 @@ def predict(
     weights: str = "best",
     split: str | None = None,
     device: str = "cpu",
+    force: bool = False,
 ) -> dict[str, Any]:
     """Write ``out`` (CSV: genes, prediction[, measured]); return counts and, where measured
-    values exist, Pearson/Spearman/MSE/R^2 in original units."""
+    values exist, Pearson/Spearman/MSE/R^2 in original units. ``out`` may not be the input
+    file nor lie inside a run directory unless ``force`` (``refuse_own_files``)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise InputError(run_dir, None, "not a run directory (no config.json)")
+    if not force:
+        refuse_own_files(Path(out), run_dir, data)
     check_writable(out)  # before loading the model
+    dev = check_device(device)
     config = read_json(run_dir / "config.json")
-    cfg = load_run_config(config["run"])
     state = load_weights(run_dir, weights)
+    cfg = weights_config(run_dir, config["run"], state)
     base = load_ontology(go) if go else load_ontology(cfg.go, **cfg.ontology.as_kwargs())
     onto = run_ontology(base, cfg.variant, cfg.seed)
     if onto.content_hash != state["ontology_hash"]:
@@ -127,7 +198,6 @@ def predict(
         onto, cfg.model, cfg.variant, cfg.seed, engine=cfg.engine, buckets=cfg.buckets
     )
     model.load_term_state_dict(state["model"])
-    dev = torch.device(device)
     model.to(dev)
     labels = LabelStats(**state["labels"])
     ds, measured = read_genotypes(data, split)

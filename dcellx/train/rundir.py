@@ -81,7 +81,7 @@ def create_run_dir(
                 path = None
     except OSError as exc:
         raise FileWriteError(
-            f"{root}: cannot create a run directory ({describe_os_error(exc)})"
+            f"{root}: cannot create a run directory ({mkdir_reason(root, exc)})"
         ) from exc
     if path is None:
         raise FileWriteError(f"{root}: could not create a unique run directory")
@@ -93,6 +93,15 @@ def create_run_dir(
         raise
     return path
     raise RuntimeError(f"could not create a unique run directory in {root}")
+
+
+def mkdir_reason(root: Path, exc: OSError) -> str:
+    """The reason a directory could not be made; a dangling symlink (``mkdir`` says only "File
+    exists") is named with its target."""
+    for place in (root, *root.parents):
+        if place.is_symlink() and not place.exists():
+            return f"{place} is a symlink to {os.readlink(place)}, which does not exist"
+    return describe_os_error(exc)
 
 
 def git_commit() -> str:

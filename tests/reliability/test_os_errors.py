@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.conftest import Result
+from tests.reliability.conftest import Result, refused
 from tests.reliability.support import files_under, one_line, run_cli
 
 pytestmark = pytest.mark.usefixtures("reliability_env")
@@ -113,8 +113,9 @@ def test_file_size_limit_before_the_run_files(tmp_path: Path, reliability_env: P
 
 
 def test_file_size_limit_at_the_checkpoint_then_resume(tmp_path: Path) -> None:
-    """Capped at 100 kB: the run starts, the 140 kB best-weights file fails at the end; the run
-    directory stays resumable, without a partial checkpoint or temp file."""
+    """Capped at 100 kB: the run starts, the 140 kB best-weights file fails at the end, without a
+    partial checkpoint or temp file. Its metrics record every epoch but no checkpoint holds
+    them: ``--resume`` refuses (it would train again from epoch 1 over them) and keeps them."""
     runs = tmp_path / "runs"
     res = run_cli([*OVERFIT, "--runs-dir", str(runs)], preexec=fsize_limit(100_000))
     assert res.code == 2, res.err
@@ -123,9 +124,11 @@ def test_file_size_limit_at_the_checkpoint_then_resume(tmp_path: Path) -> None:
     assert files_under(run) == [
         "config.json", "env.json", "metrics.csv", "metrics.jsonl", "run.lock",
     ]  # fmt: skip
+    metrics = (run / "metrics.csv").read_bytes()
+    epochs = len(metrics.splitlines()) - 1
     done = run_cli(["overfit", "--resume", str(run), "-q"])
-    assert done.code == 0, done.err
-    assert (run / "summary.json").is_file()
+    refused(done, f"metrics.csv records {epochs} epoch(s)", "checkpoint-last.pt is missing")
+    assert (run / "metrics.csv").read_bytes() == metrics and not (run / "summary.json").exists()
 
 
 def test_predict_out_unwritable(tmp_path: Path, finished_run: Path, cli) -> None:
@@ -162,4 +165,4 @@ def test_sweep_dir_under_a_regular_file(tmp_path: Path, cli) -> None:
     args = ["compare", "--go", "dna-repair", "--variants", "binary", "--seeds", "1"]
     res = cli(*args, "--epochs", "1", "--threads", "1", "-q", "--runs-dir", str(runs))
     assert res.code == 2
-    assert one_line(res) == f"error: {runs}: Not a directory"
+    assert one_line(res) == f"error: {runs}: cannot create this directory (Not a directory)"

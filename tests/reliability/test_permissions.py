@@ -159,7 +159,8 @@ def test_a_dead_downloads_temp_is_cleaned_at_the_next_fetch(
 def unfinished_run(tmp_path: Path, cli) -> Path:
     """A run with a checkpoint and no summary: what a killed run leaves to ``--resume``."""
     runs = tmp_path / "runs"
-    res = cli(*OVERFIT, "--checkpoint-every", "1", "--runs-dir", str(runs))
+    keep = ("--keep-checkpoints", "last")  # the checkpoint a killed run leaves
+    res = cli(*OVERFIT, "--checkpoint-every", "1", *keep, "--runs-dir", str(runs))
     assert res.code == 0, res.err
     (run,) = runs.iterdir()
     (run / "summary.json").unlink()
