@@ -43,6 +43,12 @@ runs_cmd.register(app)
 config_cmd.register(app)
 
 
+MEMORY_LINE = (
+    "out of memory: an input too large for this machine's memory, or an input limit raised too "
+    "far (DCELLX_MAX_LINE_BYTES, DCELLX_MAX_DECOMPRESSED_BYTES, DCELLX_MAX_EXPANSION)"
+)
+
+
 def main() -> None:
     """Run the CLI. A library error becomes one red line on stderr and exit code 2."""
     from dcellx.train.loop import RunInterrupted
@@ -57,4 +63,7 @@ def main() -> None:
         sys.exit(2)
     except OSError as exc:  # read-only or full file system, a path under a file, ...
         typer.secho(f"error: {os_error_line(exc)}", fg="red", err=True)
+        sys.exit(2)
+    except MemoryError:  # numpy's _ArrayMemoryError too; what held the memory is gone by now
+        typer.secho(f"error: {MEMORY_LINE}", fg="red", err=True)
         sys.exit(2)

@@ -310,11 +310,17 @@ def predict(
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
     split: Annotated[str | None, typer.Option(help="Named dataset split (default: test).")] = None,
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    force: Annotated[
+        bool,
+        typer.Option(help="Write --out even where it is the --data file or inside a run."),
+    ] = False,
 ) -> None:
     """Predict phenotypes (original units) with a run's weights; refuses a different ontology."""
     if weights not in ("best", "last"):
         raise ConfigError(f"--weights must be best or last, not {weights!r}")
-    report = predict_run(run, data, out, go=go, weights=weights, split=split, device=device)
+    report = predict_run(
+        run, data, out, go=go, weights=weights, split=split, device=device, force=force
+    )
     line = f"{report['out']}: {report['genotypes']} predictions"
     if "pearson" in report:
         line += f"; Pearson {report['pearson']:.4f}, Spearman {report['spearman']:.4f}, "
