@@ -27,7 +27,7 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.fused import fused_forward, fused_supported
-from dcellx.nn.genes import GeneInput
+from dcellx.nn.genes import make_gene_input
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
 from dcellx.nn.ops import section
@@ -119,7 +119,7 @@ class DCell(nn.Module):
         self.onto, self.cfg = onto, cfg
         self.layout = L = layout or ModelLayout(onto, cfg)
         N, T = L.num_neurons, onto.num_terms
-        self.genes = GeneInput(L)
+        self.genes = make_gene_input(L)  # a GeneInput of the configuration's kind
         self.keep_states = False
         self.fused = True  # False: always the autograd engine (for comparisons)
         # diagnostics: when a list, forward appends (stratum, layer, z, pre, h) detached
@@ -356,16 +356,9 @@ class DCell(nn.Module):
 
     def l2_parameters(self) -> list[torch.Tensor]:
         """Weight matrices penalised by the L2 term (biases and norm parameters excluded)."""
-        g = self.genes
         out = list(self.weights) + list(self.deep_weights) + [self.aux_weight, self.head_weight]
         out.append(self.root_const)
-        for name in ("gene_w", "gene_dense", "gene_A", "gene_P", "embedding"):
-            if hasattr(g, name):
-                out.append(getattr(g, name))
-        for mod in ("phi", "rho", "attn"):
-            if hasattr(g, mod):
-                out += [p for n, p in getattr(g, mod).named_parameters() if n.endswith("weight")]
-        return out
+        return out + self.genes.l2_parameters()
 
     # -- parameter counting ------------------------------------------------------------------
     def num_parameters(self) -> int:

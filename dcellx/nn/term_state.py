@@ -9,17 +9,18 @@ into either engine. For term t with bucket slot j:
 * ``terms.<t>.weight`` = [dense block | gene block | constant-one column (root only)]: the
   dense block (the children's states, then a Lua gene layer's outputs) is
   ``weights[k][j, :w_t, :child_in_t + extra_width_t]``; the gene block of the direct variants
-  is rebuilt from their packed gene parameters (``gene_columns``);
+  is rebuilt from their packed gene parameters (``GeneInput.term_gene_columns``);
 * ``terms.<t>.bias``, ``norms.<t>.*``, ``aux.<t>.*`` are the rows ``offset[t]:offset[t+1]`` of
   the flat vectors; ``deep.<t>.<k>.*`` and ``deep_norms.<t>.<k>.*`` the extra layers (depth > 1);
-* ``genes.<t>.*`` the Lua gene layer G_t, c_t (``gene_layer`` masked or dense).
+* ``genes.<t>.*`` the Lua gene layer G_t, c_t (``gene_layer`` masked or dense;
+  ``GeneInput.term_layer_state``); ``gene_embedding.weight`` and the embedding kinds' set
+  functions (``phi.*``, ``rho.*``, ``attn.*``) are ``GeneInput.shared_state``.
 
 Bucket padding is not part of the named state; loading zeroes it, so it stays zero.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from dcellx.nn.packed import PackedModel
@@ -40,31 +41,21 @@ def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     g = model.genes
     with torch.no_grad():
-        if cfg.variant != "binary":
-            out["gene_embedding.weight"] = g.embedding.detach().clone()
-        for mod in ("phi", "rho", "attn"):
-            if hasattr(g, mod):
-                for k, v in getattr(g, mod).state_dict().items():
-                    out[f"{mod}.{k}"] = v.detach().clone()
-        gcols = gene_columns(model)
+        out.update(g.shared_state())
         for t, wi, j in term_slots(model):
             tid, w = onto.term_ids[t], int(L.width[t])
             dense_in = int(L.child_in[t] + L.extra_width[t])
             W = model.weights[wi][j, :w, :dense_in]
-            if gcols is not None and L.gene_in[t] and cfg.gene_layer == "direct":
-                W = torch.cat([W, gcols[t]], 1)
+            if L.direct[t]:
+                block = g.term_gene_columns(t)
+                if block is not None:
+                    W = torch.cat([W, block], 1)
+                out.update(g.term_layer_state(t, tid))
             if t == onto.root and L.root_extra:
                 W = torch.cat([W, model.root_const.view(-1, 1)], 1)
             lo, hi = int(L.offset[t]), int(L.offset[t + 1])
             out[f"terms.{tid}.weight"] = W.clone()
             out[f"terms.{tid}.bias"] = model.bias[lo:hi].clone()
-            if cfg.gene_layer != "direct" and L.direct[t]:
-                e0 = int(L.extra_offset[t])
-                if cfg.gene_layer == "masked-layer":
-                    out[f"genes.{tid}.weight"] = gcols[t].clone()
-                else:
-                    out[f"genes.{tid}.weight"] = g.gene_dense[e0 : e0 + w].clone()
-                out[f"genes.{tid}.bias"] = g.gene_b[e0 : e0 + w].clone()
             for k in range(1, cfg.depth):
                 out[f"deep.{tid}.{k}.weight"] = model.deep_weights[wi][k - 1, j, :w, :w].clone()
                 out[f"deep.{tid}.{k}.bias"] = model.deep_bias[k - 1, lo:hi].clone()
@@ -85,41 +76,11 @@ def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
     return dict(sorted(out.items()))
 
 
-def gene_columns(model: PackedModel) -> dict[int, torch.Tensor] | None:
-    """Per term, the gene block of its Linear weight ([w_t, gene_in_t]) from packed params."""
-    L, g, kind = model.layout, model.genes, model.genes.kind
-    if kind == "dense-layer":
-        return None  # whole rows of gene_dense, read directly
-    if kind in ("binary", "masked-layer", "embedding"):
-        flat = g.gene_w if kind != "embedding" else g.gene_A
-        cols = {}
-        for t in np.nonzero(L.direct)[0]:
-            i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
-            e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
-            w = int(L.width[t])
-            block = flat[e0:e1].view(i1 - i0, w, -1)  # [n, w, d or 1]
-            cols[int(t)] = block.permute(1, 0, 2).reshape(w, -1)
-        return cols
-    cols = {}
-    gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())}
-    for t in np.nonzero(L.direct)[0]:
-        lo = int(L.offset[t])
-        r = gl[lo]
-        cols[int(t)] = g.gene_P[r : r + int(L.width[t])]
-    return cols
-
-
 def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
     """Inverse of ``term_state``: fill the packed parameters from per-term tensors."""
     L, cfg, onto, g = model.layout, model.cfg, model.onto, model.genes
     with torch.no_grad():
-        if cfg.variant != "binary":
-            g.embedding.copy_(state["gene_embedding.weight"])
-        for mod in ("phi", "rho", "attn"):
-            if hasattr(g, mod):
-                sub = {k[len(mod) + 1 :]: v for k, v in state.items() if k.startswith(mod + ".")}
-                getattr(g, mod).load_state_dict(sub)
-        gl = {int(n): i for i, n in enumerate(g.gneurons.tolist())} if hasattr(g, "gene_P") else {}
+        g.load_shared_state(state)
         for t, wi, j in term_slots(model):
             tid, w = onto.term_ids[t], int(L.width[t])
             dense_in = int(L.child_in[t] + L.extra_width[t])
@@ -132,26 +93,8 @@ def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
             lo, hi = int(L.offset[t]), int(L.offset[t + 1])
             model.bias[lo:hi] = state[f"terms.{tid}.bias"]
             if L.direct[t]:
-                i0, i1 = int(L.gene_ptr[t]), int(L.gene_ptr[t + 1])
-                e0, e1 = int(L.inc_elem_start[i0]), int(L.inc_elem_start[i1])
-                if cfg.gene_layer == "dense-layer":
-                    x0 = int(L.extra_offset[t])
-                    g.gene_dense[x0 : x0 + w] = state[f"genes.{tid}.weight"]  # [w, G]
-                    g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
-                elif cfg.gene_layer == "masked-layer":
-                    G = state[f"genes.{tid}.weight"]  # [w, n]
-                    g.gene_w[e0:e1] = G.t().reshape(-1)
-                    x0 = int(L.extra_offset[t])
-                    g.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
-                elif g.kind in ("binary", "embedding"):
-                    G = W[:, dense_in:]  # [w, n*d]
-                    n = i1 - i0
-                    G = G.reshape(w, n, -1).permute(1, 0, 2)  # [n, w, d]
-                    flat = g.gene_w if g.kind == "binary" else g.gene_A
-                    flat[e0:e1] = G.reshape(flat[e0:e1].shape)
-                else:
-                    r = gl[lo]
-                    g.gene_P[r : r + w] = W[:, dense_in:]
+                g.load_term_gene_columns(t, W[:, dense_in:])
+                g.load_term_layer_state(t, tid, state)
             for k in range(1, cfg.depth):
                 model.deep_weights[wi][k - 1, j].zero_()
                 model.deep_weights[wi][k - 1, j, :w, :w] = state[f"deep.{tid}.{k}.weight"]

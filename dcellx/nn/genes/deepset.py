@@ -1,0 +1,24 @@
+"""``embedding-deepset``: R_t = rho(sum_{g in direct(t), present} phi(e_g)), phi and rho two-layer
+MLPs (d -> h -> h, h -> h -> d; h = ``deepset_hidden``), shared by every term."""
+
+from __future__ import annotations
+
+from dcellx.batch import PerturbationBatch
+from dcellx.nn.genes.term_vectors import TermVectorInput
+from dcellx.nn.layout import ModelLayout
+from dcellx.nn.reference import mlp
+
+
+class DeepSetGenes(TermVectorInput):
+    kind = "embedding-deepset"
+    set_modules = ("phi", "rho")
+
+    def __init__(self, layout: ModelLayout) -> None:
+        super().__init__(layout)
+        d, h = layout.cfg.embedding_dim, layout.cfg.deepset_hidden
+        self.phi = mlp([d, h, h])
+        self.rho = mlp([h, h, d])
+
+    def _term_vectors(self, batch: PerturbationBatch):
+        base, pt, pb, pooled = self._pool(self.phi(self.embedding), batch)
+        return self.rho(base), pt, pb, self.rho(pooled)

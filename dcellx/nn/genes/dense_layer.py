@@ -1,0 +1,51 @@
+"""``dense-layer`` (``--preset lua-released``, the saved Lua model): the gene layer of every term
+with direct genes reads every gene of the ontology, unmasked. With G [N_extra, G] stacking every
+G_t:
+
+* disrupted-one:  extra = c + sum_{g disrupted} G[:, g]
+* present-one:    extra = (c + sum_g G[:, g]) - sum_{g disrupted} G[:, g]
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dcellx.batch import PerturbationBatch
+from dcellx.nn.genes.base import GeneInput
+from dcellx.nn.layout import ModelLayout
+
+
+class DenseLayerGenes(GeneInput):
+    kind = "dense-layer"
+
+    def __init__(self, layout: ModelLayout) -> None:
+        super().__init__(layout)
+        # rows: the extra rows of every term with direct genes (extra_offset order)
+        self.gene_dense = nn.Parameter(torch.zeros(layout.num_extra, layout.onto.num_genes))
+        self.gene_b = nn.Parameter(torch.zeros(layout.num_extra))
+
+    def forward(self, batch: PerturbationBatch) -> torch.Tensor:
+        """The gene layers' output [N_extra, B]."""
+        B = batch.size
+        cols = self.gene_dense.index_select(1, batch.gene)  # [N_extra, K]: G[:, g] per pair
+        out = torch.zeros(self.layout.num_extra, B, dtype=cols.dtype, device=cols.device)
+        out = out.index_add(1, batch.sample, cols)
+        if self.cfg.gene_state == "present-one":
+            return (self.gene_b + self.gene_dense.sum(1)).unsqueeze(1) - out
+        return out + self.gene_b.unsqueeze(1)
+
+    def l2_parameters(self) -> list[torch.Tensor]:
+        return [self.gene_dense]
+
+    def term_layer_state(self, t: int, tid: str) -> dict[str, torch.Tensor]:
+        x0, w = int(self.layout.extra_offset[t]), int(self.layout.width[t])
+        return {
+            f"genes.{tid}.weight": self.gene_dense[x0 : x0 + w].clone(),
+            f"genes.{tid}.bias": self.gene_b[x0 : x0 + w].clone(),
+        }
+
+    def load_term_layer_state(self, t: int, tid: str, state: dict[str, torch.Tensor]) -> None:
+        x0, w = int(self.layout.extra_offset[t]), int(self.layout.width[t])
+        self.gene_dense[x0 : x0 + w] = state[f"genes.{tid}.weight"]  # [w, G]
+        self.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
