@@ -21,6 +21,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.term_vectors import TermVectorInput
 from dcellx.nn.layout import ModelLayout
+from dcellx.nn.linear_init import linear_init
 from dcellx.nn.ops import take
 
 
@@ -33,6 +34,17 @@ class AttentionGenes(TermVectorInput):
         d = layout.cfg.embedding_dim
         self.attn = nn.ModuleDict({k: nn.Linear(d, d) for k in ("q", "k", "v")})
         self._attention_buckets(layout)
+
+    @classmethod
+    def initial_shared_state(
+        cls, layout: ModelLayout, gen: torch.Generator, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        state = super().initial_shared_state(layout, gen, dtype)
+        d = layout.cfg.embedding_dim
+        for name in ("q", "k", "v"):
+            w, b = linear_init(gen, d, d, layout.cfg, dtype)
+            state[f"attn.{name}.weight"], state[f"attn.{name}.bias"] = w, b
+        return state
 
     def _term_vectors(self, batch: PerturbationBatch):
         return self._attention(batch)

@@ -127,6 +127,22 @@ class GeneInput(nn.Module):
     def load_term_layer_state(self, t: int, tid: str, state: dict[str, torch.Tensor]) -> None:
         """Inverse of ``term_layer_state`` (under ``torch.no_grad``)."""
 
+    # initial values (``dcellx.nn.init.init_term_state``, one generator in a fixed order: the
+    # shared state first, then per term its layer state before the term's own Linear)
+    @classmethod
+    def initial_shared_state(
+        cls, layout: ModelLayout, gen: torch.Generator, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """Initial ``shared_state`` drawn from ``gen``."""
+        return {}
+
+    @classmethod
+    def initial_layer_state(
+        cls, layout: ModelLayout, t: int, tid: str, gen: torch.Generator, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """Initial ``term_layer_state`` of term t (t has direct genes) drawn from ``gen``."""
+        return {}
+
     # -- helpers of several kinds --------------------------------------------------------------
     def _perturbed_elements(
         self, batch: PerturbationBatch
@@ -196,3 +212,11 @@ class EmbeddingInput(GeneInput):
         for mod in self.set_modules:
             sub = {k[len(mod) + 1 :]: v for k, v in state.items() if k.startswith(mod + ".")}
             getattr(self, mod).load_state_dict(sub)
+
+    @classmethod
+    def initial_shared_state(
+        cls, layout: ModelLayout, gen: torch.Generator, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """e_g ~ N(0, 1); a kind with set functions adds theirs after it."""
+        shape = (layout.onto.num_genes, layout.cfg.embedding_dim)
+        return {"gene_embedding.weight": torch.randn(*shape, generator=gen, dtype=dtype)}

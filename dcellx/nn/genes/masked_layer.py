@@ -15,6 +15,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.base import GeneInput
 from dcellx.nn.layout import ModelLayout
+from dcellx.nn.linear_init import linear_init
 from dcellx.nn.ops import take
 
 
@@ -59,3 +60,11 @@ class MaskedLayerGenes(GeneInput):
         self._load_element_block(self.gene_w, t, state[f"genes.{tid}.weight"])
         x0, w = int(self.layout.extra_offset[t]), int(self.layout.width[t])
         self.gene_b[x0 : x0 + w] = state[f"genes.{tid}.bias"]
+
+    @classmethod
+    def initial_layer_state(
+        cls, layout: ModelLayout, t: int, tid: str, gen: torch.Generator, dtype: torch.dtype
+    ) -> dict[str, torch.Tensor]:
+        """Linear(direct(t) -> w_t), initialised like the term Linears."""
+        w, b = linear_init(gen, int(layout.width[t]), int(layout.direct[t]), layout.cfg, dtype)
+        return {f"genes.{tid}.weight": w, f"genes.{tid}.bias": b}
