@@ -56,7 +56,8 @@ def test_recipes_live_at_the_top_level(tmp_path: Path) -> None:
         load_recipe("nope")
 
 
-RUN_COMMANDS = [("overfit",), ("train",), ("compare",)]
+# config show resolves what the run commands would run: the same options
+RUN_COMMANDS = [("overfit",), ("train",), ("compare",), ("config", "show")]
 ARRAY_COMMANDS = [("slurm", "compare"), ("slurm", "overfit"), ("slurm", "train")]
 
 
