@@ -268,13 +268,16 @@ def run_lock(run_dir: str | Path) -> Iterator[dict[str, Any] | None]:
 
 def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
     """The record of the live process holding ``run_dir``'s lock (``{}`` if it wrote none), or
-    None when nobody holds it. Probed with a shared non-blocking ``flock`` released at once, so it
-    never waits and never writes; a file system without locks reads as not held."""
+    None when nobody holds it. A holder writes its record and empties the file on release, so an
+    empty file is not probed; else a shared non-blocking ``flock`` released at once tells (it
+    never waits and never writes). A file system without locks reads as not held."""
     try:
         fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
+        if not os.pread(fd, 64, 0).strip():
+            return None  # released cleanly (or never taken)
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:

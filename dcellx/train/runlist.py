@@ -68,7 +68,8 @@ def run_row(run_dir: Path) -> dict[str, Any]:
     run = config["run"]
     status, holder = run_status(run_dir)
     summary = read_json(run_dir / "summary.json") if status == "finished" else {}
-    rows = read_metrics(run_dir) if (run_dir / "metrics.csv").is_file() else []
+    # an unfinished run: how far its metrics.csv got (a finished one's summary says it all)
+    rows = read_metrics(run_dir) if not summary and (run_dir / "metrics.csv").is_file() else []
     evals = [_finite(r.get("pearson_eval_bn")) for r in rows]
     env = read_json(run_dir / "env.json") if (run_dir / "env.json").is_file() else {}
     epochs = summary.get("epochs", len(rows))
