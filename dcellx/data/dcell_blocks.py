@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from dcellx.data.blocks import arrow_table, dictionary_codes
+from dcellx.data.blocks import arrow_table, dictionary_codes, has_empty_line
 from dcellx.data.collect import MeasurementLog
 from dcellx.data.store import repeats_a_gene
 
@@ -57,6 +57,8 @@ def read_dcell_block(body: bytes, first: int, out: MeasurementLog) -> bool:
     """Add the genotypes of ``body`` (whole lines from line ``first``, none of them a
     ``special_line``) to ``out``; ``False`` (nothing added) when the block must go through the
     line reader."""
+    if has_empty_line(body):
+        return False  # pyarrow would make every empty line a row
     head = body[: body.find(b" ")]
     if not head.isdigit() or int(head) < 1:
         return False

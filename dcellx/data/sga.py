@@ -40,6 +40,7 @@ TYPE_CODE = {t: i for i, t in enumerate(ALLELE_TYPES)}
 _STRAIN_GENES = re.compile(rf"{ORF_PATTERN}(?:\+{ORF_PATTERN})*")
 _TS_NAME = re.compile(r"-\d")
 _MISSING = {"", "nan", "na", "n/a", "none", "null"}
+_CHUNK = 1 << 20
 
 Roles = dict[str, tuple[str, ...]]
 
@@ -84,10 +85,26 @@ def data_lines(label: str, opener: Callable[[], IO[bytes]]) -> Iterator[tuple[in
     file:line, never replaced: a replaced byte could change a strain id."""
     try:
         with opener() as fh:
-            for lineno, raw in enumerate(fh, 1):  # bounded lines (an InputStream)
-                text = decode_utf8(label, raw, lineno).rstrip("\r\n")
+            first, rest = 1, b""
+            # a chunk at a time (an InputStream: lines already bounded); blank lines are
+            # dropped before any per-line work, so a file of newlines costs a split per chunk
+            while chunk := fh.read(_CHUNK):
+                chunk, rest = rest + chunk, b""
+                if not chunk.strip():  # nothing but blank lines: counted at C speed
+                    first += chunk.count(b"\n")
+                    rest = chunk[chunk.rfind(b"\n") + 1 :]
+                    continue
+                lines = chunk.split(b"\n")
+                rest = lines.pop()
+                for lineno, raw in [(first + i, r) for i, r in enumerate(lines) if r.strip()]:
+                    text = decode_utf8(label, raw, lineno).rstrip("\r")
+                    if text.strip() and not text.lstrip().startswith("#"):
+                        yield lineno, text
+                first += len(lines)
+            if rest.strip():
+                text = decode_utf8(label, rest, first).rstrip("\r")
                 if text.strip() and not text.lstrip().startswith("#"):
-                    yield lineno, text
+                    yield first, text
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(label, None, f"cannot read: {exc}") from exc
 
