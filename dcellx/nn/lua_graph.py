@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from dcellx.errors import ConfigError, InputError
+from dcellx.fileio import read_text
 
 MODULE_TYPES = ("nn.Linear", "nn.Tanh", "nn.BatchNormalization", "nn.JoinTable", "nn.Identity")
 
@@ -54,7 +55,7 @@ class GeneMap:
 
 def read_gene_map(path: str | Path) -> GeneMap:
     """Parse a Lua ``gene2id_mapping`` file; ids must be 1..n, each once."""
-    lines = [(i + 1, ln.split()) for i, ln in enumerate(Path(path).read_text().splitlines())]
+    lines = [(i + 1, ln.split()) for i, ln in enumerate(read_text(path).splitlines())]
     lines = [(n, p) for n, p in lines if p]
     if not lines or len(lines[0][1]) != 2 or not lines[0][1][1].isdigit():
         raise InputError(path, 1, "expected a header '<root term> <root output index>'")
