@@ -125,6 +125,7 @@ def beneath_flags(file: ConfigFile, flags: RunSpec, flag_preset: str | None) -> 
     if flag_preset is not None and file_preset not in (None, flag_preset):
         # another preset: of the file's model fields only those its own preset did not set
         base = make_config(file_preset).model_dump(mode="json")
+        file.dropped |= {("model", n) for n, v in model.items() if base.get(n) == v}
         model = {n: v for n, v in model.items() if base.get(n) != v}
     return RunSpec(
         preset=flag_preset or file_preset or "paper",

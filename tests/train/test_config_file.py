@@ -99,8 +99,12 @@ def test_a_recorded_config_under_other_flags(finished) -> None:
     assert shown["sources"]["mode"] == "file"
     moved = _show("--config", recorded, "--seed", "9")["config"]
     assert (moved["seed"], moved["split_seed"], moved["epochs"]) == (9, 9, 30)
-    lua = _show("--config", recorded, "--preset", "lua")["config"]["model"]
-    assert lua == make_config("lua", alpha=0.1).model_dump(mode="json")
+    lua = _show("--config", recorded, "--preset", "lua")
+    assert lua["config"]["model"] == make_config("lua", alpha=0.1).model_dump(mode="json")
+    assert (lua["sources"]["model.alpha"], lua["sources"]["model.width_floor"]) == (
+        "file",
+        "preset",
+    )
 
 
 @pytest.mark.parametrize(
