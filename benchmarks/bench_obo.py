@@ -36,7 +36,7 @@ def one(reader: str, path: Path, repeat: int) -> dict:
     if reader == "dcellx":
         from dcellx.ontology.obo import read_obo as read
     else:
-        from dcellx.ontology.obo_pronto import read_obo_pronto as read
+        from tests.ontology.obo_pronto import read_obo_pronto as read
     base = _rss_mb()
     times = []
     for _ in range(repeat):

@@ -23,7 +23,6 @@ EVIDENCE_CODES = frozenset(
     "TAS NAS IC ND IEA NR IMR".split()
 )
 EXPERIMENTAL = frozenset("EXP IDA IPI IMP IGI IEP HTP HDA HMP HGI HEP".split())
-ASPECTS = {"P": "biological_process", "F": "molecular_function", "C": "cellular_component"}
 
 
 @dataclass

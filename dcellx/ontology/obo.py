@@ -11,7 +11,7 @@ counted* (``GoRelease.skipped``, first positions in ``skipped_at``); a defect in
 (a ``[Term]`` without an id, an ``is_a``/``part_of`` to an id defined nowhere, an ``is_a`` cycle, a
 malformed ``is_a``) is one ``InputError`` naming ``file:line``. The reader gives the same release as
 pronto on the real 2019 and 2024 files (``tests/ontology/test_obo.py``) in a fraction of its time
-(``benchmarks/bench_obo.py``); ``dcellx.ontology.obo_pronto`` keeps pronto's reading as the oracle.
+(``benchmarks/bench_obo.py``); ``tests/ontology/obo_pronto.py`` keeps pronto's reading as the oracle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from pathlib import Path
 from dcellx.errors import InputError
 from dcellx.fileio import read_maybe_gzip
 
-NAMESPACES = ("biological_process", "molecular_function", "cellular_component")
 NAMESPACE_ROOTS = {
     "biological_process": "GO:0008150",
     "molecular_function": "GO:0003674",

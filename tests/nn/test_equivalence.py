@@ -17,8 +17,8 @@ from dcellx.data.datasets import load_dataset
 from dcellx.errors import ConfigError
 from dcellx.nn.config import VARIANTS as MODEL_VARIANTS
 from dcellx.nn.config import make_config
-from dcellx.ontology.synthetic import random_ontology
 from tests.nn.equivalence import compare_engines, deletion_visibility, fast_outputs
+from tests.ontology.synthetic import random_ontology
 
 TOL = 1e-5
 PRESETS = ["paper", "lua", "lua-released", "torchcell", "dcell-new"]

@@ -15,9 +15,9 @@ import pytest
 
 from dcellx.errors import InputError
 from dcellx.ontology.obo import GoRelease, read_obo
-from dcellx.ontology.obo_pronto import read_obo_pronto
 from tests.conftest import SHARED_DATA
 from tests.ontology.conftest import term, write_obo
+from tests.ontology.obo_pronto import read_obo_pronto
 
 GO_2019 = SHARED_DATA / "go" / "go-2019-01-27.obo.gz"
 GO_2024 = SHARED_DATA / "go" / "go-2024-09-08.obo.gz"
