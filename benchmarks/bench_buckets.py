@@ -27,7 +27,7 @@ from scipy.optimize import nnls
 from dcellx.batch import encode_genotypes, make_batch
 from dcellx.bench.run import _time_steps, _train_step
 from dcellx.data.datasets import load_dataset
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.buckets import BucketCost
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
@@ -90,7 +90,7 @@ def fit_cost() -> tuple[BucketCost, float]:
 
 
 def plan_steps(preset: str, batch: int, plans: dict[str, object]) -> dict[str, dict]:
-    onto = load_ontology("2017")
+    onto = load_ontology_with_datasets("2017")
     cfg = make_config(preset)
     enc = encode_genotypes(load_dataset("dcell-dna-repair")["train"], onto, unknown="ignore")
     b = make_batch(enc, np.arange(batch) % len(enc))

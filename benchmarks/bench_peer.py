@@ -37,7 +37,7 @@ from rich.table import Column, Table
 
 from dcellx.batch import PerturbationBatch, encode_genotypes, make_batch
 from dcellx.data.datasets import load_dataset
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.interop.pyg import DeletionProcessor, to_heterodata
 from dcellx.io.registry import cache_dir
 from dcellx.nn.config import make_config
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "torch_geometric": tg, "peer": f"torchcell=={VERSION}", "wheel_sha256": sha,
                     "check": [], "results": []}  # fmt: skip
     for go in dict.fromkeys(["dna-repair", args.go]):  # the check's ontology first
-        onto = load_ontology(go)
+        onto = load_ontology_with_datasets(go)
         enc, graph = encode_genotypes(ds, onto, unknown="ignore"), to_heterodata(onto)
         if go == "dna-repair" or args.check:
             batch = make_batch(enc, np.arange(min(args.batch_sizes)) % len(enc))

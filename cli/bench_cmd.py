@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dcellx.bench import run_bench
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
 from dcellx_cli.common import GoOpt
@@ -47,7 +47,7 @@ def bench(
         )
     cfg = make_config(preset, variant=variant)
     out = run_bench(
-        load_ontology(go),
+        load_ontology_with_datasets(go),
         cfg,
         batch_size=batch_size,
         threads=threads,

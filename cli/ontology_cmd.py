@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
 from dcellx.interop.pyg import save_heterodata
@@ -46,7 +46,7 @@ def build(
     """Compile an ontology recipe and store it in the cache."""
     t0 = time.perf_counter()
     overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
-    onto = load_ontology(go, use_cache=not no_cache, **overrides)
+    onto = load_ontology_with_datasets(go, use_cache=not no_cache, **overrides)
     console.print(
         f"[bold]{onto.name}[/]: {onto.num_terms} terms, {onto.num_genes} genes, "
         f"{onto.num_strata} strata, hash {onto.content_hash[:12]} "
@@ -66,7 +66,7 @@ def stats(
 ) -> None:
     """Terms, genes, strata, neurons and per-filter-stage counts of an ontology."""
     overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
-    s = ontology_stats(load_ontology(go, **overrides))
+    s = ontology_stats(load_ontology_with_datasets(go, **overrides))
     if as_json:
         typer.echo(json.dumps(s, indent=2))
         return
@@ -192,6 +192,6 @@ def export(
         raise ConfigError(f"{out}: exists; add --force to overwrite it")
     check_writable(out)  # before the compile
     overrides = ontology_overrides(obo, gaf, date_cutoff, min_genes, universe)
-    onto = load_ontology(go, **overrides)
+    onto = load_ontology_with_datasets(go, **overrides)
     writers[fmt](onto, out)
     console.print(f"[bold]{onto.name}[/] ({onto.num_terms} terms, {onto.num_genes} genes) -> {out}")

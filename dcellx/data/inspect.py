@@ -68,9 +68,10 @@ def inspect_file(
     if fmt not in SCREEN_FORMATS:
         report["filters"] = {}
     if go is not None:
-        from dcellx.data.universe import load_ontology  # imports torch: only when asked
+        # imports torch: only when asked
+        from dcellx.data.universe import load_ontology_with_datasets
 
-        known = set(load_ontology(go).gene_ids)
+        known = set(load_ontology_with_datasets(go).gene_ids)
         unknown = sorted(genes - known)
         report.update(go=go, unknown_genes=len(unknown), unknown_gene_list=unknown)
     return report

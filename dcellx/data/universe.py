@@ -1,7 +1,8 @@
 """Ontologies whose gene universe is a genotype dataset (a recipe's ``universe = "dataset:..."``).
 
 The ontology layer cannot read genotype data (it sits below it), so callers above the data layer
-load ontologies through ``load_ontology`` here, which hands the dataset reader down.
+load ontologies through ``load_ontology_with_datasets`` here, which hands the dataset reader
+down.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ def dataset_genes(name_or_path: str) -> set[str]:
     return {g for ds in sets.values() for gs in ds.genes for g in gs}
 
 
-def load_ontology(go: str, *, use_cache: bool = True, **overrides: object) -> CompiledOntology:
+def load_ontology_with_datasets(
+    go: str, *, use_cache: bool = True, **overrides: object
+) -> CompiledOntology:
     """``dcellx.ontology.build.load_ontology`` able to read a ``dataset:<name>`` universe."""
     return build.load_ontology(go, use_cache=use_cache, dataset_genes=dataset_genes, **overrides)

@@ -12,7 +12,7 @@ from typing import Any
 
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.batches import DESIGNS, ceiling_distribution
 from dcellx.diagnose.capacity import capacity
 from dcellx.diagnose.ceiling import identifiability_ceiling
@@ -72,7 +72,7 @@ def diagnose_report(
     ontos: dict[str, CompiledOntology] = {go: onto}
     for other in (s.strip() for s in compare_go.split(",")):
         if other and other not in ontos:
-            ontos[other] = load_ontology(other)
+            ontos[other] = load_ontology_with_datasets(other)
     rules = {r: identifiability_ceiling(sample, onto, deletion_rule=r) for r in DELETION_RULES}
     ceiling = rules[deletion_rule]
     vocab = onto.meta.get("vocabulary") or {}
@@ -103,7 +103,7 @@ def _ontology(go: str, vocabulary: Path | None) -> CompiledOntology:
     """The build ``go``, with the gene positions of ``vocabulary`` when one is given (the file
     is read first: a bad file fails before a build is compiled)."""
     order = read_vocabulary(vocabulary) if vocabulary is not None else None
-    onto = load_ontology(go)
+    onto = load_ontology_with_datasets(go)
     return onto if order is None else with_vocabulary(onto, order, str(vocabulary), vocabulary)
 
 

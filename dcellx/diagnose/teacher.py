@@ -14,7 +14,7 @@ import torch
 
 from dcellx.batch import encode_genotypes, make_batch
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
@@ -25,7 +25,7 @@ def dcell_teacher(
     go: str = "2017", seed: int = 0, preset: str = "paper", chunk: int = 4096
 ) -> Callable[[list[tuple[str, ...]]], np.ndarray]:
     """A function genotypes -> phenotypes (root output, standardised to mean 0, sd 1)."""
-    onto = load_ontology(go)
+    onto = load_ontology_with_datasets(go)
     cfg = make_config(preset)
     layout = ModelLayout(onto, cfg)
     model = DCell(onto, cfg, layout)

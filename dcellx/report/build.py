@@ -13,7 +13,7 @@ from rich.console import Console
 
 from dcellx.data.datasets import load_dataset
 from dcellx.data.simulate import simulate_genotypes
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.diagnose.equivalence import equivalence_gap, pooled_column_ranks
 from dcellx.report.plan import ReportPlan
@@ -34,7 +34,7 @@ def ceilings(plan: ReportPlan, console: Console) -> list[dict]:
     sim = simulate_genotypes(order=2, n=plan.simulated_n, teacher="additive", noise=0.1, seed=0)
     rows = []
     for go in plan.gos:
-        onto = load_ontology(go)
+        onto = load_ontology_with_datasets(go)
         for name, ds in (
             ("real DNA-repair overfit batch", batch),
             ("real DNA-repair training set", real),

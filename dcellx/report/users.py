@@ -29,7 +29,7 @@ import numpy as np
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.trigenic import simulate_trigenic
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.report.ceilings import many_batch_study
 from dcellx.report.sweeps import sweep as _sweep
@@ -154,7 +154,7 @@ def cell_facts(
     under its deletion rule, the perturbed genes the model cannot see, and the distinct effective
     inputs among the 32."""
     batch = ds.subset(overfit_rows(len(ds), plan.batch_size, batch_seed))
-    onto = load_ontology(go)
+    onto = load_ontology_with_datasets(go)
     c = identifiability_ceiling(batch, onto, deletion_rule=rule)
     return {
         "ceiling_pearson": c["ceiling_pearson"],
@@ -294,7 +294,7 @@ def run_users(
     for c in main:
         c.update(cell_facts(plan, screen, c["go"], c["deletion_rule"], c["batch_seed"]))
     out["main"] = main
-    builds = {go: load_ontology(go) for go in plan.gos}
+    builds = {go: load_ontology_with_datasets(go) for go in plan.gos}
     out["many_batches"] = many_batch_study(screen, builds, plan.many_batches, plan.batch_size)
     out["presets"] = cells(out["sweeps"]["users-presets"], ["preset", "go"])
     out["dna"] = cells(out["sweeps"]["users-dna"], [])

@@ -34,7 +34,7 @@ from dcellx.data.codes import compact_codes, concat_codes
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import Duplicates, GenotypeDataset
 from dcellx.data.store import joint_codes, merge_measurements
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.errors import ConfigError, InputError
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import training_pairs
@@ -140,7 +140,7 @@ class RunData:
 
 @lru_cache(maxsize=4)
 def _ontology(go: str, overrides: str) -> CompiledOntology:
-    return load_ontology(go, **json.loads(overrides))
+    return load_ontology_with_datasets(go, **json.loads(overrides))
 
 
 @lru_cache(maxsize=4)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.errors import ConfigError
 from dcellx.fileio import FileWriteError, describe_os_error
 from dcellx.io import registry
@@ -94,7 +94,7 @@ def import_lua_run(
     _check_out(out)  # before the work; created (if still free) once everything is computed
     t7, gmap = registry.resolve(model), registry.resolve(gene_map)
     go, onto_overrides = topology_recipe(topology)
-    onto = load_ontology(go, **onto_overrides)
+    onto = load_ontology_with_datasets(go, **onto_overrides)
     lua: LuaModel = import_lua_model(t7, gmap, onto)
     cfg = make_run_config(
         "lua-released",

@@ -17,7 +17,7 @@ import numpy as np
 from dcellx.batch import encode_genotypes
 from dcellx.data.datasets import NAMED_DATASETS, load_dataset
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.data.universe import load_ontology
+from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import atomic_write, check_writable, read_text
 from dcellx.io import registry
@@ -187,7 +187,10 @@ def predict(
     config = read_json(run_dir / "config.json")
     state = load_weights(run_dir, weights)
     cfg = weights_config(run_dir, config["run"], state)
-    base = load_ontology(go) if go else load_ontology(cfg.go, **cfg.ontology.as_kwargs())
+    if go:
+        base = load_ontology_with_datasets(go)
+    else:
+        base = load_ontology_with_datasets(cfg.go, **cfg.ontology.as_kwargs())
     onto = run_ontology(base, cfg.variant, cfg.seed)
     if onto.content_hash != state["ontology_hash"]:
         raise ConfigError(

@@ -79,7 +79,7 @@ def test_diagnose_own_batch_with_own_vocabulary(isolated_cache, tmp_path) -> Non
     """The users' check on real builds: both rules, hidden genes by term, and the answer moves
     with the vocabulary order; a vocabulary lacking a gene of the build is one line, exit 2."""
     from dcellx.data.trigenic import simulate_trigenic
-    from dcellx.data.universe import load_ontology
+    from dcellx.data.universe import load_ontology_with_datasets
     from dcellx.ontology.vocabulary import recipe_vocabulary
     from tests.reliability.support import run_cli
 
@@ -98,7 +98,7 @@ def test_diagnose_own_batch_with_own_vocabulary(isolated_cache, tmp_path) -> Non
     assert hidden["wild_type"] == guard["wildtype_inputs"] and hidden["listed"]
     assert all(t["term"].startswith("GO:") for g in hidden["listed"] for x in g["hidden"]
                for t in x["hidden_in"])  # fmt: skip
-    vocab = recipe_vocabulary(load_ontology("torchcell-2017"))
+    vocab = recipe_vocabulary(load_ontology_with_datasets("torchcell-2017"))
     mine = tmp_path / "vocab.txt"
     mine.write_text("\n".join(vocab[::-1]) + "\n")
     moved = json.loads(CliRunner().invoke(app, [*args, "--vocabulary", str(mine)]).output)
