@@ -195,7 +195,7 @@ def unexplained(users: dict[str, Any]) -> list[str]:
         "- their 6,607-gene vocabulary order (the guard compares positions in it);",
         "- the zero-padding / truncation of a term's input at torchcell commit 0c9b6e16 (a term "
         "with children and no direct gene loses its last child's last neuron; documented in "
-        "`dcellx.nn.config.DCELL_NEW`, not emulated);",
+        "docs/presets.md, not emulated);",
         "- their label normalisation (Table U5 reruns the closest cells with raw labels).",
         "",
     ]
