@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-import shutil
 import time
 from pathlib import Path
 
@@ -93,7 +92,6 @@ def equivalence(plan: ReportPlan, runs_dir: Path, console: Console) -> dict:
                 "run_id": result.run_dir.name,
                 **pooled_column_ranks(state, data.onto, cfg.model),
             }
-        shutil.rmtree(result.run_dir / "checkpoint-last.pt", ignore_errors=True)
     console.print("equivalence check done")
     return out
 
