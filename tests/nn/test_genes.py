@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from dcellx.batch import PerturbationBatch
-from dcellx.nn.config import VARIANTS, make_config
+from dcellx.nn.config import VARIANTS, ModelConfig, make_config
 from dcellx.nn.dcell import DCell
-from dcellx.nn.genes import GeneContribution
+from dcellx.nn.genes import GENE_INPUTS, GeneContribution, gene_input_kind
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from tests.nn.test_equivalence import random_batch, real_batch
@@ -140,3 +140,26 @@ def test_wild_type_gets_the_base_only(onto_dna) -> None:
         torch.testing.assert_close(
             _dense(model_out, model.layout.num_neurons, 3), dense_gene_input(model, empty)
         )
+
+
+GENE_LAYERS = ModelConfig.model_fields["gene_layer"].annotation.__args__
+
+
+def test_every_configurable_gene_input_is_registered() -> None:
+    """Each variant and each Lua gene layer ``ModelConfig`` accepts names a registered kind."""
+    wanted = set(VARIANTS) | {g for g in GENE_LAYERS if g != "direct"}
+    assert set(GENE_INPUTS) == wanted
+    assert all(cls.kind == name for name, cls in GENE_INPUTS.items())
+
+
+@pytest.mark.parametrize(("variant", "gene_state"), CASES, ids=[f"{v}-{s}" for v, s in CASES])
+def test_term_state_round_trips_through_the_gene_input(onto_dna, variant, gene_state) -> None:
+    """A seeded term-named state loaded into a model comes back unchanged, gene tensors
+    included; the model's gene input is the registered kind of its configuration."""
+    model = _model(onto_dna, variant, gene_state)
+    assert type(model.genes) is GENE_INPUTS[gene_input_kind(model.cfg)]
+    want = init_term_state(model.layout, 3, dtype=torch.float64)
+    got = model.term_state_dict()
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert torch.equal(got[key], value), key
