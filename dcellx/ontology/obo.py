@@ -11,7 +11,8 @@ counted* (``GoRelease.skipped``, first positions in ``skipped_at``); a defect in
 (a ``[Term]`` without an id, an ``is_a``/``part_of`` to an id defined nowhere, an ``is_a`` cycle, a
 malformed ``is_a``) is one ``InputError`` naming ``file:line``. The reader gives the same release as
 pronto on the real 2019 and 2024 files (``tests/ontology/test_obo.py``) in a fraction of its time
-(``benchmarks/bench_obo.py``); ``tests/ontology/obo_pronto.py`` keeps pronto's reading as the oracle.
+(``benchmarks/bench_obo.py``); ``tests/ontology/obo_pronto.py`` keeps pronto's reading as the
+oracle.
 """
 
 from __future__ import annotations
