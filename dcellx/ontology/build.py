@@ -67,7 +67,7 @@ def resolve_universe(
     """The containment universe (also the model's input genes) and a description of it.
 
     ``dataset_genes`` reads a ``dataset:<name>`` universe: genotype data is a higher layer, so
-    the caller passes it in (``dcellx.data.universe.load_ontology`` does).
+    the caller passes it in (``dcellx.data.universe.load_ontology_with_datasets`` does).
     """
     u = recipe.universe
     if u == "annotated":
@@ -78,7 +78,8 @@ def resolve_universe(
         if dataset_genes is None:
             raise ConfigError(
                 f"ontology recipe {recipe.name!r}: universe {u!r} names a genotype dataset, "
-                "which only the data layer reads: load it with dcellx.data.universe.load_ontology"
+                "which only the data layer reads: load it with "
+                "dcellx.data.universe.load_ontology_with_datasets"
             )
         return dataset_genes(u[len("dataset:") :]), u
     path = resolve_source(u, recipe.base_dir)
