@@ -1,25 +1,33 @@
-"""Options shared by several commands, each declared once here as an ``Annotated`` alias.
+"""Options shared by several commands, each declared once here as an ``Annotated`` alias, and
+the means to declare a group of options once.
 
-A command lists the aliases as ordinary parameters (``go: GoOpt = "2017"``), so its flags are
+A command lists the aliases as ordinary parameters (``go: GoOpt = DEFAULT_GO``), so its flags are
 visible to readers and IDEs. Groups:
 
 * ontology selection: ``ontology build|stats|export``, ``bench``, ``diagnose`` and the run commands;
-* run options: ``overfit``, ``train``, ``compare`` and ``slurm compare|overfit|train`` take the
-  same flags with the same help; ``run_spec`` turns the parsed values into a ``RunSpec``;
-* sweep options: ``compare`` and ``slurm compare``.
+* run options: the parameters of ``dcellx_cli.run_options.run_options``, which ``overfit``,
+  ``train``, ``compare``, ``config show`` and ``slurm compare|overfit|train`` take after their
+  own (``with_options``);
+* ``--resume``, ``--ddp``, ``--sync-bn`` and the sweep options of ``compare`` and ``slurm compare``.
+
+A help text that names a config's choices or default reads them from the config (``choices``,
+``default``, ``described``), so that each is written once, where the config declares it.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from dcellx.ontology.recipe import named_recipes
-from dcellx.train.compare import RunSpec
-from dcellx.train.config import parse_assignments
-from dcellx.train.config_file import with_config_file
+from dcellx.train.config import RunConfig
 
 # --- ontology selection ------------------------------------------------------------------------
 _GO = typer.Option(
@@ -28,7 +36,7 @@ _GO = typer.Option(
     "or a .toml path.",
 )
 GoOpt = Annotated[str, _GO]
-RunGoOpt = Annotated[str | None, _GO]  # run commands: None = 2017, or the resumed run's
+RunGoOpt = Annotated[str | None, _GO]  # run commands: None = DEFAULT_GO, or the resumed run's
 OboOpt = Annotated[
     Path | None, typer.Option("--obo", help="Override the recipe's ontology file (OBO).")
 ]
@@ -69,227 +77,97 @@ def ontology_overrides(
     }
 
 
-# --- run options (every one defaults to None = the config's default; --go/--preset too, so that
-# --resume can tell a given flag from a default) -------------------------------------------------
-def _flag(name: str, help: str, *more: str) -> Any:
+# --- how a config's choices and defaults read in a help text -----------------------------------
+def choices(model: type[BaseModel], name: str) -> tuple[str, ...]:
+    """The values the ``Literal`` field ``name`` of ``model`` accepts, in its order."""
+    return typing.get_args(model.model_fields[name].annotation)
+
+
+def default(model: type[BaseModel], name: str) -> Any:
+    """The default of field ``name`` of ``model``."""
+    return model.model_fields[name].default
+
+
+def one_of(values: Sequence[str]) -> str:
+    """``("a", "b", "c")`` -> ``"a, b or c"``."""
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def described(
+    model: type[BaseModel], name: str, notes: dict[str, str], mark_default: bool = False
+) -> str:
+    """The choices of field ``name`` in the order of ``notes`` (choice -> what it does, or ""),
+    each note in brackets: ``"a (note), b or c"``; the default's note ends in "; default" where
+    ``mark_default``. ``notes`` must name exactly the field's choices, so that a choice the config
+    gains or loses cannot go unmentioned here."""
+    if set(notes) != set(choices(model, name)):
+        raise AssertionError(
+            f"{name}: help names {sorted(notes)}, the config {choices(model, name)}"
+        )
+    dflt = default(model, name)
+    items = []
+    for value, note in notes.items():
+        note += "; default" if mark_default and value == dflt and note else ""
+        items.append(f"{value} ({note})" if note else value)
+    if len(items) > 1 and list(notes.values())[-1]:
+        # a serial comma, so that the last choice's note reads as its own
+        return f"{', '.join(items[:-1])}, or {items[-1]}"
+    return one_of(items)
+
+
+def _compact(names: Sequence[str]) -> str:
+    """``("binary", "embedding", "embedding-pooled")`` -> ``"binary, embedding[-pooled]"``."""
+    out: list[tuple[str, list[str]]] = []
+    for name in names:
+        if out and name.startswith(out[-1][0] + "-"):
+            out[-1][1].append(name[len(out[-1][0]) :])
+        else:
+            out.append((name, []))
+    return ", ".join(root + (f"[{'|'.join(tails)}]" if tails else "") for root, tails in out)
+
+
+def cli_flag(name: str, help: str, *more: str) -> Any:
+    """``--name`` (and ``more`` aliases) with ``help``, for an ``Annotated`` option alias."""
     return typer.Option(f"--{name}", *more, help=help)
 
 
-_MODEL = "Model override (default: the preset's)."
-DataOpt = Annotated[
-    str | None, _flag("data", "Registered dataset or genotype file [dcell-dna-repair).")
-]
-TestDataOpt = Annotated[
-    str | None, _flag("test-data", "train: test file (default: the dataset's test split).")
-]
-UnknownGenesOpt = Annotated[
-    str | None,
-    _flag(
-        "unknown-genes",
-        "Genes the ontology lacks: warn (one line; they are invisible to the model), error or "
-        "ignore (default: warn).",
-    ),
-]
-DuplicatesOpt = Annotated[
-    str | None,
-    _flag(
-        "duplicates",
-        "A genotype measured twice with different values: mean (averaged, with a warning) or "
-        "error (default: mean).",
-    ),
-]
-BatchSizeOpt = Annotated[int | None, _flag("batch-size", "Genotypes per batch (default: 32).")]
-BatchSeedOpt = Annotated[
-    int | None, _flag("batch-seed", "overfit: draw the batch with this seed (else first N).")
-]
-EpochsOpt = Annotated[int | None, _flag("epochs", "Epochs (default: overfit 500, train 100).")]
-MaxStepsOpt = Annotated[
-    int | None,
-    _flag(
-        "max-steps",
-        "Stop after N optimiser steps in all, across epochs and --resume (train: minibatches, "
-        "overfit: epochs); the last epoch is scored as far as it got.",
-    ),
-]
-FitStopPearsonOpt = Annotated[
-    float | None,
-    _flag(
-        "fit-stop-pearson",
-        "overfit: stop once train-mode Pearson >= this for --fit-stop-epochs epochs in a row.",
-    ),
-]
-FitStopEpochsOpt = Annotated[
-    int | None, _flag("fit-stop-epochs", "overfit: epochs of --fit-stop-pearson [20].")
-]
-VariantOpt = Annotated[
-    str | None,
-    _flag(
-        "variant",
-        "binary, embedding[-pooled|-deepset|-attention], shuffled-ontology, shuffled-labels, mlp; "
-        "baselines additive, pairwise (default: binary).",
-    ),
-]
-PresetOpt = Annotated[
-    str | None, _flag("preset", "paper, lua, lua-released, torchcell or dcell-new [paper].")
-]
-NormOpt = Annotated[str | None, _flag("norm", "batch, batch-frozen, layer or none. " + _MODEL)]
-BnFreezeAfterOpt = Annotated[
-    int | None, _flag("bn-freeze-after", "batch-frozen: steps before freezing. " + _MODEL)
-]
-WidthFloorOpt = Annotated[int | None, _flag("width-floor", "Minimum neurons per term. " + _MODEL)]
-WidthMultiplierOpt = Annotated[
-    float | None, _flag("width-multiplier", "Neurons per contained gene. " + _MODEL)
-]
-AlphaOpt = Annotated[float | None, _flag("alpha", "Auxiliary loss weight. " + _MODEL)]
-AuxReduceOpt = Annotated[
-    str | None, _flag("aux-reduce", "sum or mean over auxiliary terms. " + _MODEL)
-]
-AlphaDecayEpochsOpt = Annotated[
-    int | None, _flag("alpha-decay-epochs", "Decay alpha to 0 over N epochs. " + _MODEL)
-]
-DepthOpt = Annotated[int | None, _flag("depth", "Layers per subsystem. " + _MODEL)]
-L2Opt = Annotated[float | None, _flag("l2", "L2 penalty on weights. " + _MODEL)]
-EmbeddingDimOpt = Annotated[int | None, _flag("embedding-dim", "Gene embedding size. " + _MODEL)]
-AttentionHeadsOpt = Annotated[
-    int | None, _flag("attention-heads", "embedding-attention heads. " + _MODEL)
-]
-DeletionRuleOpt = Annotated[
-    str | None,
-    _flag(
-        "deletion-rule",
-        "exact, or torchcell-index-guard (a deletion of g counts in term t only if g's "
-        "vocabulary position < |direct(t)|: torchcell's defect). " + _MODEL,
-    ),
-]
-LrOpt = Annotated[float | None, _flag("lr", "Adam learning rate (default: 1e-3).")]
-SchedulerOpt = Annotated[str | None, _flag("scheduler", "none, cosine or plateau (default: none).")]
-SeedOpt = Annotated[
-    int | None, _flag("seed", "Seed of initialisation and data order (default: 0).")
-]
-RunsDirOpt = Annotated[str | None, _flag("runs-dir", "Where run directories go (default: runs).")]
-ThreadsOpt = Annotated[
-    int | None, _flag("threads", "torch threads (recorded; fixes the arithmetic).")
-]
-DeviceOpt = Annotated[str | None, _flag("device", "torch device (default: cpu).")]
-LabelNormOpt = Annotated[str | None, _flag("label-norm", "zscore or none (default: zscore).")]
-SplitOpt = Annotated[
-    str | None,
-    _flag(
-        "split",
-        "train: random (val from the training file, the dataset's test file) or genes|pairs "
-        "(train+test pooled and re-split: test genotypes hold an unseen gene / pair).",
-    ),
-]
-HoldoutFractionOpt = Annotated[
-    float | None, _flag("holdout-fraction", "genes/pairs: test genotypes (default: 0.2).")
-]
-SplitSeedOpt = Annotated[int | None, _flag("split-seed", "Seed of the split (default: --seed).")]
-ScoreSampleOpt = Annotated[
-    int | None,
-    _flag(
-        "score-sample",
-        "train: score at most N rows of each split (validation every epoch, all splits at the "
-        "end), a sample fixed by --seed (default: every row).",
-    ),
-]
-CheckpointEveryOpt = Annotated[
-    int | None, _flag("checkpoint-every", "Checkpoint every N epochs (default: ~5 min).")
-]
-KeepCheckpointsOpt = Annotated[
-    str | None,
-    _flag(
-        "keep-checkpoints",
-        "What a finished run keeps: best (weights-best.pt; default), last (also "
-        "checkpoint-last.pt, the optimiser state), all (also every checkpoint-eN.pt) or none. "
-        "checkpoint-last.pt stays while the run can be resumed.",
-    ),
-]
-LogOpt = Annotated[
-    list[str] | None,
-    _flag(
-        "log",
-        "Also send each epoch's metrics.csv values and the config to tensorboard (event files in "
-        "the run directory) or wandb (offline unless WANDB_MODE=online); repeatable. Needs the "
-        "extra: pip install 'dcellx[tensorboard]' / 'dcellx[wandb]'.",
-    ),
-]
-ConfigFileOpt = Annotated[
-    Path | None,
-    _flag(
-        "config",
-        "A TOML or JSON file of run fields (any subset; a finished run's config.json reruns it); "
-        "flags override it. `dcellx config show` prints the result.",
-    ),
-]
-SetOpt = Annotated[list[str] | None, _flag("set", "Any config field: key=value (repeatable).")]
-QuietOpt = Annotated[bool, _flag("quiet", "No progress output.", "-q")]
+Command = TypeVar("Command", bound=Callable[..., Any])
 
-# overfit / train only
+
+def with_options(options: Callable[..., Any], name: str) -> Callable[[Command], Command]:
+    """A command decorator: the command takes its own parameters, then ``options``' (Typer reads
+    the signature this gives the command, so a group of options is declared once, in ``options``),
+    and is called with what ``options`` builds from them as keyword ``name``."""
+    extra = list(inspect.signature(options, eval_str=True).parameters.values())
+
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters.values()
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            built = options(**{p.name: kwargs.pop(p.name) for p in extra})
+            return command(**kwargs, **{name: built})
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if p.name != name]
+        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra]
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {}  # the signature holds them, evaluated
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- options of the run commands beside the run options ----------------------------------------
+# overfit / train
 ResumeOpt = Annotated[
-    Path | None, _flag("resume", "Continue runs/<id> from its checkpoint-last.pt.")
+    Path | None, cli_flag("resume", "Continue runs/<id> from its checkpoint-last.pt.")
 ]
-DdpOpt = Annotated[bool, _flag("ddp", "Data parallel over the processes of torchrun or srun.")]
-SyncBnOpt = Annotated[bool, _flag("sync-bn", "--ddp: BatchNorm statistics over the global batch.")]
+DdpOpt = Annotated[bool, cli_flag("ddp", "Data parallel over the processes of torchrun or srun.")]
+SyncBnOpt = Annotated[
+    bool, cli_flag("sync-bn", "--ddp: BatchNorm statistics over the global batch.")
+]
 
 # --- sweep options: compare and slurm compare --------------------------------------------------
-VariantsOpt = Annotated[str, _flag("variants", "Comma-separated variants.")]
-SeedsPerVariantOpt = Annotated[int, _flag("seeds", "Seeds per variant (from --seed).")]
-ModeOpt = Annotated[str, _flag("mode", "overfit or train.")]
-
-MODEL_FLAGS = (
-    "norm",
-    "bn_freeze_after",
-    "width_floor",
-    "width_multiplier",
-    "alpha",
-    "aux_reduce",
-    "alpha_decay_epochs",
-    "depth",
-    "l2",
-    "embedding_dim",
-    "attention_heads",
-    "deletion_rule",
-)
-
-
-def flag_spec(opts: dict[str, Any]) -> tuple[RunSpec, str | None, Path | None]:
-    """The run options the command line gave (parameter name -> value; ``None`` means not
-    given) split into preset / model / ontology / run fields / --set; with ``--preset`` (or
-    None) and ``--config`` (or None)."""
-    opts = dict(opts)
-    config_file = opts.pop("config_file", None)
-    model = {k: opts.pop(k) for k in MODEL_FLAGS}
-    ontology = {
-        "obo": opts.pop("obo"),
-        "annotations": opts.pop("gaf"),
-        "date_cutoff": opts.pop("date_cutoff"),
-        "min_genes": opts.pop("min_genes"),
-        "universe": opts.pop("universe"),
-    }
-    sets = parse_assignments(opts.pop("set_"))
-    preset = opts.pop("preset")
-
-    def clean(d: dict[str, Any]) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items() if v is not None}
-
-    spec = RunSpec(
-        preset=preset or "paper",
-        model=clean(model),
-        ontology=clean(ontology),
-        fields=clean(opts),
-        sets=sets,
-    )
-    return spec, preset, config_file
-
-
-def run_spec(opts: dict[str, Any], defaults: bool = True, mode: str | None = None) -> RunSpec:
-    """The run the options describe: ``--config FILE`` beneath the flags
-    (``dcellx.train.config_file``; ``mode``: the command's, which a file naming another mode
-    contradicts). ``defaults``: fill in ``--go 2017`` where neither gave it (``False``: leave it
-    out, as ``--resume`` needs to see only what was given)."""
-    spec, preset, config_file = flag_spec(opts)
-    if config_file is not None:
-        spec, _ = with_config_file(config_file, spec, preset, mode)
-    if defaults:
-        spec.fields.setdefault("go", "2017")
-    return spec
+VariantsOpt = Annotated[str, cli_flag("variants", "Comma-separated variants.")]
+SeedsPerVariantOpt = Annotated[int, cli_flag("seeds", "Seeds per variant (from --seed).")]
+ModeOpt = Annotated[str, cli_flag("mode", f"{one_of(choices(RunConfig, 'mode'))}.")]

@@ -1,14 +1,15 @@
 """``dcellx slurm compare|overfit|train``: parse flags and call ``dcellx.scale`` (script generation
 and submission); ``register`` also adds ``dcellx sweep-run`` and ``sweep-status`` (``sweep_cmd``).
-The run flags are the ones ``overfit``/``train``/``compare`` take (declared once in
-``dcellx_cli.common``).
+The run flags are the ones ``overfit``/``train``/``compare`` take (``dcellx_cli.run_options``);
+the SLURM flags are declared once too, as the parameters of ``slurm_options``.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,69 +18,21 @@ from dcellx.scale.slurm import SlurmOptions, submit, write_array
 from dcellx.train.compare import plan_cli_sweep
 from dcellx_cli import sweep_cmd
 from dcellx_cli.common import (
-    AlphaDecayEpochsOpt,
-    AlphaOpt,
-    AttentionHeadsOpt,
-    AuxReduceOpt,
-    BatchSeedOpt,
-    BatchSizeOpt,
-    BnFreezeAfterOpt,
-    CheckpointEveryOpt,
-    ConfigFileOpt,
-    DataOpt,
-    DateCutoffOpt,
-    DeletionRuleOpt,
-    DepthOpt,
-    DeviceOpt,
-    DuplicatesOpt,
-    EmbeddingDimOpt,
-    EpochsOpt,
-    FitStopEpochsOpt,
-    FitStopPearsonOpt,
-    GafOpt,
-    HoldoutFractionOpt,
-    KeepCheckpointsOpt,
-    L2Opt,
-    LabelNormOpt,
-    LogOpt,
-    LrOpt,
-    MaxStepsOpt,
-    MinGenesOpt,
     ModeOpt,
-    NormOpt,
-    OboOpt,
-    PresetOpt,
-    QuietOpt,
-    RunGoOpt,
-    RunsDirOpt,
-    SchedulerOpt,
-    ScoreSampleOpt,
-    SeedOpt,
     SeedsPerVariantOpt,
-    SetOpt,
-    SplitOpt,
-    SplitSeedOpt,
     SyncBnOpt,
-    TestDataOpt,
-    ThreadsOpt,
-    UniverseOpt,
-    UnknownGenesOpt,
-    VariantOpt,
     VariantsOpt,
-    WidthFloorOpt,
-    WidthMultiplierOpt,
-    run_spec,
+    cli_flag,
+    with_options,
 )
+from dcellx_cli.run_options import RunFlags, run_options
 
 console = Console()
 app = typer.Typer(no_args_is_help=True)
 
 
-def _flag(name: str, help: str) -> Any:
-    return typer.Option(f"--{name}", help=help)
-
-
-# The SLURM options, in this order, come after each array command's own (see SLURM_PARAMS).
+_flag = cli_flag
+# The SLURM options, in this order, come after each array command's own (``slurm_options``).
 PartitionOpt = Annotated[
     str | None, _flag("partition", "SLURM partition (default: the cluster's).")
 ]
@@ -117,55 +70,76 @@ GridOpt = Annotated[
     list[str] | None, _flag("grid", "key=v1,v2 (repeatable): one task per grid point.")
 ]
 
-SLURM_PARAMS = (
-    "partition",
-    "time",
-    "gpus",
-    "cpus",
-    "mem",
-    "array_parallel",
-    "signal",
-    "nodes",
-    "ntasks_per_node",
-    "job_name",
-    "sbatch",
-    "ddp",
-    "sync_bn",
-    "sweep_dir",
-    "submit",
-    "as_json",
-)
+
+@dataclass(frozen=True)
+class ArrayFlags:
+    """The SLURM options of one command line: the ``#SBATCH`` requests and what to do."""
+
+    slurm: SlurmOptions
+    ddp: bool
+    sync_bn: bool
+    sweep_dir: Path | None
+    submit: bool
+    as_json: bool
 
 
-def _array(mode: str, variants: str | None, seeds: int, grid: list[str] | None, opts: dict) -> None:
-    """Plan the sweep, write its sbatch script and (``--submit``) submit it. ``opts``: the
-    command's parameters by name (``locals()``): the SLURM options and the run options."""
-    opts = dict(opts)
-    o = {name: opts.pop(name) for name in SLURM_PARAMS}
+def slurm_options(
+    partition: PartitionOpt = None,
+    time: TimeOpt = None,
+    gpus: GpusOpt = 0,
+    cpus: CpusOpt = None,
+    mem: MemOpt = None,
+    array_parallel: ArrayParallelOpt = None,
+    signal: SignalOpt = "B:TERM@120",
+    nodes: NodesOpt = 1,
+    ntasks_per_node: NtasksPerNodeOpt = None,
+    job_name: JobNameOpt = None,
+    sbatch: SbatchOpt = None,
+    ddp: SlurmDdpOpt = False,
+    sync_bn: SyncBnOpt = False,
+    sweep_dir: SlurmSweepDirOpt = None,
+    submit: SubmitOpt = False,
+    as_json: JsonOpt = False,
+) -> ArrayFlags:
+    """The SLURM options, in this order: every array command's, after its own (``with_options``)."""
     slurm = SlurmOptions(
-        partition=o["partition"],
-        time=o["time"],
-        gpus=o["gpus"],
-        cpus=o["cpus"],
-        mem=o["mem"],
-        array_parallel=o["array_parallel"],
-        signal=o["signal"],
-        nodes=o["nodes"],
+        partition=partition,
+        time=time,
+        gpus=gpus,
+        cpus=cpus,
+        mem=mem,
+        array_parallel=array_parallel,
+        signal=signal,
+        nodes=nodes,
+        ntasks_per_node=ntasks_per_node,
+        job_name=job_name,
+        extra=sbatch or [],
     )
-    slurm.ntasks_per_node, slurm.job_name = o["ntasks_per_node"], o["job_name"]
-    slurm.extra = o["sbatch"] or []
-    spec = run_spec(opts, mode=mode)
+    return ArrayFlags(slurm, ddp, sync_bn, sweep_dir, submit, as_json)
+
+
+def _array(
+    mode: str,
+    variants: str | None,
+    seeds: int,
+    grid: list[str] | None,
+    array: ArrayFlags,
+    flags: RunFlags,
+) -> None:
+    """Plan the sweep, write its sbatch script and (``--submit``) submit it."""
+    slurm = array.slurm
+    spec = flags.spec(mode)
     plan = plan_cli_sweep(spec, mode, seeds, grid, variants, threads=slurm.cpus)
     runs_dir = spec.fields.get("runs_dir", "runs")
-    job = write_array(plan, slurm, o["sweep_dir"], runs_dir, o["ddp"], o["sync_bn"])
-    if not o["ddp"] and not slurm.signals_batch_shell():
+    job = write_array(plan, slurm, array.sweep_dir, runs_dir, array.ddp, array.sync_bn)
+    if not array.ddp and not slurm.signals_batch_shell():
         typer.secho(
             f"warning: --signal {slurm.signal} signals job steps only; dcellx runs in the batch "
             "step, so it will not hear of the time limit (use B:...)", fg="yellow", err=True,
         )  # fmt: skip
-    if o["submit"]:
+    if array.submit:
         submit(job)
-    if o["as_json"]:
+    if array.as_json:
         out = {"sweep_dir": str(job.sweep_dir), "script": str(job.script), "tasks": job.points}
         typer.echo(json.dumps({**out, "job_id": job.job_id}))
         return
@@ -177,155 +151,35 @@ def _array(mode: str, variants: str | None, seeds: int, grid: list[str] | None, 
     console.print(f"then: dcellx sweep-status {job.sweep_dir}", highlight=False)
 
 
-# Each array command: its own options, the SLURM options, then the run options (dcellx_cli.common).
+# Each array command: its own options, the SLURM options, then the run options.
 @app.command("compare")
+@with_options(run_options, "flags")
+@with_options(slurm_options, "array")
 def compare(
     variants: VariantsOpt = "binary,embedding",
     seeds: SeedsPerVariantOpt = 3,
     mode: ModeOpt = "overfit",
     grid: GridOpt = None,
-    partition: PartitionOpt = None,
-    time: TimeOpt = None,
-    gpus: GpusOpt = 0,
-    cpus: CpusOpt = None,
-    mem: MemOpt = None,
-    array_parallel: ArrayParallelOpt = None,
-    signal: SignalOpt = "B:TERM@120",
-    nodes: NodesOpt = 1,
-    ntasks_per_node: NtasksPerNodeOpt = None,
-    job_name: JobNameOpt = None,
-    sbatch: SbatchOpt = None,
-    ddp: SlurmDdpOpt = False,
-    sync_bn: SyncBnOpt = False,
-    sweep_dir: SlurmSweepDirOpt = None,
-    submit: SubmitOpt = False,
-    as_json: JsonOpt = False,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    max_steps: MaxStepsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    score_sample: ScoreSampleOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    log: LogOpt = None,
-    config_file: ConfigFileOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
+    *,
+    array: ArrayFlags,
+    flags: RunFlags,
 ) -> None:
     """A SLURM job array of variants x grid x seeds: one task per run, one sweep directory."""
-    opts = dict(locals())
-    for name in ("variants", "seeds", "mode", "grid"):
-        del opts[name]
-    _array(mode, variants, seeds, grid, opts)
+    _array(mode, variants, seeds, grid, array, flags)
 
 
+@with_options(run_options, "flags")
+@with_options(slurm_options, "array")
 def array_command(
     ctx: typer.Context,
     seeds: ArraySeedsOpt = 1,
     grid: GridOpt = None,
-    partition: PartitionOpt = None,
-    time: TimeOpt = None,
-    gpus: GpusOpt = 0,
-    cpus: CpusOpt = None,
-    mem: MemOpt = None,
-    array_parallel: ArrayParallelOpt = None,
-    signal: SignalOpt = "B:TERM@120",
-    nodes: NodesOpt = 1,
-    ntasks_per_node: NtasksPerNodeOpt = None,
-    job_name: JobNameOpt = None,
-    sbatch: SbatchOpt = None,
-    ddp: SlurmDdpOpt = False,
-    sync_bn: SyncBnOpt = False,
-    sweep_dir: SlurmSweepDirOpt = None,
-    submit: SubmitOpt = False,
-    as_json: JsonOpt = False,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    max_steps: MaxStepsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    score_sample: ScoreSampleOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    log: LogOpt = None,
-    config_file: ConfigFileOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
+    *,
+    array: ArrayFlags,
+    flags: RunFlags,
 ) -> None:
     """``slurm overfit`` and ``slurm train``: one parameter list, the mode is the command's name."""
-    opts = {k: v for k, v in locals().items() if k not in ("ctx", "seeds", "grid")}
-    _array(ctx.info_name, None, seeds, grid, opts)
+    _array(ctx.info_name, None, seeds, grid, array, flags)
 
 
 app.command("overfit", help="A SLURM job array of overfit runs (one per seed and grid point).")(

@@ -1,16 +1,16 @@
 """``dcellx overfit | train | compare | predict``: parse flags, build a validated ``RunConfig``
 (``dcellx.train.config``), call the library.
 
-``overfit``, ``train`` and ``compare`` take the same run options, declared once in
-``dcellx_cli.common`` (``Annotated`` aliases) and listed in each signature; ``run_spec`` splits the
-parsed values. Any config field without a flag can be set with ``--set key=value`` (repeatable;
-``model.<field>`` / ``ontology.<field>`` where ambiguous).
+``overfit``, ``train`` and ``compare`` take the same run options, declared once as the
+parameters of ``dcellx_cli.run_options.run_options``, which ``with_options`` appends to each
+command's own and parses into one ``RunFlags``. Any config field without a flag can be set with
+``--set key=value`` (repeatable; ``model.<field>`` / ``ontology.<field>`` where ambiguous).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -21,61 +21,15 @@ from dcellx.train.compare import collect, plan_cli_sweep, run_sweep, sweep_table
 from dcellx.train.loop import RunInterrupted, RunResult, resume, run
 from dcellx.train.predict import predict as predict_run
 from dcellx_cli.common import (
-    AlphaDecayEpochsOpt,
-    AlphaOpt,
-    AttentionHeadsOpt,
-    AuxReduceOpt,
-    BatchSeedOpt,
-    BatchSizeOpt,
-    BnFreezeAfterOpt,
-    CheckpointEveryOpt,
-    ConfigFileOpt,
-    DataOpt,
-    DateCutoffOpt,
     DdpOpt,
-    DeletionRuleOpt,
-    DepthOpt,
-    DeviceOpt,
-    DuplicatesOpt,
-    EmbeddingDimOpt,
-    EpochsOpt,
-    FitStopEpochsOpt,
-    FitStopPearsonOpt,
-    GafOpt,
-    HoldoutFractionOpt,
-    KeepCheckpointsOpt,
-    L2Opt,
-    LabelNormOpt,
-    LogOpt,
-    LrOpt,
-    MaxStepsOpt,
-    MinGenesOpt,
     ModeOpt,
-    NormOpt,
-    OboOpt,
-    PresetOpt,
-    QuietOpt,
     ResumeOpt,
-    RunGoOpt,
-    RunsDirOpt,
-    SchedulerOpt,
-    ScoreSampleOpt,
-    SeedOpt,
     SeedsPerVariantOpt,
-    SetOpt,
-    SplitOpt,
-    SplitSeedOpt,
     SyncBnOpt,
-    TestDataOpt,
-    ThreadsOpt,
-    UniverseOpt,
-    UnknownGenesOpt,
-    VariantOpt,
     VariantsOpt,
-    WidthFloorOpt,
-    WidthMultiplierOpt,
-    run_spec,
+    with_options,
 )
+from dcellx_cli.run_options import RunFlags, run_options
 
 console = Console()
 
@@ -99,27 +53,21 @@ def _report(result: RunResult) -> None:
     console.print(line, highlight=False, soft_wrap=True)
 
 
-def _run_mode(mode: str, opts: dict[str, Any]) -> None:
-    """``opts``: the command's parameters by name (``locals()``)."""
-    opts = dict(opts)
-    resume_dir = opts.pop("resume")
-    ddp, sync_bn = opts.pop("ddp"), opts.pop("sync_bn")
+def _run_mode(
+    mode: str, flags: RunFlags, resume_dir: Path | None, ddp: bool, sync_bn: bool
+) -> None:
     main = True
     try:
         if resume_dir is not None:
-            if opts.pop("config_file") is not None:
-                raise ConfigError("--config with --resume: a resumed run keeps its config.json")
-            quiet = True if opts.pop("quiet") else None
-            given_preset = opts["preset"]
-            spec = run_spec(opts, defaults=False)  # only what the command line gave
-            flags = {"preset": given_preset, **spec.model_dump(exclude={"preset"})}
+            checked = flags.resume_flags()  # only what the command line gave
+            quiet = True if flags.quiet else None
             with ddp_session(ddp, sync_bn, run_dir=resume_dir) as comm:
                 main = comm is None or comm.is_main
                 result = resume(
-                    resume_dir, console=console, quiet=quiet, comm=comm, mode=mode, flags=flags
+                    resume_dir, console=console, quiet=quiet, comm=comm, mode=mode, flags=checked
                 )
         else:
-            cfg = run_spec(opts, mode=mode).config(mode=mode)
+            cfg = flags.spec(mode).config(mode=mode)
             with ddp_session(ddp, sync_bn, device=cfg.device) as comm:
                 main = comm is None or comm.is_main
                 if not cfg.quiet and main:
@@ -149,64 +97,21 @@ def _verdict(run_dir: Path) -> None:
     console.print(f"[bold]verdict:[/] {text}", highlight=False)
 
 
-# The run options, in this order, are every run command's tail: see dcellx_cli.common.
+# Every run command takes its own options, then the run options (``run_options``).
+@with_options(run_options, "flags")
 def run_command(
     ctx: typer.Context,
     resume: ResumeOpt = None,
     ddp: DdpOpt = False,
     sync_bn: SyncBnOpt = False,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    max_steps: MaxStepsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    score_sample: ScoreSampleOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    log: LogOpt = None,
-    config_file: ConfigFileOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """``overfit`` and ``train``: one parameter list, the mode is the command's name."""
-    _run_mode(ctx.info_name, {k: v for k, v in locals().items() if k != "ctx"})
+    _run_mode(ctx.info_name, flags, resume, ddp, sync_bn)
 
 
+@with_options(run_options, "flags")
 def compare(
     variants: VariantsOpt = "binary,embedding",
     seeds: SeedsPerVariantOpt = 3,
@@ -227,66 +132,18 @@ def compare(
         Path | None,
         typer.Option("--collect", help="Only rebuild the tables and plot of a sweep dir."),
     ] = None,
-    go: RunGoOpt = None,
-    obo: OboOpt = None,
-    gaf: GafOpt = None,
-    date_cutoff: DateCutoffOpt = None,
-    min_genes: MinGenesOpt = None,
-    universe: UniverseOpt = None,
-    data: DataOpt = None,
-    test_data: TestDataOpt = None,
-    unknown_genes: UnknownGenesOpt = None,
-    duplicates: DuplicatesOpt = None,
-    batch_size: BatchSizeOpt = None,
-    batch_seed: BatchSeedOpt = None,
-    epochs: EpochsOpt = None,
-    max_steps: MaxStepsOpt = None,
-    fit_stop_pearson: FitStopPearsonOpt = None,
-    fit_stop_epochs: FitStopEpochsOpt = None,
-    variant: VariantOpt = None,
-    preset: PresetOpt = None,
-    norm: NormOpt = None,
-    bn_freeze_after: BnFreezeAfterOpt = None,
-    width_floor: WidthFloorOpt = None,
-    width_multiplier: WidthMultiplierOpt = None,
-    alpha: AlphaOpt = None,
-    aux_reduce: AuxReduceOpt = None,
-    alpha_decay_epochs: AlphaDecayEpochsOpt = None,
-    depth: DepthOpt = None,
-    l2: L2Opt = None,
-    embedding_dim: EmbeddingDimOpt = None,
-    attention_heads: AttentionHeadsOpt = None,
-    deletion_rule: DeletionRuleOpt = None,
-    lr: LrOpt = None,
-    scheduler: SchedulerOpt = None,
-    seed: SeedOpt = None,
-    runs_dir: RunsDirOpt = None,
-    threads: ThreadsOpt = None,
-    device: DeviceOpt = None,
-    label_norm: LabelNormOpt = None,
-    split: SplitOpt = None,
-    holdout_fraction: HoldoutFractionOpt = None,
-    split_seed: SplitSeedOpt = None,
-    score_sample: ScoreSampleOpt = None,
-    checkpoint_every: CheckpointEveryOpt = None,
-    keep_checkpoints: KeepCheckpointsOpt = None,
-    log: LogOpt = None,
-    config_file: ConfigFileOpt = None,
-    set_: SetOpt = None,
-    quiet: QuietOpt = False,
+    *,
+    flags: RunFlags,
 ) -> None:
     """Run variants x grid x seeds as separate runs in one sweep dir; tables and one plot."""
-    opts = dict(locals())
-    for name in ("variants", "seeds", "mode", "grid", "sweep_dir", "point", "collect_dir"):
-        del opts[name]
     if collect_dir is not None:
         result = collect(collect_dir)
     else:
-        spec = run_spec(opts, mode=mode)
+        spec = flags.spec(mode)
         plan = plan_cli_sweep(spec, mode, seeds, grid, variants)
         runs_dir = spec.fields.get("runs_dir", "runs")
         try:
-            result = run_sweep(plan, sweep_dir, runs_dir, point, quiet=quiet, console=console)
+            result = run_sweep(plan, sweep_dir, runs_dir, point, quiet=flags.quiet, console=console)
         except RunInterrupted as exc:
             typer.secho(str(exc), fg="yellow", err=True)
             raise typer.Exit(exc.exit_code) from None

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import FileWriteError, write_csv
-from dcellx.train.config import RunConfig, make_run_config, parse_value, route
+from dcellx.train.config import DEFAULT_PRESET, RunConfig, make_run_config, parse_value, route
 from dcellx.train.loop import RunInterrupted
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
@@ -70,7 +70,7 @@ class RunSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: str = "paper"
+    preset: str = DEFAULT_PRESET
     model: dict[str, Any] = {}
     ontology: dict[str, Any] = {}
     fields: dict[str, Any] = {}

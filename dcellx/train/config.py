@@ -23,6 +23,8 @@ from dcellx.train.baselines import BASELINE_L2, BASELINES
 CONTROLS: tuple[str, ...] = ("shuffled-ontology", "shuffled-labels", "mlp")
 # Baselines (dcellx.train.baselines) are trained by the same runner, next to DCell's numbers.
 ALL_VARIANTS: tuple[str, ...] = (*VARIANTS, *CONTROLS, *BASELINES)
+# the model preset a run gets where none is given (``ModelConfig``'s own default)
+DEFAULT_PRESET: str = ModelConfig.model_fields["preset"].default
 DEFAULT_EPOCHS = {"overfit": 500, "train": 100}
 DEFAULT_PATIENCE = {"overfit": None, "train": 10}
 Beta = Annotated[float, Field(ge=0, lt=1)]
@@ -168,6 +170,10 @@ class RunConfig(BaseModel):
         return self
 
 
+# the ontology recipe a run gets where no --go is given
+DEFAULT_GO: str = RunConfig.model_fields["go"].default
+
+
 def parse_value(text: str) -> Any:
     """``--set``/``--grid`` values: JSON where it parses (numbers, true, null, lists), else text."""
     try:
@@ -208,7 +214,7 @@ def route(key: str) -> tuple[str, str]:
 
 
 def make_run_config(
-    preset: str = "paper",
+    preset: str = DEFAULT_PRESET,
     model: dict[str, Any] | None = None,
     ontology: dict[str, Any] | None = None,
     sets: dict[str, Any] | None = None,

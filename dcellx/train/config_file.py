@@ -23,7 +23,7 @@ from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import read_text
 from dcellx.nn.config import make_config
 from dcellx.train.compare import RunSpec
-from dcellx.train.config import PREDATED, RunConfig, route
+from dcellx.train.config import DEFAULT_PRESET, PREDATED, RunConfig, route
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -128,7 +128,7 @@ def beneath_flags(file: ConfigFile, flags: RunSpec, flag_preset: str | None) -> 
         file.dropped |= {("model", n) for n, v in model.items() if base.get(n) == v}
         model = {n: v for n, v in model.items() if base.get(n) != v}
     return RunSpec(
-        preset=flag_preset or file_preset or "paper",
+        preset=flag_preset or file_preset or DEFAULT_PRESET,
         model={**model, **flags.model},
         ontology={**onto, **flags.ontology},
         fields={**run, **flags.fields},

@@ -16,7 +16,7 @@ from typing import Any
 from dcellx.errors import ConfigError, DcellxError, warn
 from dcellx.train.checkpoint import LAST
 from dcellx.train.compare import PLAN, SweepPlan, _lookup
-from dcellx.train.config import parse_value, route
+from dcellx.train.config import DEFAULT_GO, parse_value, route
 from dcellx.train.metrics import read_metrics
 from dcellx.train.rundir import lock_holder, read_json
 
@@ -125,7 +125,7 @@ def sweep_row(sweep_dir: Path) -> dict[str, Any]:
         status = "interrupted"
     base = plan.base.model_dump()
     preset = plan.grid.get("preset", [base["preset"]])
-    go = plan.grid.get("go", [base["fields"].get("go", "2017")])
+    go = plan.grid.get("go", [base["fields"].get("go", DEFAULT_GO)])
     seeds = plan.seeds
     seconds = [r["seconds"] for r in runs if r["seconds"] is not None]
     bests = [r["best_pearson"] for r in runs if r["best_pearson"] is not None]

@@ -16,8 +16,8 @@ from dcellx.errors import ConfigError
 from dcellx.ontology.recipe import RECIPE_DIR, load_recipe
 from dcellx.scale.task import load_plan
 from dcellx.train.compare import RunSpec, plan_cli_sweep
-from dcellx_cli.common import MODEL_FLAGS, run_spec
 from dcellx_cli.main import app
+from dcellx_cli.run_options import MODEL_FLAGS, run_spec
 
 ONTOLOGY_FLAGS = ("go", "obo", "gaf", "date_cutoff", "min_genes", "universe")
 

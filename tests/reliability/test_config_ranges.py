@@ -15,7 +15,7 @@ import torch
 from dcellx.errors import ConfigError
 from dcellx.nn.config import ModelConfig
 from dcellx.train.config import RunConfig, make_run_config
-from dcellx_cli.common import run_spec
+from dcellx_cli.run_options import run_spec
 from tests.reliability.conftest import OVERFIT, compiled_ontologies, left_behind, refused
 
 
