@@ -18,13 +18,14 @@ from dcellx.data.trigenic import DEFAULT_N, DESIGN, simulate_trigenic
 from dcellx.diagnose.overview import CEILING_KEYS, batches_report, diagnose_report
 from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
+from dcellx.train.config import DEFAULT_GO
 from dcellx_cli.common import GoOpt
 
 console = Console()
 
 
 def diagnose(
-    go: GoOpt = "2017",
+    go: GoOpt = DEFAULT_GO,
     data: Annotated[
         str, typer.Option("--data", help="Registered dataset or genotype file.")
     ] = "dcell-dna-repair",
@@ -284,7 +285,7 @@ def simulate(
     ] = "additive",
     teacher_go: Annotated[
         str, typer.Option("--teacher-go", help="dcell teacher: its ontology recipe.")
-    ] = "2017",
+    ] = DEFAULT_GO,
     noise: Annotated[float, typer.Option("--noise", help="Noise standard deviation.")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
 ) -> None:

@@ -17,6 +17,7 @@ from dcellx.fileio import check_writable
 from dcellx.interop.pyg import save_heterodata
 from dcellx.ontology.formats import write_three_column, write_topology
 from dcellx.ontology.stats import ontology_stats
+from dcellx.train.config import DEFAULT_GO
 from dcellx_cli.common import (
     DateCutoffOpt,
     GafOpt,
@@ -33,7 +34,7 @@ console = Console()
 
 @app.command()
 def build(
-    go: GoOpt = "2017",
+    go: GoOpt = DEFAULT_GO,
     obo: OboOpt = None,
     gaf: GafOpt = None,
     date_cutoff: DateCutoffOpt = None,
@@ -56,7 +57,7 @@ def build(
 
 @app.command()
 def stats(
-    go: GoOpt = "2017",
+    go: GoOpt = DEFAULT_GO,
     obo: OboOpt = None,
     gaf: GafOpt = None,
     date_cutoff: DateCutoffOpt = None,
@@ -163,7 +164,7 @@ def load_record_table(load: dict) -> Table:
 @app.command()
 def export(
     out: Annotated[Path, typer.Option("--out", help="File to write (atomically).")],
-    go: GoOpt = "2017",
+    go: GoOpt = DEFAULT_GO,
     fmt: Annotated[
         str,
         typer.Option(
