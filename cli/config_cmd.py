@@ -12,14 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from dcellx.errors import ConfigError
-from dcellx.train.config import RunConfig
+from dcellx.train.config import MODES, RunConfig
 from dcellx.train.config_file import flag_keys, read_config_file, sources
-from dcellx_cli.common import choices, default, one_of, with_options
+from dcellx_cli.common import default, one_of, with_options
 from dcellx_cli.run_options import RunFlags, run_options
 
 console = Console()
 app = typer.Typer(no_args_is_help=True)
-MODES = choices(RunConfig, "mode")
 STYLE = {"flag": "bold cyan", "file": "green", "preset": "dim", "default": "dim", "command": ""}
 
 

@@ -17,13 +17,13 @@ from typing import Annotated, Any
 from dcellx.errors import ConfigError
 from dcellx.nn.config import VARIANTS, ModelConfig
 from dcellx.train.baselines import BASELINES
-from dcellx.train.compare import RunSpec
 from dcellx.train.config import (
     CONTROLS,
     DEFAULT_EPOCHS,
     DEFAULT_GO,
     DEFAULT_PRESET,
     RunConfig,
+    RunSpec,
     parse_assignments,
     route,
 )

@@ -130,8 +130,9 @@ def _array(
     slurm = array.slurm
     spec = flags.spec(mode)
     plan = plan_cli_sweep(spec, mode, seeds, grid, variants, threads=slurm.cpus)
-    runs_dir = spec.fields.get("runs_dir", "runs")
-    job = write_array(plan, slurm, array.sweep_dir, runs_dir, array.ddp, array.sync_bn)
+    job = write_array(
+        plan, slurm, array.sweep_dir, spec.run_field("runs_dir"), array.ddp, array.sync_bn
+    )
     if not array.ddp and not slurm.signals_batch_shell():
         typer.secho(
             f"warning: --signal {slurm.signal} signals job steps only; dcellx runs in the batch "

@@ -141,9 +141,15 @@ def compare(
     else:
         spec = flags.spec(mode)
         plan = plan_cli_sweep(spec, mode, seeds, grid, variants)
-        runs_dir = spec.fields.get("runs_dir", "runs")
         try:
-            result = run_sweep(plan, sweep_dir, runs_dir, point, quiet=flags.quiet, console=console)
+            result = run_sweep(
+                plan,
+                sweep_dir,
+                spec.run_field("runs_dir"),
+                point,
+                quiet=flags.quiet,
+                console=console,
+            )
         except RunInterrupted as exc:
             typer.secho(str(exc), fg="yellow", err=True)
             raise typer.Exit(exc.exit_code) from None

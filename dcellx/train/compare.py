@@ -23,7 +23,7 @@ from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import FileWriteError, write_csv
-from dcellx.train.config import DEFAULT_PRESET, RunConfig, make_run_config, parse_value, route
+from dcellx.train.config import MODES, RunConfig, RunSpec, parse_value, route
 from dcellx.train.loop import RunInterrupted
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
@@ -62,24 +62,6 @@ AGG_FIELDS = (
     "seconds",
     "test_pearson",
 )
-
-
-class RunSpec(BaseModel):
-    """The shared part of every run in a sweep, as ``make_run_config`` arguments, so a grid over
-    ``preset`` re-applies the preset rather than editing a resolved model."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    preset: str = DEFAULT_PRESET
-    model: dict[str, Any] = {}
-    ontology: dict[str, Any] = {}
-    fields: dict[str, Any] = {}
-    sets: dict[str, Any] = {}
-
-    def config(self, **sets: Any) -> RunConfig:
-        return make_run_config(
-            self.preset, self.model, self.ontology, sets={**self.sets, **sets}, **self.fields
-        )
 
 
 class SweepPlan(BaseModel):
@@ -152,19 +134,19 @@ def plan_cli_sweep(
     overfit/train runs keeps its checkpoints). ``seeds`` consecutive seeds from the spec's
     ``--seed``; ``grid``: ``key=v1,v2`` items; ``threads``: torch threads where ``--threads`` is
     not given (a SLURM task's CPUs). ``spec`` itself is left unchanged."""
-    if mode not in ("overfit", "train"):
-        raise ConfigError(f"--mode must be overfit or train, not {mode!r}")
+    if mode not in MODES:
+        raise ConfigError(f"--mode must be {' or '.join(MODES)}, not {mode!r}")
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, not {seeds}")
     spec = spec.model_copy(deep=True)
     if variants is None:
-        names = [spec.fields.pop("variant", "binary")]
+        names = [spec.run_field("variant", pop=True)]
     else:
         names = [v.strip() for v in variants.split(",") if v.strip()]
         spec.fields.setdefault("keep_checkpoints", "none")
     if threads and "threads" not in spec.fields:
         spec.fields["threads"] = threads
-    first = spec.fields.pop("seed", 0)
+    first = spec.run_field("seed", pop=True)
     return plan_sweep(names, [first + i for i in range(seeds)], mode, parse_grid(grid), spec)
 
 

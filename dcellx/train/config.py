@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -170,8 +170,9 @@ class RunConfig(BaseModel):
         return self
 
 
-# the ontology recipe a run gets where no --go is given
+# the ontology recipe a run gets where no --go is given, and the modes a run can have
 DEFAULT_GO: str = RunConfig.model_fields["go"].default
+MODES: tuple[str, ...] = get_args(RunConfig.model_fields["mode"].annotation)
 
 
 def parse_value(text: str) -> Any:
@@ -251,6 +252,29 @@ def make_run_config(
     if cfg.threads is None:
         cfg.threads = torch.get_num_threads()
     return cfg
+
+
+class RunSpec(BaseModel):
+    """The shared part of every run in a sweep, as ``make_run_config`` arguments, so a grid over
+    ``preset`` re-applies the preset rather than editing a resolved model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = DEFAULT_PRESET
+    model: dict[str, Any] = {}
+    ontology: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    sets: dict[str, Any] = {}
+
+    def run_field(self, name: str, pop: bool = False) -> Any:
+        """Run field ``name`` as given, else ``RunConfig``'s default (``pop``: and drop it)."""
+        dflt = RunConfig.model_fields[name].default
+        return self.fields.pop(name, dflt) if pop else self.fields.get(name, dflt)
+
+    def config(self, **sets: Any) -> RunConfig:
+        return make_run_config(
+            self.preset, self.model, self.ontology, sets={**self.sets, **sets}, **self.fields
+        )
 
 
 # What a run whose ``config.json`` predates a field ran with, where that is not the field's

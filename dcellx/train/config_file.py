@@ -22,8 +22,7 @@ from typing import Any
 from dcellx.errors import ConfigError, InputError
 from dcellx.fileio import read_text
 from dcellx.nn.config import make_config
-from dcellx.train.compare import RunSpec
-from dcellx.train.config import DEFAULT_PRESET, PREDATED, RunConfig, route
+from dcellx.train.config import DEFAULT_PRESET, PREDATED, RunConfig, RunSpec, route
 
 if sys.version_info >= (3, 11):
     import tomllib
