@@ -392,8 +392,3 @@ MODEL_FLAGS = tuple(
     for name in inspect.signature(run_options).parameters
     if name != "preset" and name in ModelConfig.model_fields and route(name)[0] == "model"
 )
-
-
-def run_spec(opts: dict[str, Any], defaults: bool = True, mode: str | None = None) -> RunSpec:
-    """``RunFlags.spec`` of the run options by parameter name (``run_options``' parameters)."""
-    return RunFlags.parse(opts).spec(mode, defaults)

@@ -13,11 +13,14 @@ import typer
 from typer.testing import CliRunner
 
 from dcellx.errors import ConfigError
+from dcellx.nn.config import ModelConfig
 from dcellx.ontology.recipe import RECIPE_DIR, load_recipe
 from dcellx.scale.task import load_plan
 from dcellx.train.compare import RunSpec, plan_cli_sweep
+from dcellx.train.config import ALL_VARIANTS, RunConfig
+from dcellx_cli.common import _compact, choices, described
 from dcellx_cli.main import app
-from dcellx_cli.run_options import MODEL_FLAGS, run_spec
+from dcellx_cli.run_options import MODEL_FLAGS, RunFlags
 
 ONTOLOGY_FLAGS = ("go", "obo", "gaf", "date_cutoff", "min_genes", "universe")
 
@@ -85,16 +88,45 @@ def test_ontology_options_are_the_same_everywhere() -> None:
             assert default == ("2017" if flag == "go" else None)
 
 
-def test_run_spec_splits_the_parsed_options() -> None:
+def test_run_flags_split_the_parsed_options() -> None:
     opts = {name: None for name in _params(_command("overfit"))}
     opts |= {"go": "dna-repair", "gaf": Path("a.gaf"), "alpha": 0.5, "epochs": 3, "quiet": True}
     opts |= {"set_": ["lr=0.01"], "resume": None, "ddp": False, "sync_bn": False}
     del opts["resume"], opts["ddp"], opts["sync_bn"]
-    spec = run_spec(opts)
+    flags = RunFlags.parse(opts)
+    spec = flags.spec()
     assert spec.preset == "paper" and spec.model == {"alpha": 0.5}
     assert spec.ontology == {"annotations": "a.gaf"} and spec.sets == {"lr": 0.01}
     assert spec.fields == {"go": "dna-repair", "epochs": 3, "quiet": True}
     assert opts["go"] == "dna-repair" and "set_" in opts  # the caller's dict is left alone
+    # --resume checks the flags alone: no preset where none was given, -q aside
+    resumed = flags.resume_flags()
+    assert resumed["preset"] is None and resumed["fields"] == {"go": "dna-repair", "epochs": 3}
+    with pytest.raises(ConfigError, match="--config with --resume"):
+        RunFlags.parse({**opts, "config_file": Path("run.toml")}).resume_flags()
+
+
+def test_help_names_what_the_config_accepts() -> None:
+    """A help text lists a flag's choices and default as the config declares them (they are read
+    from it), and one naming a choice the config lacks does not build."""
+    params = {p.name: p.help for p in _command("overfit").params}
+    owners = {"preset": ModelConfig, "norm": ModelConfig, "aux_reduce": ModelConfig}
+    owners |= {"deletion_rule": ModelConfig, "scheduler": RunConfig, "label_norm": RunConfig}
+    owners |= {"unknown_genes": RunConfig, "duplicates": RunConfig, "keep_checkpoints": RunConfig}
+    for name, model in owners.items():
+        for choice in choices(model, name):
+            assert choice in params[name], (name, choice)
+    assert params["deletion_rule"].startswith("exact, or torchcell-index-guard (a deletion")
+    assert params["keep_checkpoints"].startswith("What a finished run keeps: best (weights-best")
+    assert params["preset"].endswith("torchcell or dcell-new [paper].")
+    names = "embedding embedding-pooled embedding-deepset embedding-attention"
+    shown = params["variant"].replace("embedding[-pooled|-deepset|-attention]", names)
+    assert all(variant in shown for variant in ALL_VARIANTS), shown
+    assert _compact(("binary", "embedding", "embedding-pooled", "mlp")) == (
+        "binary, embedding[-pooled], mlp"
+    )
+    with pytest.raises(AssertionError, match="norm: help names"):
+        described(ModelConfig, "norm", {"batch": "", "layer": ""})
 
 
 def test_plan_cli_sweep() -> None:
@@ -123,7 +155,7 @@ def test_slurm_compare_writes_the_plan_compare_would_run(tmp_path: Path) -> None
         del opts[name]
     opts |= {"go": "dna-repair", "seed": 3, "epochs": 2, "runs_dir": str(tmp_path)}
     opts["quiet"] = False
-    spec = run_spec(opts)
+    spec = RunFlags.parse(opts).spec()
     expected = plan_cli_sweep(spec, "overfit", 2, ["alpha=0,0.5"], "binary,mlp", threads=2)
     assert load_plan(sweep_dir) == expected
     bad = CliRunner().invoke(app, ["slurm", "compare", *args, "--mode", "fit"])

@@ -15,7 +15,7 @@ import torch
 from dcellx.errors import ConfigError
 from dcellx.nn.config import ModelConfig
 from dcellx.train.config import RunConfig, make_run_config
-from dcellx_cli.run_options import run_spec
+from dcellx_cli.run_options import RunFlags
 from tests.reliability.conftest import OVERFIT, compiled_ontologies, left_behind, refused
 
 
@@ -84,7 +84,7 @@ def test_valid_configs_resolve_as_before() -> None:
     opts |= {k: None for k in ("norm", "bn_freeze_after", "width_floor", "width_multiplier")}
     opts |= {k: None for k in ("alpha", "aux_reduce", "alpha_decay_epochs", "depth", "l2")}
     opts |= {k: None for k in ("embedding_dim", "attention_heads", "deletion_rule")}
-    spec = run_spec(opts)
+    spec = RunFlags.parse(opts).spec()
     assert spec.preset == "paper" and spec.fields == {"go": "2017"}
 
 
