@@ -54,14 +54,6 @@ def _check_genes(genes: tuple[str, ...], path: Path, lineno: int) -> None:
         raise InputError(path, lineno, f"a gene is listed twice in {' '.join(genes)!r}")
 
 
-def _parse_dcell(
-    lines: list[str], path: Path, duplicates: Duplicates, stats: ScreenStats | None = None
-) -> GenotypeDataset:
-    out = MeasurementLog(path, duplicates)
-    _dcell_lines(_records(lines), path, out)
-    return _done(out, ["value"], stats)
-
-
 def _dcell_lines(records: Iterable[tuple[int, str]], path: Path, out: MeasurementLog) -> None:
     """The line rules of the DCell format: each problem named with its line."""
     for lineno, line in records:
@@ -154,21 +146,6 @@ def read_genotype_table(
     """Read a CSV/TSV with a ``genes`` column (``;``-joined ORFs) and numeric phenotype columns."""
     path = Path(path)
     return _parse_table(_read_lines(path), path, duplicates, stats)
-
-
-def _is_table(lines: list[str]) -> bool:
-    for _, text in _records(lines):
-        cells = text.replace("\t", ",").split(",")
-        return "genes" in (c.strip().strip("\"'") for c in cells)
-    return False
-
-
-def read_genotypes(path: str | Path, *, duplicates: Duplicates = "mean") -> GenotypeDataset:
-    """A DCell-format file or a genotype table, told apart by the first data line."""
-    path = Path(path)
-    lines = _read_lines(path)
-    parse = _parse_table if _is_table(lines) else _parse_dcell
-    return parse(lines, path, duplicates)
 
 
 def write_dcell_genotypes(

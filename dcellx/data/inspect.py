@@ -7,7 +7,8 @@ import resource
 import time
 from pathlib import Path
 
-from dcellx.data.screens import SCREEN_FORMATS, ScreenStats, load_screen, sniff_format
+from dcellx.data.formats import get_format, sniff_format
+from dcellx.data.screens import ScreenStats, load_screen
 from dcellx.io import registry
 
 
@@ -65,7 +66,7 @@ def inspect_file(
         "seconds": round(seconds, 4),
         "peak_rss_mb": round(rss, 1),
     }
-    if fmt not in SCREEN_FORMATS:
+    if not get_format(fmt).screen:
         report["filters"] = {}
     if go is not None:
         # imports torch: only when asked

@@ -1,11 +1,11 @@
 """The screen readers' rules applied to a whole block of rows at once (``dcellx.data.blocks``).
 
-The same filters, in the same order and with the same counts, as the line-by-line rules in
-``dcellx.data.screens``: strain ids are parsed once per distinct (strain, allele, array type)
-string -- a screen names ~10^4 strains across ~10^7 rows -- and every row's genes, allele types,
-filters and skips are numpy operations over the block. A block the rules cannot take whole (a
-strain id without an ORF, anywhere in it) returns ``False`` before anything is recorded, and the
-reader re-reads that block line by line to name the line.
+The same filters, in the same order and with the same counts, as the line-by-line rules of the
+screen formats (``dcellx.data.formats.sga_rows``): strain ids are parsed once per distinct
+(strain, allele, array type) string -- a screen names ~10^4 strains across ~10^7 rows -- and every
+row's genes, allele types, filters and skips are numpy operations over the block. A block the
+rules cannot take whole (a strain id without an ORF, anywhere in it) returns ``False`` before
+anything is recorded, and the reader re-reads that block line by line to name the line.
 """
 
 from __future__ import annotations

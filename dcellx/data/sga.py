@@ -1,4 +1,4 @@
-"""Building blocks shared by the SGA screen readers (``dcellx.data.screens``).
+"""Building blocks shared by the SGA screen readers (``dcellx.data.formats``).
 
 Both published screens are big tab-separated tables (Costanzo 2016: ~20 million rows) whose
 strain ids encode genes and alleles; this module streams them (plain, gzip or zip), finds columns

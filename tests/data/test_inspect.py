@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dcellx.data.formats.costanzo2016 import read_costanzo2016
+from dcellx.data.formats.kuzmin2018 import read_kuzmin2018
 from dcellx.data.inspect import inspect_file
-from dcellx.data.screens import ScreenStats, read_costanzo2016, read_kuzmin2018
+from dcellx.data.screens import ScreenStats
 from dcellx.errors import InputError
 from tests.data.test_screens import (
     COSTANZO_HEADER,

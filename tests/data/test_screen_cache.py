@@ -3,6 +3,7 @@ entry for new content, corrupt entries rebuilt, an unwritable cache only a warni
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcellx.data import screens
+from dcellx.data import formats, screens
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.screen_cache import cache_root
 from dcellx.data.screens import ScreenStats, load_screen
@@ -42,12 +43,17 @@ def _entries() -> list[Path]:
     return sorted(cache_root().glob("*.npz"))
 
 
-def _refuse_parse(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the screen was parsed again")
+def _refuse_parse(
+    monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...] = formats.SCREEN_FORMATS
+) -> None:
+    """Make the registered readers of ``names`` (what ``load_screen`` dispatches to) fail."""
 
-    monkeypatch.setattr(screens, "read_costanzo2016", refuse)
-    monkeypatch.setattr(screens, "read_kuzmin2018", refuse)
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was parsed again")
+
+    for name in names:
+        spec = dataclasses.replace(formats.REGISTERED[name], read=refuse)
+        monkeypatch.setitem(formats.REGISTERED, name, spec)
 
 
 @pytest.fixture
@@ -183,10 +189,7 @@ def test_a_dcell_file_is_cached_too(monkeypatch: pytest.MonkeyPatch, shared_data
     parsed = load_screen(path, stats=first)
     assert not first.cached and len(_entries()) == 1
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the file was parsed again")
-
-    monkeypatch.setattr(screens, "read_dcell_genotypes", refuse)
+    _refuse_parse(monkeypatch, ("dcell",))
     cached = load_screen(path, stats=again)
     assert again.cached and again.genotypes == first.genotypes == 8783
     assert_identical(parsed, cached)

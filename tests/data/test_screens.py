@@ -14,15 +14,12 @@ import numpy as np
 import pytest
 
 from dcellx.data.datasets import load_genotypes
+from dcellx.data.formats import sniff_format
+from dcellx.data.formats.costanzo2016 import read_costanzo2016
+from dcellx.data.formats.kuzmin2018 import read_kuzmin2018
 from dcellx.data.genotypes import GenotypeDataset
-from dcellx.data.screens import (
-    allele_type,
-    load_screen,
-    read_costanzo2016,
-    read_kuzmin2018,
-    sniff_format,
-    strain_orfs,
-)
+from dcellx.data.screens import load_screen
+from dcellx.data.sga import allele_type, strain_orfs
 from dcellx.data.symbols import load_symbol_table, map_gene_names
 from dcellx.errors import ConfigError, InputError
 
