@@ -115,7 +115,7 @@ def described(
     return one_of(items)
 
 
-def _compact(names: Sequence[str]) -> str:
+def compact_names(names: Sequence[str]) -> str:
     """``("binary", "embedding", "embedding-pooled")`` -> ``"binary, embedding[-pooled]"``."""
     out: list[tuple[str, list[str]]] = []
     for name in names:

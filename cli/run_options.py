@@ -35,9 +35,9 @@ from dcellx_cli.common import (
     OboOpt,
     RunGoOpt,
     UniverseOpt,
-    _compact,
     choices,
     cli_flag,
+    compact_names,
     default,
     described,
     one_of,
@@ -46,18 +46,17 @@ from dcellx_cli.common import (
 
 # --- run options (every one defaults to None = the config's default; --go/--preset too, so that
 # --resume can tell a given flag from a default) -------------------------------------------------
-_flag = cli_flag
 _MODEL = "Model override (default: the preset's)."
 DataOpt = Annotated[
     str | None,
-    _flag("data", f"Registered dataset or genotype file [{default(RunConfig, 'data')})."),
+    cli_flag("data", f"Registered dataset or genotype file [{default(RunConfig, 'data')})."),
 ]
 TestDataOpt = Annotated[
-    str | None, _flag("test-data", "train: test file (default: the dataset's test split).")
+    str | None, cli_flag("test-data", "train: test file (default: the dataset's test split).")
 ]
 UnknownGenesOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "unknown-genes",
         "Genes the ontology lacks: "
         + described(
@@ -70,7 +69,7 @@ UnknownGenesOpt = Annotated[
 ]
 DuplicatesOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "duplicates",
         "A genotype measured twice with different values: "
         + described(RunConfig, "duplicates", {"mean": "averaged, with a warning", "error": ""})
@@ -79,16 +78,16 @@ DuplicatesOpt = Annotated[
 ]
 BatchSizeOpt = Annotated[
     int | None,
-    _flag("batch-size", f"Genotypes per batch (default: {default(RunConfig, 'batch_size')})."),
+    cli_flag("batch-size", f"Genotypes per batch (default: {default(RunConfig, 'batch_size')})."),
 ]
 BatchSeedOpt = Annotated[
-    int | None, _flag("batch-seed", "overfit: draw the batch with this seed (else first N).")
+    int | None, cli_flag("batch-seed", "overfit: draw the batch with this seed (else first N).")
 ]
 _EPOCHS = ", ".join(f"{mode} {n}" for mode, n in DEFAULT_EPOCHS.items())
-EpochsOpt = Annotated[int | None, _flag("epochs", f"Epochs (default: {_EPOCHS}).")]
+EpochsOpt = Annotated[int | None, cli_flag("epochs", f"Epochs (default: {_EPOCHS}).")]
 MaxStepsOpt = Annotated[
     int | None,
-    _flag(
+    cli_flag(
         "max-steps",
         "Stop after N optimiser steps in all, across epochs and --resume (train: minibatches, "
         "overfit: epochs); the last epoch is scored as far as it got.",
@@ -96,58 +95,62 @@ MaxStepsOpt = Annotated[
 ]
 FitStopPearsonOpt = Annotated[
     float | None,
-    _flag(
+    cli_flag(
         "fit-stop-pearson",
         "overfit: stop once train-mode Pearson >= this for --fit-stop-epochs epochs in a row.",
     ),
 ]
 FitStopEpochsOpt = Annotated[
     int | None,
-    _flag(
+    cli_flag(
         "fit-stop-epochs",
         f"overfit: epochs of --fit-stop-pearson [{default(RunConfig, 'fit_stop_epochs')}].",
     ),
 ]
 VariantOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "variant",
-        f"{_compact(VARIANTS)}, {', '.join(CONTROLS)}; baselines {', '.join(BASELINES)} "
+        f"{compact_names(VARIANTS)}, {', '.join(CONTROLS)}; baselines {', '.join(BASELINES)} "
         f"(default: {default(RunConfig, 'variant')}).",
     ),
 ]
 PresetOpt = Annotated[
     str | None,
-    _flag("preset", f"{one_of(choices(ModelConfig, 'preset'))} [{DEFAULT_PRESET}]."),
+    cli_flag("preset", f"{one_of(choices(ModelConfig, 'preset'))} [{DEFAULT_PRESET}]."),
 ]
-NormOpt = Annotated[str | None, _flag("norm", f"{one_of(choices(ModelConfig, 'norm'))}. " + _MODEL)]
+NormOpt = Annotated[
+    str | None, cli_flag("norm", f"{one_of(choices(ModelConfig, 'norm'))}. " + _MODEL)
+]
 BnFreezeAfterOpt = Annotated[
-    int | None, _flag("bn-freeze-after", "batch-frozen: steps before freezing. " + _MODEL)
+    int | None, cli_flag("bn-freeze-after", "batch-frozen: steps before freezing. " + _MODEL)
 ]
-WidthFloorOpt = Annotated[int | None, _flag("width-floor", "Minimum neurons per term. " + _MODEL)]
+WidthFloorOpt = Annotated[
+    int | None, cli_flag("width-floor", "Minimum neurons per term. " + _MODEL)
+]
 WidthMultiplierOpt = Annotated[
-    float | None, _flag("width-multiplier", "Neurons per contained gene. " + _MODEL)
+    float | None, cli_flag("width-multiplier", "Neurons per contained gene. " + _MODEL)
 ]
-AlphaOpt = Annotated[float | None, _flag("alpha", "Auxiliary loss weight. " + _MODEL)]
+AlphaOpt = Annotated[float | None, cli_flag("alpha", "Auxiliary loss weight. " + _MODEL)]
 AuxReduceOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "aux-reduce",
         f"{one_of(choices(ModelConfig, 'aux_reduce'))} over auxiliary terms. " + _MODEL,
     ),
 ]
 AlphaDecayEpochsOpt = Annotated[
-    int | None, _flag("alpha-decay-epochs", "Decay alpha to 0 over N epochs. " + _MODEL)
+    int | None, cli_flag("alpha-decay-epochs", "Decay alpha to 0 over N epochs. " + _MODEL)
 ]
-DepthOpt = Annotated[int | None, _flag("depth", "Layers per subsystem. " + _MODEL)]
-L2Opt = Annotated[float | None, _flag("l2", "L2 penalty on weights. " + _MODEL)]
-EmbeddingDimOpt = Annotated[int | None, _flag("embedding-dim", "Gene embedding size. " + _MODEL)]
+DepthOpt = Annotated[int | None, cli_flag("depth", "Layers per subsystem. " + _MODEL)]
+L2Opt = Annotated[float | None, cli_flag("l2", "L2 penalty on weights. " + _MODEL)]
+EmbeddingDimOpt = Annotated[int | None, cli_flag("embedding-dim", "Gene embedding size. " + _MODEL)]
 AttentionHeadsOpt = Annotated[
-    int | None, _flag("attention-heads", "embedding-attention heads. " + _MODEL)
+    int | None, cli_flag("attention-heads", "embedding-attention heads. " + _MODEL)
 ]
 DeletionRuleOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "deletion-rule",
         described(
             ModelConfig,
@@ -162,33 +165,33 @@ DeletionRuleOpt = Annotated[
         + _MODEL,
     ),
 ]
-LrOpt = Annotated[float | None, _flag("lr", "Adam learning rate (default: 1e-3).")]
+LrOpt = Annotated[float | None, cli_flag("lr", "Adam learning rate (default: 1e-3).")]
 SchedulerOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "scheduler",
         f"{one_of(choices(RunConfig, 'scheduler'))} (default: {default(RunConfig, 'scheduler')}).",
     ),
 ]
 SeedOpt = Annotated[
     int | None,
-    _flag(
+    cli_flag(
         "seed", f"Seed of initialisation and data order (default: {default(RunConfig, 'seed')})."
     ),
 ]
 RunsDirOpt = Annotated[
     str | None,
-    _flag("runs-dir", f"Where run directories go (default: {default(RunConfig, 'runs_dir')})."),
+    cli_flag("runs-dir", f"Where run directories go (default: {default(RunConfig, 'runs_dir')})."),
 ]
 ThreadsOpt = Annotated[
-    int | None, _flag("threads", "torch threads (recorded; fixes the arithmetic).")
+    int | None, cli_flag("threads", "torch threads (recorded; fixes the arithmetic).")
 ]
 DeviceOpt = Annotated[
-    str | None, _flag("device", f"torch device (default: {default(RunConfig, 'device')}).")
+    str | None, cli_flag("device", f"torch device (default: {default(RunConfig, 'device')}).")
 ]
 LabelNormOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "label-norm",
         f"{one_of(choices(RunConfig, 'label_norm'))} "
         f"(default: {default(RunConfig, 'label_norm')}).",
@@ -196,7 +199,7 @@ LabelNormOpt = Annotated[
 ]
 SplitOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "split",
         "train: random (val from the training file, the dataset's test file) or genes|pairs "
         "(train+test pooled and re-split: test genotypes hold an unseen gene / pair).",
@@ -204,26 +207,26 @@ SplitOpt = Annotated[
 ]
 HoldoutFractionOpt = Annotated[
     float | None,
-    _flag(
+    cli_flag(
         "holdout-fraction",
         f"genes/pairs: test genotypes (default: {default(RunConfig, 'holdout_fraction')}).",
     ),
 ]
-SplitSeedOpt = Annotated[int | None, _flag("split-seed", "Seed of the split (default: --seed).")]
+SplitSeedOpt = Annotated[int | None, cli_flag("split-seed", "Seed of the split (default: --seed).")]
 ScoreSampleOpt = Annotated[
     int | None,
-    _flag(
+    cli_flag(
         "score-sample",
         "train: score at most N rows of each split (validation every epoch, all splits at the "
         "end), a sample fixed by --seed (default: every row).",
     ),
 ]
 CheckpointEveryOpt = Annotated[
-    int | None, _flag("checkpoint-every", "Checkpoint every N epochs (default: ~5 min).")
+    int | None, cli_flag("checkpoint-every", "Checkpoint every N epochs (default: ~5 min).")
 ]
 KeepCheckpointsOpt = Annotated[
     str | None,
-    _flag(
+    cli_flag(
         "keep-checkpoints",
         "What a finished run keeps: "
         + described(
@@ -242,7 +245,7 @@ KeepCheckpointsOpt = Annotated[
 ]
 LogOpt = Annotated[
     list[str] | None,
-    _flag(
+    cli_flag(
         "log",
         "Also send each epoch's metrics.csv values and the config to tensorboard (event files in "
         "the run directory) or wandb (offline unless WANDB_MODE=online); repeatable. Needs the "
@@ -251,14 +254,14 @@ LogOpt = Annotated[
 ]
 ConfigFileOpt = Annotated[
     Path | None,
-    _flag(
+    cli_flag(
         "config",
         "A TOML or JSON file of run fields (any subset; a finished run's config.json reruns it); "
         "flags override it. `dcellx config show` prints the result.",
     ),
 ]
-SetOpt = Annotated[list[str] | None, _flag("set", "Any config field: key=value (repeatable).")]
-QuietOpt = Annotated[bool, _flag("quiet", "No progress output.", "-q")]
+SetOpt = Annotated[list[str] | None, cli_flag("set", "Any config field: key=value (repeatable).")]
+QuietOpt = Annotated[bool, cli_flag("quiet", "No progress output.", "-q")]
 
 # the run options that override the --go recipe, in ontology_overrides' order
 ONTOLOGY_OVERRIDES = ("obo", "gaf", "date_cutoff", "min_genes", "universe")

@@ -31,43 +31,42 @@ console = Console()
 app = typer.Typer(no_args_is_help=True)
 
 
-_flag = cli_flag
 # The SLURM options, in this order, come after each array command's own (``slurm_options``).
 PartitionOpt = Annotated[
-    str | None, _flag("partition", "SLURM partition (default: the cluster's).")
+    str | None, cli_flag("partition", "SLURM partition (default: the cluster's).")
 ]
 TimeOpt = Annotated[
-    str | None, _flag("time", "Time limit per task: minutes, HH:MM:SS or D-HH:MM:SS.")
+    str | None, cli_flag("time", "Time limit per task: minutes, HH:MM:SS or D-HH:MM:SS.")
 ]
-GpusOpt = Annotated[int, _flag("gpus", "GPUs per node.")]
+GpusOpt = Annotated[int, cli_flag("gpus", "GPUs per node.")]
 CpusOpt = Annotated[
-    int | None, _flag("cpus", "CPUs per task (also the torch threads unless --threads).")
+    int | None, cli_flag("cpus", "CPUs per task (also the torch threads unless --threads).")
 ]
-MemOpt = Annotated[str | None, _flag("mem", "Memory per node, e.g. 16G.")]
+MemOpt = Annotated[str | None, cli_flag("mem", "Memory per node, e.g. 16G.")]
 ArrayParallelOpt = Annotated[
-    int | None, _flag("array-parallel", "At most K array tasks at once (--array=...%K).")
+    int | None, cli_flag("array-parallel", "At most K array tasks at once (--array=...%K).")
 ]
-SignalOpt = Annotated[str, _flag("signal", "Signal before the time limit ([B:]SIG@seconds).")]
-NodesOpt = Annotated[int, _flag("nodes", "--ddp: nodes per task.")]
+SignalOpt = Annotated[str, cli_flag("signal", "Signal before the time limit ([B:]SIG@seconds).")]
+NodesOpt = Annotated[int, cli_flag("nodes", "--ddp: nodes per task.")]
 NtasksPerNodeOpt = Annotated[
-    int | None, _flag("ntasks-per-node", "--ddp: ranks per node (default: --gpus or 1).")
+    int | None, cli_flag("ntasks-per-node", "--ddp: ranks per node (default: --gpus or 1).")
 ]
-JobNameOpt = Annotated[str | None, _flag("job-name", "Job name (default: dcellx-<sweep id>).")]
+JobNameOpt = Annotated[str | None, cli_flag("job-name", "Job name (default: dcellx-<sweep id>).")]
 SbatchOpt = Annotated[
-    list[str] | None, _flag("sbatch", "Further sbatch option, e.g. --account=lab.")
+    list[str] | None, cli_flag("sbatch", "Further sbatch option, e.g. --account=lab.")
 ]
 SlurmDdpOpt = Annotated[
-    bool, _flag("ddp", "Each task trains data-parallel under srun (--nodes, --gpus).")
+    bool, cli_flag("ddp", "Each task trains data-parallel under srun (--nodes, --gpus).")
 ]
 SlurmSweepDirOpt = Annotated[
-    Path | None, _flag("sweep-dir", "Use this sweep directory (default: a new one).")
+    Path | None, cli_flag("sweep-dir", "Use this sweep directory (default: a new one).")
 ]
-SubmitOpt = Annotated[bool, _flag("submit", "Submit with sbatch and print the job id.")]
-JsonOpt = Annotated[bool, _flag("json", "Print the result as JSON.")]
+SubmitOpt = Annotated[bool, cli_flag("submit", "Submit with sbatch and print the job id.")]
+JsonOpt = Annotated[bool, cli_flag("json", "Print the result as JSON.")]
 # overfit / train arrays
-ArraySeedsOpt = Annotated[int, _flag("seeds", "Seeds (from --seed): one array task each.")]
+ArraySeedsOpt = Annotated[int, cli_flag("seeds", "Seeds (from --seed): one array task each.")]
 GridOpt = Annotated[
-    list[str] | None, _flag("grid", "key=v1,v2 (repeatable): one task per grid point.")
+    list[str] | None, cli_flag("grid", "key=v1,v2 (repeatable): one task per grid point.")
 ]
 
 

@@ -255,8 +255,10 @@ def make_run_config(
 
 
 class RunSpec(BaseModel):
-    """The shared part of every run in a sweep, as ``make_run_config`` arguments, so a grid over
-    ``preset`` re-applies the preset rather than editing a resolved model."""
+    """A run as ``make_run_config`` takes it, before it is resolved: what a command line's run
+    flags say (the CLI parses them into one), and the shared part of every run in a sweep
+    (``sweep.json``), so that a grid over ``preset`` re-applies the preset rather than editing a
+    resolved model."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -18,7 +18,7 @@ from dcellx.ontology.recipe import RECIPE_DIR, load_recipe
 from dcellx.scale.task import load_plan
 from dcellx.train.compare import RunSpec, plan_cli_sweep
 from dcellx.train.config import ALL_VARIANTS, RunConfig
-from dcellx_cli.common import _compact, choices, described
+from dcellx_cli.common import choices, compact_names, described
 from dcellx_cli.main import app
 from dcellx_cli.run_options import MODEL_FLAGS, RunFlags
 
@@ -122,7 +122,7 @@ def test_help_names_what_the_config_accepts() -> None:
     names = "embedding embedding-pooled embedding-deepset embedding-attention"
     shown = params["variant"].replace("embedding[-pooled|-deepset|-attention]", names)
     assert all(variant in shown for variant in ALL_VARIANTS), shown
-    assert _compact(("binary", "embedding", "embedding-pooled", "mlp")) == (
+    assert compact_names(("binary", "embedding", "embedding-pooled", "mlp")) == (
         "binary, embedding[-pooled], mlp"
     )
     with pytest.raises(AssertionError, match="norm: help names"):
