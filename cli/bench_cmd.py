@@ -13,6 +13,7 @@ from dcellx.bench import run_bench
 from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
+from dcellx.nn.engines import ENGINES
 from dcellx_cli.common import GoOpt
 
 console = Console()
@@ -39,8 +40,10 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Training samples/s of the fast engine vs the reference loop, GFLOP/s, peak RSS."""
-    if engine not in ("fused", "autograd"):
-        raise typer.BadParameter(f"{engine!r}: choose fused or autograd", param_hint="--engine")
+    if engine not in ENGINES:
+        raise typer.BadParameter(
+            f"{engine!r}: choose {' or '.join(ENGINES)}", param_hint="--engine"
+        )
     if buckets not in PLANS:
         raise typer.BadParameter(
             f"{buckets!r}: choose {' or '.join(PLANS)}", param_hint="--buckets"

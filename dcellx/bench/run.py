@@ -22,7 +22,6 @@ from dcellx.data.inspect import peak_rss_mb
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
-from dcellx.nn.fused import fused_supported
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.loss import dcell_loss
@@ -96,8 +95,7 @@ def run_bench(
     batch_ms = (time.perf_counter() - t0) / 20 * 1000
     y = batch.y[:, 0]
 
-    model = DCell(onto, cfg, layout)
-    model.fused = engine == "fused"
+    model = DCell(onto, cfg, layout, engine)
     model.load_term_state_dict(state)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
@@ -115,7 +113,7 @@ def run_bench(
         "go": onto.name,
         "preset": cfg.preset,
         "variant": cfg.variant,
-        "engine": engine if fused_supported(model) else "autograd",
+        "engine": model.engine.name,
         "buckets": buckets,
         "batch_size": batch_size,
         "threads": torch.get_num_threads(),

@@ -9,9 +9,10 @@ Per stratum s (children always sit in lower strata):
 4. auxiliary heads of every term in s at once: a per-neuron product summed per term.
 
 That is the autograd form (``forward_autograd``), states neuron-major ([neurons, batch]) so that
-gathering a term's inputs is a row gather. ``forward`` runs the same steps on the fused engine
-(``dcellx.nn.fused``: hand-written backward, states in the slot layout of ``dcellx.nn.slots``)
-wherever it covers the configuration; ``fused = False`` keeps a model on autograd.
+gathering a term's inputs is a row gather. ``forward`` runs the engine named at construction
+(``dcellx.nn.engines``): ``fused`` (the default; ``dcellx.nn.fused``: hand-written backward, states
+in the slot layout of ``dcellx.nn.slots``) or ``autograd``; ``engine_note`` says why a model runs
+on autograd when it named another engine.
 Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict``
 (``dcellx.nn.term_state``) convert to and from the per-GO-term names of ``ReferenceDCell`` (used
 for checkpoints, so they are inspectable by id).
@@ -26,7 +27,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
-from dcellx.nn.fused import fused_forward, fused_supported
+from dcellx.nn.engines import choose_engine
 from dcellx.nn.genes import make_gene_input
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
@@ -101,6 +102,9 @@ class DCell(nn.Module):
         onto (CompiledOntology): the ontology; terms are numbered by stratum, the root last.
         cfg (ModelConfig): the architecture (``dcellx.nn.config``).
         layout (ModelLayout, optional): a prebuilt ``ModelLayout(onto, cfg)``.
+        engine (str): the engine's name in ``dcellx.nn.engines.ENGINES``; one that does not
+            support ``cfg`` gives way to ``autograd`` (``engine``: the engine that runs,
+            ``engine_note``: why, or ``None``).
 
     Shapes:
         - **input:** a ``PerturbationBatch`` of B genotypes, its K disrupted (sample, gene)
@@ -114,14 +118,20 @@ class DCell(nn.Module):
     per stratum and layer.
     """
 
-    def __init__(self, onto: CompiledOntology, cfg: ModelConfig, layout: ModelLayout | None = None):
+    def __init__(
+        self,
+        onto: CompiledOntology,
+        cfg: ModelConfig,
+        layout: ModelLayout | None = None,
+        engine: str = "fused",
+    ):
         super().__init__()
         self.onto, self.cfg = onto, cfg
+        self.engine, self.engine_note = choose_engine(engine, cfg)
         self.layout = L = layout or ModelLayout(onto, cfg)
         N, T = L.num_neurons, onto.num_terms
         self.genes = make_gene_input(L)  # a GeneInput of the configuration's kind
         self.keep_states = False
-        self.fused = True  # False: always the autograd engine (for comparisons)
         # diagnostics: when a list, forward appends (stratum, layer, z, pre, h) detached
         self.trace: list | None = None
         self.last_states: torch.Tensor | None = None
@@ -266,11 +276,9 @@ class DCell(nn.Module):
         return out
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1]): the
-        fused engine (``dcellx.nn.fused``) where it supports the configuration, else autograd."""
-        if self.fused and fused_supported(self):
-            return fused_forward(self, batch)
-        return self.forward_autograd(batch)
+        """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1]) on the
+        model's engine (``dcellx.nn.engines``)."""
+        return self.engine.forward(self, batch)
 
     def forward_autograd(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """The forward pass on autograd, stratum by stratum (module docstring)."""

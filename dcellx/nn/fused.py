@@ -27,9 +27,9 @@ backward per row is
 
 so :math:`\partial t = c_1 \partial h + c_2 t + c_3` with per-row constants and no :math:`\hat x`
 is ever stored. Supported: depth 1, norm ``batch``/``batch-frozen``/``none``, every block,
-head, variant and gene layer, one process; ``DCell`` runs the autograd engine otherwise (layer
-norm, depth > 1, a batch-statistics reducer, a ``trace``). Both are tested against the
-reference loop (``tests/nn/test_equivalence.py``).
+head, variant and gene layer, one process; the autograd engine runs otherwise
+(``dcellx.nn.engines``: layer norm, depth > 1, a batch-statistics reducer, a ``trace``). Both
+are tested against the reference loop (``tests/nn/test_equivalence.py``).
 
 Buffers belong to one forward until its backward ran (or its graph was freed); a second forward
 before that gets its own, so interleaved forwards stay correct. A backward runs once
@@ -45,6 +45,7 @@ import torch
 
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.buffers import BufferPool
+from dcellx.nn.config import ModelConfig
 from dcellx.nn.norm import batch_stats_in_use, batch_stats_reduced
 from dcellx.nn.ops import section
 from dcellx.nn.packed import PackedModel
@@ -66,15 +67,23 @@ class FusedModel(PackedModel, Protocol):
     def slot_index(self) -> dict: ...
 
 
-def fused_supported(model: FusedModel) -> bool:
-    """Whether ``model``'s configuration and state are the fused engine's (module docstring)."""
-    cfg = model.cfg
-    return (
-        cfg.depth == 1
-        and cfg.norm != "layer"
-        and model.trace is None
-        and not (cfg.norm != "none" and batch_stats_reduced())
-    )
+def fused_supports(cfg: ModelConfig) -> str | None:
+    """``None`` when the fused engine computes ``cfg``, else what it lacks (module docstring)."""
+    if cfg.depth != 1:
+        return f"depth {cfg.depth}"
+    if cfg.norm == "layer":
+        return "norm 'layer'"
+    return None
+
+
+def fused_obstacle(model: FusedModel) -> str | None:
+    """Why the fused engine cannot run ``model``'s next forward, or ``None``: its configuration
+    or a state of the process (a ``trace``, a multi-process batch-statistics reducer)."""
+    if model.trace is not None:
+        return "a trace"
+    if model.cfg.norm != "none" and batch_stats_reduced():
+        return "batch statistics reduced across processes"
+    return fused_supports(model.cfg)
 
 
 def fused_forward(model: FusedModel, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from dcellx.nn.dcell import DCell
 from dcellx.train.config import RunConfig
 from dcellx.train.data import RunData
 
@@ -17,6 +18,10 @@ def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str
     described = data.describe()
     if cfg.mode == "overfit":
         described["batch_rows"] = data.train.rows.tolist()
+    # the engine that runs, and why when it is not the one the config named (dcellx.nn.engines)
+    engine = {}
+    if isinstance(model, DCell):
+        engine = {"engine": model.engine.name, "engine_note": model.engine_note}
     return {
         "run": cfg.model_dump(mode="json"),
         "ontology": {
@@ -32,5 +37,5 @@ def resolved_config(cfg: RunConfig, data: RunData, model: nn.Module) -> dict[str
         },
         "data": {"name": cfg.data, **described},
         "labels": dataclasses.asdict(data.labels),
-        "model": {"class": type(model).__name__, "params": model.num_parameters()},
+        "model": {"class": type(model).__name__, "params": model.num_parameters(), **engine},
     }

@@ -94,8 +94,7 @@ def build_model(
         return build_baseline(variant, onto.num_genes, pairs)
     layout = ModelLayout(onto, cfg, PLANS[buckets])
     if variant != "mlp":
-        dcell = DCell(onto, cfg, layout)
-        dcell.fused = engine == "fused"
+        dcell = DCell(onto, cfg, layout, engine)
         dcell.load_term_state_dict(init_term_state(layout, seed))
         return dcell
     # as many parameters as the DCell would have, counted without building it

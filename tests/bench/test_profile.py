@@ -23,8 +23,7 @@ from dcellx_cli.main import app
 def test_profile_finds_every_part(onto_dna, fused: bool) -> None:
     cfg = make_config("paper")
     layout = ModelLayout(onto_dna, cfg)
-    model = DCell(onto_dna, cfg, layout)
-    model.fused = fused
+    model = DCell(onto_dna, cfg, layout, "fused" if fused else "autograd")
     model.load_term_state_dict(init_term_state(layout, seed=0))
     enc = encode_genotypes(load_dataset("dcell-dna-repair")["train"], onto_dna)
     batch = make_batch(enc, np.arange(32))

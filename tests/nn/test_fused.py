@@ -9,7 +9,7 @@ import torch
 
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
-from dcellx.nn.fused import fused_supported
+from dcellx.nn.fused import fused_obstacle
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.loss import dcell_loss
@@ -29,10 +29,10 @@ CONFIGS = [
 ]
 
 
-def _model(onto, preset: str, seed: int = 0, **kw) -> DCell:
+def _model(onto, preset: str, seed: int = 0, engine: str = "fused", **kw) -> DCell:
     cfg = make_config(preset, **kw)
     layout = ModelLayout(onto, cfg)
-    model = DCell(onto, cfg, layout).double()
+    model = DCell(onto, cfg, layout, engine).double()
     model.load_term_state_dict(init_term_state(layout, seed, dtype=torch.float64))
     return model
 
@@ -48,9 +48,9 @@ def _step(model: DCell, batch) -> tuple[torch.Tensor, torch.Tensor, dict[str, to
 
 @pytest.mark.parametrize("preset,kw", CONFIGS)
 def test_fused_equals_the_autograd_engine(onto_dna, preset: str, kw: dict) -> None:
-    fused, plain = _model(onto_dna, preset, **kw), _model(onto_dna, preset, **kw)
-    plain.fused = False
-    assert fused_supported(fused)
+    fused, plain = _model(onto_dna, preset, **kw), _model(onto_dna, preset, engine="autograd", **kw)
+    assert (fused.engine.name, fused.engine_note, plain.engine.name) == ("fused", None, "autograd")
+    assert fused_obstacle(fused) is None
     batch = real_batch(onto_dna, 24)
     for _ in range(2):  # the second step starts from the updated running statistics
         r1, a1, g1 = _step(fused, batch)
@@ -121,8 +121,7 @@ def test_training_on_one_sample_is_refused_like_torch(onto_dna) -> None:
 
 
 def test_kept_states_equal_the_autograd_engine(onto_dna) -> None:
-    fused, plain = _model(onto_dna, "paper"), _model(onto_dna, "paper")
-    plain.fused = False
+    fused, plain = _model(onto_dna, "paper"), _model(onto_dna, "paper", engine="autograd")
     batch = real_batch(onto_dna, 12)
     for m in (fused, plain):
         m.keep_states = True
@@ -131,14 +130,21 @@ def test_kept_states_equal_the_autograd_engine(onto_dna) -> None:
     assert torch.allclose(fused.last_states, plain.last_states, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("kw", [{"norm": "layer"}, {"depth": 2}])
-def test_configurations_left_to_autograd(onto_dna, kw: dict) -> None:
-    assert not fused_supported(_model(onto_dna, "paper", **kw))
+@pytest.mark.parametrize("kw,why", [({"norm": "layer"}, "norm 'layer'"), ({"depth": 2}, "depth 2")])
+def test_configurations_left_to_autograd(onto_dna, kw: dict, why: str) -> None:
+    model = _model(onto_dna, "paper", **kw)
+    assert model.engine.name == "autograd"
+    assert model.engine_note == f"the fused engine does not support {why}; running on autograd"
+
+
+def test_an_unknown_engine_is_refused(onto_dna) -> None:
+    with pytest.raises(ValueError, match="engine 'jit': not one of fused, autograd"):
+        _model(onto_dna, "paper", engine="jit")
 
 
 def test_a_trace_runs_on_autograd(onto_dna) -> None:
     model = _model(onto_dna, "paper")
     model.trace = []
-    assert not fused_supported(model)
+    assert fused_obstacle(model) == "a trace"
     model(real_batch(onto_dna, 8))
     assert len(model.trace) == onto_dna.num_strata

@@ -1,5 +1,6 @@
-"""``RunConfig.engine``: new runs record the fused engine and the cost-model buckets, and a run on
-either engine trains the same model on real data (the same function; only rounding differs)."""
+"""``RunConfig.engine``: new runs record the fused engine (the one named and the one that ran) and
+the cost-model buckets, and a run on either engine trains the same model on real data (the same
+function; only rounding differs)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def test_engines_train_the_same_model(tmp_path) -> None:
     recorded = read_json(fused / "config.json")["run"]
     assert (recorded["engine"], recorded["buckets"]) == ("fused", "cost-v1")
     assert read_json(plain / "config.json")["run"]["engine"] == "autograd"
+    # the engine that ran, and no reason to fall back (dcellx.nn.engines)
+    for run_dir, engine in ((fused, "fused"), (plain, "autograd")):
+        model = read_json(run_dir / "config.json")["model"]
+        assert (model["engine"], model["engine_note"]) == (engine, None)
     a, b = metrics_without_seconds(fused), metrics_without_seconds(plain)
     header = a[0]
     assert header == b[0] and len(a) == len(b) == 31
