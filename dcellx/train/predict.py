@@ -115,10 +115,10 @@ def refuse_own_files(out: Path, run_dir: Path, data: str) -> None:
                 f"--out {out} is the --data file: refusing to overwrite an input "
                 "(choose another --out, or add --force)"
             )
-    target = out.resolve()
-    for folder in (run_dir.resolve(), *target.parents):
-        inside = folder in target.parents
-        if inside and (folder / "config.json").is_file() and (folder / "env.json").is_file():
+    target, own = out.resolve(), run_dir.resolve()
+    for folder in target.parents:  # this run, or any folder that holds a run's records
+        marks = ["config.json"] if folder == own else ["config.json", "env.json"]
+        if all((folder / name).is_file() for name in marks):
             raise ConfigError(
                 f"--out {out} is inside the run directory {folder}: refusing to write over a "
                 "run's files (choose another --out, or add --force)"
