@@ -27,7 +27,7 @@ import typer
 from pydantic import BaseModel
 
 from dcellx.ontology.recipe import named_recipes
-from dcellx.train.config import RunConfig
+from dcellx.train.config import MODES
 
 # --- ontology selection ------------------------------------------------------------------------
 _GO = typer.Option(
@@ -170,4 +170,4 @@ SyncBnOpt = Annotated[
 # --- sweep options: compare and slurm compare --------------------------------------------------
 VariantsOpt = Annotated[str, cli_flag("variants", "Comma-separated variants.")]
 SeedsPerVariantOpt = Annotated[int, cli_flag("seeds", "Seeds per variant (from --seed).")]
-ModeOpt = Annotated[str, cli_flag("mode", f"{one_of(choices(RunConfig, 'mode'))}.")]
+ModeOpt = Annotated[str, cli_flag("mode", f"{one_of(MODES)}.")]

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dcellx.errors import ConfigError
-from dcellx.train.config import MODES, RunConfig
+from dcellx.train.config import DEFAULT_MODE, MODES
 from dcellx.train.config_file import flag_keys, read_config_file, sources
-from dcellx_cli.common import default, one_of, with_options
+from dcellx_cli.common import one_of, with_options
 from dcellx_cli.run_options import RunFlags, run_options
 
 console = Console()
@@ -39,7 +39,7 @@ def show(
         str | None,
         typer.Option(
             "--mode",
-            help=f"{one_of(MODES)} (default: the file's, else {default(RunConfig, 'mode')}).",
+            help=f"{one_of(MODES)} (default: the file's, else {DEFAULT_MODE}).",
         ),
     ] = None,
     as_json: Annotated[
@@ -55,7 +55,7 @@ def show(
     mode_from = "flag" if mode is not None else "default"
     if mode is None and file is not None and ("run", "mode") in file.values:
         mode, mode_from = file.values[("run", "mode")], "file"
-    mode = mode or default(RunConfig, "mode")
+    mode = mode or DEFAULT_MODE
     if mode not in MODES:
         raise ConfigError(f"--mode must be {one_of(MODES)}, not {mode!r}")
     spec, file = flags.resolve(mode)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from dcellx.scale.slurm import SlurmOptions, submit, write_array
 from dcellx.train.compare import plan_cli_sweep
+from dcellx.train.config import DEFAULT_MODE
 from dcellx_cli import sweep_cmd
 from dcellx_cli.common import (
     ModeOpt,
@@ -85,12 +86,12 @@ class ArrayFlags:
 def slurm_options(
     partition: PartitionOpt = None,
     time: TimeOpt = None,
-    gpus: GpusOpt = 0,
+    gpus: GpusOpt = SlurmOptions.gpus,
     cpus: CpusOpt = None,
     mem: MemOpt = None,
     array_parallel: ArrayParallelOpt = None,
-    signal: SignalOpt = "B:TERM@120",
-    nodes: NodesOpt = 1,
+    signal: SignalOpt = SlurmOptions.signal,
+    nodes: NodesOpt = SlurmOptions.nodes,
     ntasks_per_node: NtasksPerNodeOpt = None,
     job_name: JobNameOpt = None,
     sbatch: SbatchOpt = None,
@@ -158,7 +159,7 @@ def _array(
 def compare(
     variants: VariantsOpt = "binary,embedding",
     seeds: SeedsPerVariantOpt = 3,
-    mode: ModeOpt = "overfit",
+    mode: ModeOpt = DEFAULT_MODE,
     grid: GridOpt = None,
     *,
     array: ArrayFlags,

@@ -18,6 +18,7 @@ from rich.console import Console
 from dcellx.errors import ConfigError
 from dcellx.scale.ddp import session as ddp_session
 from dcellx.train.compare import collect, plan_cli_sweep, run_sweep, sweep_table
+from dcellx.train.config import DEFAULT_MODE
 from dcellx.train.loop import RunInterrupted, RunResult, resume, run
 from dcellx.train.predict import predict as predict_run
 from dcellx_cli.common import (
@@ -115,7 +116,7 @@ def run_command(
 def compare(
     variants: VariantsOpt = "binary,embedding",
     seeds: SeedsPerVariantOpt = 3,
-    mode: ModeOpt = "overfit",
+    mode: ModeOpt = DEFAULT_MODE,
     grid: Annotated[
         list[str] | None,
         typer.Option("--grid", help="key=v1,v2 (repeatable): sweep any config field."),

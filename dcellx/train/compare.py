@@ -23,7 +23,7 @@ from rich.table import Table
 
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import FileWriteError, write_csv
-from dcellx.train.config import MODES, RunConfig, RunSpec, parse_value, route
+from dcellx.train.config import DEFAULT_MODE, MODES, RunConfig, RunSpec, parse_value, route
 from dcellx.train.loop import RunInterrupted
 from dcellx.train.metrics import read_metrics
 from dcellx.train.plots import draw_compare
@@ -69,7 +69,7 @@ class SweepPlan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: str = "overfit"
+    mode: str = DEFAULT_MODE
     variants: list[str]
     seeds: list[int]
     grid: dict[str, list[Any]] = {}

@@ -173,6 +173,7 @@ class RunConfig(BaseModel):
 # the ontology recipe a run gets where no --go is given, and the modes a run can have
 DEFAULT_GO: str = RunConfig.model_fields["go"].default
 MODES: tuple[str, ...] = get_args(RunConfig.model_fields["mode"].annotation)
+DEFAULT_MODE: str = RunConfig.model_fields["mode"].default
 
 
 def parse_value(text: str) -> Any:
