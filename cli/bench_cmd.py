@@ -14,14 +14,17 @@ from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
 from dcellx.nn.engines import ENGINES
+from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET
 from dcellx_cli.common import GoOpt
 
 console = Console()
 
 
 def bench(
-    go: GoOpt = "2017",
-    preset: Annotated[str, typer.Option(help="paper, lua, torchcell or dcell-new.")] = "paper",
+    go: GoOpt = DEFAULT_GO,
+    preset: Annotated[
+        str, typer.Option(help="paper, lua, torchcell or dcell-new.")
+    ] = DEFAULT_PRESET,
     variant: Annotated[str, typer.Option(help="binary or an embedding variant.")] = "binary",
     batch_size: Annotated[int, typer.Option("--batch-size", min=2)] = 256,
     threads: Annotated[int, typer.Option(help="torch threads (recorded).")] = 2,

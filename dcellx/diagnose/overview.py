@@ -22,6 +22,7 @@ from dcellx.errors import ConfigError
 from dcellx.nn.deletion import DELETION_RULES
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.ontology.vocabulary import read_vocabulary, with_vocabulary
+from dcellx.train.config import DEFAULT_GO
 
 CEILING_KEYS = (
     "samples",
@@ -50,7 +51,7 @@ def select_samples(
 
 
 def diagnose_report(
-    go: str = "2017",
+    go: str = DEFAULT_GO,
     data: str = "dcell-dna-repair",
     batch_size: int | None = 32,
     split: str | None = None,

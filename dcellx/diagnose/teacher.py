@@ -19,10 +19,11 @@ from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
+from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET
 
 
 def dcell_teacher(
-    go: str = "2017", seed: int = 0, preset: str = "paper", chunk: int = 4096
+    go: str = DEFAULT_GO, seed: int = 0, preset: str = DEFAULT_PRESET, chunk: int = 4096
 ) -> Callable[[list[tuple[str, ...]]], np.ndarray]:
     """A function genotypes -> phenotypes (root output, standardised to mean 0, sd 1)."""
     onto = load_ontology_with_datasets(go)
