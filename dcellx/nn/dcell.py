@@ -209,12 +209,13 @@ class DCell(nn.Module):
         self.slot_buffers = BufferPool()
 
     # -- forward -------------------------------------------------------------------------------
-    def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int) -> torch.Tensor:
-        """z [N_s, B] -> normalised, per neuron (batch) or per term (layer)."""
+    def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int, affine) -> torch.Tensor:
+        """z [N_s, B] -> normalised, per neuron (batch) or per term (layer); ``affine``: the
+        stratum's (weight, bias) of this layer's normalisation, ``None`` under norm "none"."""
         cfg = self.cfg
         if cfg.norm == "none":
             return z
-        w, b = self._split_norm_w[layer][s], self._split_norm_b[layer][s]
+        w, b = affine
         if cfg.norm == "layer":
             return layer_norm_terms(z, getattr(self, f"lterm_{s}"), w, b, cfg.bn_eps)
         out = batch_norm_rows(
@@ -240,15 +241,15 @@ class DCell(nn.Module):
             z = z.reshape(-1).index_add(0, idx, genes.value[lo:hi]).view(z.shape)
         return z
 
-    def _block(self, z, layer, n0, n1, s):
+    def _block(self, z, layer, n0, n1, s, affine):
         if self.cfg.block == "linear-tanh-norm":
             with section("tanh"):
                 pre = torch.tanh(z)
             with section("norm"):
-                h = self._norm(pre, layer, n0, n1, s)
+                h = self._norm(pre, layer, n0, n1, s, affine)
         else:
             with section("norm"):
-                pre = self._norm(z, layer, n0, n1, s)
+                pre = self._norm(z, layer, n0, n1, s, affine)
             with section("tanh"):
                 h = torch.tanh(pre)
         if self.trace is not None:
@@ -296,8 +297,13 @@ class DCell(nn.Module):
         aux_w_s = torch.split(self.aux_weight, sizes)
         aux_b_s = torch.split(self.aux_bias, self._stratum_terms)
         deep_b_s = [torch.split(self.deep_bias[k], sizes) for k in range(cfg.depth - 1)]
-        self._split_norm_w = [torch.split(w, sizes) for w in self.norm_weight]
-        self._split_norm_b = [torch.split(b, sizes) for b in self.norm_bias]
+        norm_w_s = [torch.split(w, sizes) for w in self.norm_weight]
+        norm_b_s = [torch.split(b, sizes) for b in self.norm_bias]
+
+        def affine(layer: int, s: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+            """Stratum s's weight and bias of layer's normalisation (none under norm "none")."""
+            return (norm_w_s[layer][s], norm_b_s[layer][s]) if norm_w_s else None
+
         outs: list[torch.Tensor] = []
         aux: list[torch.Tensor] = []
         fed: dict[tuple[int, int], torch.Tensor] = {}  # (source, consumer) -> rows
@@ -331,7 +337,7 @@ class DCell(nn.Module):
                     z = self._add_genes(z, genes, base_s, s, n0, B)
                 if t1 - 1 == self.onto.root and self.layout.root_extra:
                     z = z + self.root_const.unsqueeze(1)
-            pre, h = self._block(z, 0, n0, n1, s)
+            pre, h = self._block(z, 0, n0, n1, s, affine(0, s))
             for layer in range(1, cfg.depth):
                 hp = torch.cat([h, h.new_zeros(1, B)], 0)
                 ys = []
@@ -341,7 +347,7 @@ class DCell(nn.Module):
                 Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
                 z = Y.index_select(0, getattr(self, f"unpad_{s}"))
                 z = z + deep_b_s[layer - 1][s].unsqueeze(1)
-                pre, h = self._block(z, layer, n0, n1, s)
+                pre, h = self._block(z, layer, n0, n1, s, affine(layer, s))
             outs.append(h)
             fan_out(s, h)
             if t1 - 1 == self.onto.root:
