@@ -23,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Build from a clean copy of what the wheel is made of: setuptools reuses an in-tree build/, where a
 # stale file would hide a module or recipe the package configuration forgot.
 mkdir "$tmp/src"
-(cd "$here" && tar -cf - --exclude=__pycache__ pyproject.toml setup.py README.md dcellx cli) \
+(cd "$here" && tar -cf - --exclude=__pycache__ pyproject.toml setup.py README.md dcellx cli ontologies) \
   | tar -xf - -C "$tmp/src"
 "$py" -m pip wheel -q --no-deps --no-build-isolation "$tmp/src" -w "$tmp/dist" >"$tmp/build.log" 2>&1 \
   || { cat "$tmp/build.log"; exit 1; }
