@@ -65,7 +65,7 @@ def run_diagnostics(run_dir: str | Path, which: str = "best", max_samples: int =
     for s, layer, z, pre, _h in model.trace:
         if layer != 0:
             continue
-        n0, n1 = model._plans[s][0]
+        n0, n1 = model.layout.strata[s].neurons
         tanh_out = pre if cfg_m.block == "linear-tanh-norm" else torch.tanh(pre)
         row: dict[str, Any] = {
             "stratum": s,

@@ -137,7 +137,6 @@ class DCell(nn.Module):
         self.last_states: torch.Tensor | None = None
         self.weights = nn.ParameterList()
         self.deep_weights = nn.ParameterList()
-        self._plans = []
         # Fan-out of every source (a stratum's states, or Lua's gene-layer rows): one gather of
         # all rows any later stratum reads, split per consumer. Gathering per (consumer, source)
         # instead would zero-fill a full-size source gradient for every consumer in backward.
@@ -151,9 +150,8 @@ class DCell(nn.Module):
             self.register_buffer(f"fan_{src + 1}", torch.from_numpy(rows), persistent=False)
             self._fanout[src] = ([s for s, _ in uses], [len(r) for _, r in uses])
         for s, plan in enumerate(L.strata):
-            srcs = [src for src, _ in plan.sources]
-            bks = []
             for k, b in enumerate(plan.buckets):
+                assert b.weight == len(self.weights)  # the layout numbers the packed weights
                 self.weights.append(nn.Parameter(torch.zeros(len(b.terms), b.out_pad, b.fan_pad)))
                 if cfg.depth > 1:
                     # pad map: padded output row -> stratum-local neuron, or the zero row N_s
@@ -166,7 +164,6 @@ class DCell(nn.Module):
                     self.deep_weights.append(
                         nn.Parameter(torch.zeros(cfg.depth - 1, len(b.terms), b.out_pad, b.out_pad))
                     )
-                bks.append((len(self.weights) - 1, len(b.terms), b.fan_pad, b.out_pad))
             # one gather per stratum for all its buckets (a gather per bucket would zero-fill the
             # whole stratum input once per bucket in the backward pass)
             in_rows = np.concatenate([b.in_rows for b in plan.buckets])
@@ -174,9 +171,6 @@ class DCell(nn.Module):
             self.register_buffer(f"unpad_{s}", torch.from_numpy(plan.unpad), persistent=False)
             local_term = L.term_of_neuron[plan.neurons[0] : plan.neurons[1]] - plan.terms[0]
             self.register_buffer(f"lterm_{s}", torch.from_numpy(local_term), persistent=False)
-            self._plans.append(
-                (plan.neurons, (int(plan.terms[0]), int(plan.terms[-1]) + 1), srcs, bks)
-            )
         self.bias = nn.Parameter(torch.zeros(N))
         self.deep_bias = nn.Parameter(torch.zeros(max(cfg.depth - 1, 0), N))
         n_norm = cfg.depth if cfg.norm != "none" else 0
@@ -198,7 +192,7 @@ class DCell(nn.Module):
         self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
         # per stratum, per bucket: its index into ``weights`` (dcellx.nn.packed.PackedModel)
-        self.weight_of_bucket = [[wi for wi, *_ in bks] for *_, bks in self._plans]
+        self.weight_of_bucket = [[b.weight for b in p.buckets] for p in L.strata]
         # the fused engine's slot layout (dcellx.nn.slots) and its working memory
         self.slot_plan = SlotPlan(L, self.weight_of_bucket)
         sp = self.slot_plan
@@ -259,10 +253,10 @@ class DCell(nn.Module):
     def stratum_weight_grad_norms(self) -> list[float]:
         """L2 norm of the term-Linear weight gradients per stratum (after a backward pass)."""
         out = []
-        for _, _, _, bks in self._plans:
+        for plan in self.layout.strata:
             sq = 0.0
-            for wi, *_ in bks:
-                g = self.weights[wi].grad
+            for b in plan.buckets:
+                g = self.weights[b.weight].grad
                 if g is not None:
                     sq += float((g * g).sum())
             out.append(sq**0.5)
@@ -273,7 +267,7 @@ class DCell(nn.Module):
         """The slot plan's index tensors, on the model's device."""
         names = ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term")
         out = {n: getattr(self, f"slots_{n}") for n in names}
-        out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in range(len(self._plans))]
+        out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in range(len(self.layout.strata))]
         return out
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,18 +312,20 @@ class DCell(nn.Module):
 
         if extra is not None:
             fan_out(-1, extra)
-        for s, ((n0, n1), (t0, t1), srcs, bks) in enumerate(self._plans):
+        for s, plan in enumerate(self.layout.strata):
+            (n0, n1), (t0, t1), bks = plan.neurons, plan.term_range, plan.buckets
             with section("gather"):
-                parts = [fed.pop((src, s)) for src in srcs]
+                parts = [fed.pop((src, s)) for src, _ in plan.sources]
                 parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
                 X = torch.cat(parts, 0)
                 Xall = X.index_select(0, getattr(self, f"in_{s}"))
-                sizes_k = [Tk * fp for _, Tk, fp, _ in bks]
+                sizes_k = [len(b.terms) * b.fan_pad for b in bks]
                 Xks = torch.split(Xall, sizes_k) if len(bks) > 1 else [Xall]
             with section("matmul"):
                 ys = []
-                for (wi, Tk, fp, op), Xk in zip(bks, Xks, strict=True):
-                    ys.append(torch.bmm(self.weights[wi], Xk.view(Tk, fp, B)).view(Tk * op, B))
+                for b, Xk in zip(bks, Xks, strict=True):
+                    Xk = Xk.view(len(b.terms), b.fan_pad, B)
+                    ys.append(torch.bmm(self.weights[b.weight], Xk).view(-1, B))
                 Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
             with section("bias+genes"):
                 z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
@@ -341,9 +337,11 @@ class DCell(nn.Module):
             for layer in range(1, cfg.depth):
                 hp = torch.cat([h, h.new_zeros(1, B)], 0)
                 ys = []
-                for k, (wi, Tk, _, op) in enumerate(bks):
-                    Hk = hp.index_select(0, getattr(self, f"pad_{s}_{k}")).view(Tk, op, B)
-                    ys.append(torch.bmm(self.deep_weights[wi][layer - 1], Hk).view(Tk * op, B))
+                for k, b in enumerate(bks):
+                    Hk = hp.index_select(0, getattr(self, f"pad_{s}_{k}"))
+                    Hk = Hk.view(len(b.terms), b.out_pad, B)
+                    W = self.deep_weights[b.weight][layer - 1]
+                    ys.append(torch.bmm(W, Hk).view(-1, B))
                 Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
                 z = Y.index_select(0, getattr(self, f"unpad_{s}"))
                 z = z + deep_b_s[layer - 1][s].unsqueeze(1)

@@ -43,20 +43,28 @@ from dcellx.nn.deletion import visible_incidences
 from dcellx.ontology.compiled import CompiledOntology
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Bucket:
+    """Terms of one stratum computed by one padded ``bmm`` (one packed weight tensor)."""
+
     terms: np.ndarray  # term indices
     fan_pad: int
     out_pad: int
     in_rows: np.ndarray  # [T_k * fan_pad] positions into the stratum's gathered input (pad -> zero)
     out_pos: np.ndarray  # [T_k * out_pad] global neuron of each padded output row, -1 for padding
+    # its index into DCell's packed ``weights`` (and ``deep_weights``): buckets are numbered
+    # stratum by stratum, in plan order
+    weight: int
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class StratumPlan:
+    """One stratum: its terms and neurons, where its inputs come from, and its buckets."""
+
     index: int
     terms: np.ndarray  # contiguous term range
     neurons: tuple[int, int]  # global [n0, n1)
+    term_range: tuple[int, int]  # global [t0, t1)
     sources: list[tuple[int, np.ndarray]]  # (source id: -1 extra, j stratum; local rows)
     buckets: list[Bucket]
     unpad: np.ndarray  # [N_s] position of each stratum neuron in the concatenated bucket outputs
@@ -110,7 +118,9 @@ class ModelLayout:
         self.num_extra = int(self.extra_offset[-1])
         self._incidence_elements()
         plan = BucketCost() if buckets is None else buckets
-        self.strata = [self._plan(s, plan) for s in range(onto.num_strata)]
+        self.strata: list[StratumPlan] = []
+        for s in range(onto.num_strata):
+            self.strata.append(self._plan(s, plan, sum(len(p.buckets) for p in self.strata)))
 
     # -- gene incidence elements: one per (direct annotation, unit of the term) --------------
     def _incidence_elements(self) -> None:
@@ -165,7 +175,7 @@ class ModelLayout:
         return np.arange(self.num_elements) - self.inc_elem_start[self.elem_inc]
 
     # -- per-stratum bucket plan ---------------------------------------------------------
-    def _plan(self, s: int, buckets: BucketCost | float) -> StratumPlan:
+    def _plan(self, s: int, buckets: BucketCost | float, first_weight: int) -> StratumPlan:
         onto = self.onto
         terms = np.nonzero(onto.strata == s)[0]
         n0, n1 = int(self.offset[terms[0]]), int(self.offset[terms[-1] + 1])
@@ -218,9 +228,10 @@ class ModelLayout:
                     out_pos[j * op + u] = lo + u
                     unpad[lo + u - n0] = out_cursor + j * op + u
             out_cursor += len(idx) * op
-            out.append(Bucket(terms[idx], fp, op, in_rows, out_pos))
+            out.append(Bucket(terms[idx], fp, op, in_rows, out_pos, first_weight + len(out)))
         assert (unpad >= 0).all()
-        return StratumPlan(s, terms, (n0, n1), sources, out, unpad)
+        t_range = (int(terms[0]), int(terms[-1]) + 1)
+        return StratumPlan(s, terms, (n0, n1), t_range, sources, out, unpad)
 
     def stratum_first_neuron(self, s: int) -> int:
         first = int(np.argmax(self.onto.strata == s))

@@ -46,7 +46,7 @@ def test_run_diagnostics_per_stratum(run_dir: Path) -> None:
     eps = model.cfg.bn_eps
     assert model.cfg.block == "linear-tanh-norm"  # paper: O = BN(tanh(z)), BN normalises tanh(z)
     for r, (s, _layer, z, pre, _h) in zip(out["strata"], first_layers, strict=True):
-        n0, n1 = model._plans[s][0]
+        n0, n1 = model.layout.strata[s].neurons
         assert r["stratum"] == s and r["neurons"] == n1 - n0 == z.shape[0]
         x = pre.double().numpy()  # tanh(z) [neurons, batch]
         assert np.allclose(x, np.tanh(z.double().numpy()), atol=1e-6)
