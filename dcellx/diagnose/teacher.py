@@ -17,7 +17,6 @@ from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
-from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET
 
@@ -29,8 +28,7 @@ def dcell_teacher(
     onto = load_ontology_with_datasets(go)
     cfg = make_config(preset)
     layout = ModelLayout(onto, cfg)
-    model = DCell(onto, cfg, layout)
-    model.load_term_state_dict(init_term_state(layout, seed))
+    model = DCell(onto, cfg, layout, seed=seed)
     model.eval()
 
     def teach(genotypes: list[tuple[str, ...]]) -> np.ndarray:

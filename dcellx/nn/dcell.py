@@ -29,6 +29,7 @@ from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.engines import choose_engine
 from dcellx.nn.genes import make_gene_input
+from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
 from dcellx.nn.ops import section
@@ -105,6 +106,8 @@ class DCell(nn.Module):
         engine (str): the engine's name in ``dcellx.nn.engines.ENGINES``; one that does not
             support ``cfg`` gives way to ``autograd`` (``engine``: the engine that runs,
             ``engine_note``: why, or ``None``).
+        seed (int): the initial parameters are ``dcellx.nn.init.init_term_state(layout, seed)``,
+            the same function for every engine and for ``ReferenceDCell``.
 
     Shapes:
         - **input:** a ``PerturbationBatch`` of B genotypes, its K disrupted (sample, gene)
@@ -124,6 +127,7 @@ class DCell(nn.Module):
         cfg: ModelConfig,
         layout: ModelLayout | None = None,
         engine: str = "fused",
+        seed: int = 0,
     ):
         super().__init__()
         self.onto, self.cfg = onto, cfg
@@ -201,6 +205,7 @@ class DCell(nn.Module):
         for s, st in enumerate(sp.strata):
             self.register_buffer(f"slots_in_{s}", torch.from_numpy(st.in_rows), persistent=False)
         self.slot_buffers = BufferPool()
+        self.load_term_state_dict(init_term_state(L, seed))
 
     # -- forward -------------------------------------------------------------------------------
     def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int, affine) -> torch.Tensor:

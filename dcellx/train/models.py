@@ -18,7 +18,6 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
-from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
 from dcellx.ontology.compiled import CompiledOntology
 from dcellx.train.baselines import BASELINES, build_baseline
@@ -94,9 +93,7 @@ def build_model(
         return build_baseline(variant, onto.num_genes, pairs)
     layout = ModelLayout(onto, cfg, PLANS[buckets])
     if variant != "mlp":
-        dcell = DCell(onto, cfg, layout, engine)
-        dcell.load_term_state_dict(init_term_state(layout, seed))
-        return dcell
+        return DCell(onto, cfg, layout, engine, seed)
     # as many parameters as the DCell would have, counted without building it
     hidden = DenseMLP.width_for(onto.num_genes, layout.num_parameters(), cfg.norm)
     with torch.random.fork_rng(devices=[]):
