@@ -1,18 +1,11 @@
 """``DCell``: the fast engine. No Python loop over terms or samples in the forward pass.
 
-Per stratum s (children always sit in lower strata):
-
-1. gather the input rows of every term in s from the states of lower strata (``index_select``);
-2. one padded ``bmm`` per bucket of similar-sized terms computes W_t I(t) for all of them;
-3. add bias and the sparse gene contribution (``GeneInput``), apply tanh and the normalisation
-   over the stratum's neurons at once (BatchNorm is per neuron, so one call covers every term);
-4. auxiliary heads of every term in s at once: a per-neuron product summed per term.
-
-That is the autograd form (``forward_autograd``), states neuron-major ([neurons, batch]) so that
-gathering a term's inputs is a row gather. ``forward`` runs the engine named at construction
-(``dcellx.nn.engines``): ``fused`` (the default; ``dcellx.nn.fused``: hand-written backward, states
-in the slot layout of ``dcellx.nn.slots``) or ``autograd``; ``engine_note`` says why a model runs
-on autograd when it named another engine.
+The model holds the plan (``ModelLayout``: strata, buckets, index tensors), the parameters packed
+per bucket and its diagnostics switches; ``forward`` runs the engine named at construction
+(``dcellx.nn.engines``), a function over the model and a batch: ``fused`` (the default;
+``dcellx.nn.fused``: hand-written backward, states in the slot layout of ``dcellx.nn.slots``) or
+``autograd`` (``dcellx.nn.autograd_engine``: stratum by stratum, one padded ``bmm`` per bucket);
+``engine_note`` says why a model runs on autograd when it named another engine.
 Parameters live packed per bucket; ``term_state_dict``/``load_term_state_dict``
 (``dcellx.nn.term_state``) convert to and from the per-GO-term names of ``ReferenceDCell`` (used
 for checkpoints, so they are inspectable by id).
@@ -31,8 +24,6 @@ from dcellx.nn.engines import choose_engine
 from dcellx.nn.genes import make_gene_input
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
-from dcellx.nn.ops import section
 from dcellx.nn.slots import SlotPlan
 from dcellx.nn.term_state import load_term_state, term_state
 from dcellx.ontology.compiled import CompiledOntology
@@ -148,11 +139,12 @@ class DCell(nn.Module):
         for s, plan in enumerate(L.strata):
             for src, rows in plan.sources:
                 consumers.setdefault(src, []).append((s, rows))
-        self._fanout: dict[int, tuple[list[int], list[int]]] = {}
+        # source -> (consumer strata, rows each): how the autograd engine splits the gather
+        self.fanout: dict[int, tuple[list[int], list[int]]] = {}
         for src, uses in consumers.items():
             rows = np.concatenate([r for _, r in uses])
             self.register_buffer(f"fan_{src + 1}", torch.from_numpy(rows), persistent=False)
-            self._fanout[src] = ([s for s, _ in uses], [len(r) for _, r in uses])
+            self.fanout[src] = ([s for s, _ in uses], [len(r) for _, r in uses])
         for s, plan in enumerate(L.strata):
             for k, b in enumerate(plan.buckets):
                 assert b.weight == len(self.weights)  # the layout numbers the packed weights
@@ -192,8 +184,6 @@ class DCell(nn.Module):
         # alone in the top stratum, so it is added to that stratum's pre-activations
         assert L.strata[-1].terms.tolist() == [onto.root]
         self.root_const = nn.Parameter(torch.zeros(int(L.width[onto.root]) * L.root_extra))
-        self._stratum_sizes = [p.neurons[1] - p.neurons[0] for p in L.strata]
-        self._stratum_terms = [len(p.terms) for p in L.strata]
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
         # per stratum, per bucket: its index into ``weights`` (dcellx.nn.packed.PackedModel)
         self.weight_of_bucket = [[b.weight for b in p.buckets] for p in L.strata]
@@ -208,53 +198,6 @@ class DCell(nn.Module):
         self.load_term_state_dict(init_term_state(L, seed))
 
     # -- forward -------------------------------------------------------------------------------
-    def _norm(self, z: torch.Tensor, layer: int, n0: int, n1: int, s: int, affine) -> torch.Tensor:
-        """z [N_s, B] -> normalised, per neuron (batch) or per term (layer); ``affine``: the
-        stratum's (weight, bias) of this layer's normalisation, ``None`` under norm "none"."""
-        cfg = self.cfg
-        if cfg.norm == "none":
-            return z
-        w, b = affine
-        if cfg.norm == "layer":
-            return layer_norm_terms(z, getattr(self, f"lterm_{s}"), w, b, cfg.bn_eps)
-        out = batch_norm_rows(
-            z.t(),
-            self.running_mean[layer, n0:n1],
-            self.running_var[layer, n0:n1],
-            w,
-            b,
-            batch_stats_in_use(cfg, self.training, self.norm_steps),
-            cfg.bn_momentum,
-            cfg.bn_eps,
-        )
-        return out.t()
-
-    @staticmethod
-    def _add_genes(z, genes, base_s, s: int, n0: int, B: int) -> torch.Tensor:
-        """z [N_s, B] + the stratum's gene contribution (dense base + sparse entries)."""
-        if base_s is not None:
-            z = z + base_s[s].unsqueeze(1)
-        lo, hi = genes.ptr[s], genes.ptr[s + 1]
-        if hi > lo:
-            idx = (genes.neuron[lo:hi] - n0) * B + genes.sample[lo:hi]
-            z = z.reshape(-1).index_add(0, idx, genes.value[lo:hi]).view(z.shape)
-        return z
-
-    def _block(self, z, layer, n0, n1, s, affine):
-        if self.cfg.block == "linear-tanh-norm":
-            with section("tanh"):
-                pre = torch.tanh(z)
-            with section("norm"):
-                h = self._norm(pre, layer, n0, n1, s, affine)
-        else:
-            with section("norm"):
-                pre = self._norm(z, layer, n0, n1, s, affine)
-            with section("tanh"):
-                h = torch.tanh(pre)
-        if self.trace is not None:
-            self.trace.append((s, layer, z.detach(), pre.detach(), h.detach()))
-        return pre, h
-
     def stratum_weight_grad_norms(self) -> list[float]:
         """L2 norm of the term-Linear weight gradients per stratum (after a backward pass)."""
         out = []
@@ -275,101 +218,26 @@ class DCell(nn.Module):
         out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in range(len(self.layout.strata))]
         return out
 
+    @property
+    def autograd_index(self) -> dict:
+        """The autograd engine's index tensors, on the model's device: per stratum ``in`` (its
+        input rows in bucket order), ``unpad``, ``lterm`` (each neuron's stratum-local term),
+        ``pad`` (per bucket, depth > 1); per source ``fan`` (the rows later strata read)."""
+        S = range(len(self.layout.strata))
+        out = {n: [getattr(self, f"{n}_{s}") for s in S] for n in ("in", "unpad", "lterm")}
+        out["pad"] = [
+            [getattr(self, f"pad_{s}_{k}") for k in range(len(self.layout.strata[s].buckets))]
+            if self.cfg.depth > 1
+            else []
+            for s in S
+        ]
+        out["fan"] = {src: getattr(self, f"fan_{src + 1}") for src in self.fanout}
+        return out
+
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1]) on the
         model's engine (``dcellx.nn.engines``)."""
         return self.engine.forward(self, batch)
-
-    def forward_autograd(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """The forward pass on autograd, stratum by stratum (module docstring)."""
-        cfg, B = self.cfg, batch.size
-        with section("genes"):
-            gene_out = self.genes(batch)
-        lua = cfg.gene_layer != "direct"
-        extra, genes = (gene_out, None) if lua else (None, gene_out)
-        # Per-stratum views through one split each: the backward of a split is a single cat,
-        # while slicing a parameter per stratum would zero-fill a full-size gradient per slice.
-        sizes = self._stratum_sizes
-        base = genes.base if genes is not None else None
-        base_s = torch.split(base, sizes) if base is not None else None
-        bias_s = torch.split(self.bias, sizes)
-        aux_w_s = torch.split(self.aux_weight, sizes)
-        aux_b_s = torch.split(self.aux_bias, self._stratum_terms)
-        deep_b_s = [torch.split(self.deep_bias[k], sizes) for k in range(cfg.depth - 1)]
-        norm_w_s = [torch.split(w, sizes) for w in self.norm_weight]
-        norm_b_s = [torch.split(b, sizes) for b in self.norm_bias]
-
-        def affine(layer: int, s: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-            """Stratum s's weight and bias of layer's normalisation (none under norm "none")."""
-            return (norm_w_s[layer][s], norm_b_s[layer][s]) if norm_w_s else None
-
-        outs: list[torch.Tensor] = []
-        aux: list[torch.Tensor] = []
-        fed: dict[tuple[int, int], torch.Tensor] = {}  # (source, consumer) -> rows
-
-        def fan_out(src: int, states: torch.Tensor) -> None:
-            if src in self._fanout:
-                who, sizes = self._fanout[src]
-                with section("gather"):
-                    rows = states.index_select(0, getattr(self, f"fan_{src + 1}"))
-                    for s_, part in zip(who, torch.split(rows, sizes), strict=True):
-                        fed[(src, s_)] = part
-
-        if extra is not None:
-            fan_out(-1, extra)
-        for s, plan in enumerate(self.layout.strata):
-            (n0, n1), (t0, t1), bks = plan.neurons, plan.term_range, plan.buckets
-            with section("gather"):
-                parts = [fed.pop((src, s)) for src, _ in plan.sources]
-                parts.append(torch.zeros(1, B, dtype=self.bias.dtype, device=self.bias.device))
-                X = torch.cat(parts, 0)
-                Xall = X.index_select(0, getattr(self, f"in_{s}"))
-                sizes_k = [len(b.terms) * b.fan_pad for b in bks]
-                Xks = torch.split(Xall, sizes_k) if len(bks) > 1 else [Xall]
-            with section("matmul"):
-                ys = []
-                for b, Xk in zip(bks, Xks, strict=True):
-                    Xk = Xk.view(len(b.terms), b.fan_pad, B)
-                    ys.append(torch.bmm(self.weights[b.weight], Xk).view(-1, B))
-                Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
-            with section("bias+genes"):
-                z = Y.index_select(0, getattr(self, f"unpad_{s}")) + bias_s[s].unsqueeze(1)
-                if genes is not None:
-                    z = self._add_genes(z, genes, base_s, s, n0, B)
-                if t1 - 1 == self.onto.root and self.layout.root_extra:
-                    z = z + self.root_const.unsqueeze(1)
-            pre, h = self._block(z, 0, n0, n1, s, affine(0, s))
-            for layer in range(1, cfg.depth):
-                hp = torch.cat([h, h.new_zeros(1, B)], 0)
-                ys = []
-                for k, b in enumerate(bks):
-                    Hk = hp.index_select(0, getattr(self, f"pad_{s}_{k}"))
-                    Hk = Hk.view(len(b.terms), b.out_pad, B)
-                    W = self.deep_weights[b.weight][layer - 1]
-                    ys.append(torch.bmm(W, Hk).view(-1, B))
-                Y = torch.cat(ys, 0) if len(ys) > 1 else ys[0]
-                z = Y.index_select(0, getattr(self, f"unpad_{s}"))
-                z = z + deep_b_s[layer - 1][s].unsqueeze(1)
-                pre, h = self._block(z, layer, n0, n1, s, affine(layer, s))
-            outs.append(h)
-            fan_out(s, h)
-            if t1 - 1 == self.onto.root:
-                continue  # the root has the main head instead of an auxiliary one
-            with section("aux heads"):
-                a_in = pre if cfg.aux_input == "pre-norm" else h
-                lt = getattr(self, f"lterm_{s}")
-                contrib = a_in * aux_w_s[s].unsqueeze(1)
-                a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
-                a = a.index_add(0, lt, contrib) + aux_b_s[s].unsqueeze(1)
-                aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
-        if self.training:
-            self.norm_steps += 1
-        if self.keep_states:  # for diagnostics (RLIPP, saturation): all neuron states [N, B]
-            self.last_states = torch.cat(outs, 0).detach()
-        with section("root head"):
-            root = self.head_weight @ outs[-1] + self.head_bias
-            aux_all = torch.cat(aux, 0).t()
-        return root, aux_all
 
     def l2_parameters(self) -> list[torch.Tensor]:
         """Weight matrices penalised by the L2 term (biases and norm parameters excluded)."""

@@ -7,7 +7,7 @@ the configuration gives way to ``autograd``, which supports every one, and the r
 ``DCell.engine_note`` (recorded in the run's ``config.json``). The engines compute the same
 function; rounding differs in the last bits, so a run resumes on the engine it began with.
 
-* ``autograd``: ``DCell.forward_autograd``, torch's autograd over packed per-bucket ``bmm``.
+* ``autograd``: ``dcellx.nn.autograd_engine``, torch's autograd over packed per-bucket ``bmm``.
 * ``fused``: ``dcellx.nn.fused``, a hand-written backward over reused buffers in the slot layout.
   Two conditions are states of the process rather than of the configuration, so they are checked
   per forward and send that forward to autograd: a diagnostic ``trace`` and a multi-process
@@ -23,19 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import torch
-
 from dcellx.batch import PerturbationBatch
+from dcellx.nn.autograd_engine import AutogradModel, Outputs, autograd_forward
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.fused import FusedModel, fused_forward, fused_obstacle, fused_supports
 
-Outputs = tuple[torch.Tensor, torch.Tensor]  # (root prediction [B], auxiliary outputs [B, T-1])
 
-
-class EngineModel(FusedModel, Protocol):
-    """What an engine reads of a ``DCell``: the fused engine's view and the autograd forward."""
-
-    def forward_autograd(self, batch: PerturbationBatch) -> Outputs: ...
+class EngineModel(FusedModel, AutogradModel, Protocol):
+    """What the engines read of a ``DCell``: its plan, packed parameters and switches."""
 
 
 @dataclass(frozen=True)
@@ -47,17 +42,13 @@ class Engine:
     forward: Callable[[EngineModel, PerturbationBatch], Outputs]
 
 
-def _autograd_forward(model: EngineModel, batch: PerturbationBatch) -> Outputs:
-    return model.forward_autograd(batch)
-
-
 def _fused_or_autograd(model: EngineModel, batch: PerturbationBatch) -> Outputs:
     if fused_obstacle(model) is None:
         return fused_forward(model, batch)
-    return model.forward_autograd(batch)
+    return autograd_forward(model, batch)
 
 
-AUTOGRAD = Engine("autograd", lambda cfg: None, _autograd_forward)
+AUTOGRAD = Engine("autograd", lambda cfg: None, autograd_forward)
 ENGINES: dict[str, Engine] = {
     "fused": Engine("fused", fused_supports, _fused_or_autograd),
     "autograd": AUTOGRAD,

@@ -1,6 +1,6 @@
 r"""The fused engine: DCell's forward and backward written out by hand over reused buffers.
 
-What the autograd engine (``DCell.forward_autograd``) spends outside its matrix products goes
+What the autograd engine (``dcellx.nn.autograd_engine``) spends outside its matrix products goes
 to moving states between layouts, to temporaries and to zero-filled gradients: per stratum a
 fan-out gather, a concatenation, a gather into bucket order, an un-padding gather, an aux-head
 product and an index-add, each with an allocating backward (``dcellx bench --profile``). Here
