@@ -185,10 +185,8 @@ class DCell(nn.Module):
         assert L.strata[-1].terms.tolist() == [onto.root]
         self.root_const = nn.Parameter(torch.zeros(int(L.width[onto.root]) * L.root_extra))
         self.register_buffer("term_of_neuron", torch.from_numpy(L.term_of_neuron), persistent=False)
-        # per stratum, per bucket: its index into ``weights`` (dcellx.nn.packed.PackedModel)
-        self.weight_of_bucket = [[b.weight for b in p.buckets] for p in L.strata]
         # the fused engine's slot layout (dcellx.nn.slots) and its working memory
-        self.slot_plan = SlotPlan(L, self.weight_of_bucket)
+        self.slot_plan = SlotPlan(L)
         sp = self.slot_plan
         for name in ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term"):
             self.register_buffer(f"slots_{name}", torch.from_numpy(getattr(sp, name)), False)

@@ -26,8 +26,7 @@ class PackedModel(Protocol):
     onto: CompiledOntology
     layout: ModelLayout
     genes: GeneInput
-    # per stratum, per bucket of ``layout.strata[s].buckets``: its index into ``weights``
-    weight_of_bucket: list[list[int]]
+    # per bucket, at the bucket's ``weight`` index (``layout.strata[s].buckets[k].weight``)
     weights: Sequence[torch.Tensor]  # per bucket [T_k, out_pad, fan_pad]
     deep_weights: Sequence[torch.Tensor]  # per bucket [depth - 1, T_k, out_pad, out_pad]
     bias: torch.Tensor  # [N]

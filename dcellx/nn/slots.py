@@ -52,7 +52,7 @@ class SlotStratum:
 class SlotPlan:
     """Slots, input gathers and auxiliary-head order of ``layout`` (see the module docstring)."""
 
-    def __init__(self, layout: ModelLayout, weight_index: list[list[int]]):
+    def __init__(self, layout: ModelLayout):
         L = layout
         N = L.num_neurons
         self.num_neurons = N
@@ -67,15 +67,15 @@ class SlotPlan:
         root = L.onto.root
         a = 0
         n_aux = 0
-        for s, plan in enumerate(L.strata):
+        for plan in L.strata:
             slot, inp, buckets = 0, 0, []
-            for k, b in enumerate(plan.buckets):
+            for b in plan.buckets:
                 Tk = len(b.terms)
                 real = b.out_pos >= 0
                 rows = a + slot + np.nonzero(real)[0]
                 self.neuron_of_slot[rows] = b.out_pos[real]
                 self.slot_of_neuron[b.out_pos[real]] = rows
-                buckets.append(SlotBucket(weight_index[s][k], Tk, b.out_pad, b.fan_pad, slot, inp))
+                buckets.append(SlotBucket(b.weight, Tk, b.out_pad, b.fan_pad, slot, inp))
                 slot += Tk * b.out_pad
                 inp += Tk * b.fan_pad
             # rows of H behind the stratum's gathered input: its sources (lower strata, whose

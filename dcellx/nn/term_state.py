@@ -28,11 +28,10 @@ from dcellx.nn.packed import PackedModel
 
 def term_slots(model: PackedModel):
     """Yield (term, bucket weight index, slot j) for every term."""
-    for s, plan in enumerate(model.layout.strata):
-        for k, b in enumerate(plan.buckets):
-            wi = model.weight_of_bucket[s][k]
+    for plan in model.layout.strata:
+        for b in plan.buckets:
             for j, t in enumerate(b.terms):
-                yield int(t), wi, j
+                yield int(t), b.weight, j
 
 
 def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
