@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import dcellx.nn.term_keys as keys
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
@@ -36,14 +37,14 @@ def embedding_to_binary(
         n = int(layout.direct[t])
         if n == 0:
             continue
-        W = state[f"terms.{tid}.weight"]
+        W = state[f"{keys.term(tid)}.weight"]
         ci = int(layout.child_in[t])
         genes = layout.inc_gene[layout.gene_ptr[t] : layout.gene_ptr[t + 1]]
         A = W[:, ci : ci + n * d].reshape(W.shape[0], n, d)  # [w, n, d]
         cols = torch.einsum("wnd,nd->wn", A, E[torch.from_numpy(genes)])  # A_g e_g
         # (a root's constant-one input column, if any, stays last)
-        out[f"terms.{tid}.weight"] = torch.cat([W[:, :ci], -cols, W[:, ci + n * d :]], 1)
-        out[f"terms.{tid}.bias"] = state[f"terms.{tid}.bias"] + cols.sum(1)
+        out[f"{keys.term(tid)}.weight"] = torch.cat([W[:, :ci], -cols, W[:, ci + n * d :]], 1)
+        out[f"{keys.term(tid)}.bias"] = state[f"{keys.term(tid)}.bias"] + cols.sum(1)
     return bcfg, out
 
 
@@ -83,7 +84,7 @@ def pooled_column_ranks(
         n = int(layout.direct[t])
         if n == 0:
             continue
-        W = state[f"terms.{tid}.weight"]
+        W = state[f"{keys.term(tid)}.weight"]
         ci = int(layout.child_in[t])
         P = W[:, ci : ci + cfg.embedding_dim]  # [w, d]
         genes = layout.inc_gene[layout.gene_ptr[t] : layout.gene_ptr[t + 1]]

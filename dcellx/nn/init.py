@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+import dcellx.nn.term_keys as keys
 from dcellx.nn.genes import GENE_INPUTS, gene_input_kind
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.linear_init import linear_init
@@ -28,12 +29,12 @@ def init_term_state(
         if layout.direct[t]:  # a Lua gene layer's genes.<t>.*, drawn before the term's Linear
             state.update(genes.initial_layer_state(layout, t, tid, gen, dtype))
         w, b = linear_init(gen, w_t, int(layout.fan_in[t]), cfg, dtype)
-        state[f"terms.{tid}.weight"], state[f"terms.{tid}.bias"] = w, b
+        state[f"{keys.term(tid)}.weight"], state[f"{keys.term(tid)}.bias"] = w, b
         for k in range(1, cfg.depth):
             w, b = linear_init(gen, w_t, w_t, cfg, dtype)
-            state[f"deep.{tid}.{k}.weight"], state[f"deep.{tid}.{k}.bias"] = w, b
+            state[f"{keys.deep(tid, k)}.weight"], state[f"{keys.deep(tid, k)}.bias"] = w, b
         for k in range(cfg.depth):
-            prefix = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+            prefix = keys.norm(tid, k)
             if cfg.norm != "none":
                 state[f"{prefix}.weight"] = torch.ones(w_t, dtype=dtype)
                 state[f"{prefix}.bias"] = torch.zeros(w_t, dtype=dtype)
@@ -42,8 +43,8 @@ def init_term_state(
                 state[f"{prefix}.running_var"] = torch.ones(w_t, dtype=dtype)
         if t != root:
             aw, ab = linear_init(gen, 1, w_t, cfg, dtype)
-            state[f"aux.{tid}.weight"], state[f"aux.{tid}.bias"] = aw, ab
+            state[f"{keys.aux(tid)}.weight"], state[f"{keys.aux(tid)}.bias"] = aw, ab
     hw, hb = linear_init(gen, 1, int(layout.width[root]), cfg, dtype)
-    state["head.weight"], state["head.bias"] = hw, hb
-    state["norm_steps"] = torch.zeros((), dtype=torch.long)
+    state[f"{keys.HEAD}.weight"], state[f"{keys.HEAD}.bias"] = hw, hb
+    state[keys.NORM_STEPS] = torch.zeros((), dtype=torch.long)
     return state

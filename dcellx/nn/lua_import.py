@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+import dcellx.nn.term_keys as keys
 from dcellx.errors import InputError
 from dcellx.nn.config import make_config
 from dcellx.nn.layout import ModelLayout
@@ -286,7 +287,7 @@ def _t(a: np.ndarray) -> torch.Tensor:
 def _state(walk: _Walk) -> dict[str, torch.Tensor]:
     onto, nodes, L = walk.onto, walk.nodes, walk.layout
     cols = np.array([onto.gene_index[g] for g in walk.gmap.genes])  # file column -> dcellx gene
-    state: dict[str, torch.Tensor] = {"norm_steps": torch.zeros((), dtype=torch.long)}
+    state: dict[str, torch.Tensor] = {keys.NORM_STEPS: torch.zeros((), dtype=torch.long)}
     for t, info in walk.term.items():
         tid, w = onto.term_ids[t], walk.width(t)
         lin = nodes[info["linear"]]
@@ -302,16 +303,16 @@ def _state(walk: _Walk) -> dict[str, torch.Tensor]:
             G = np.zeros((w, onto.num_genes), dtype=np.float32)
             G[:, cols] = g.array("weight")
             state[f"genes.{tid}.weight"], state[f"genes.{tid}.bias"] = _t(G), _t(g.array("bias"))
-        state[f"terms.{tid}.weight"] = _t(np.concatenate(parts, 1))
-        state[f"terms.{tid}.bias"] = _t(lin.array("bias"))
+        state[f"{keys.term(tid)}.weight"] = _t(np.concatenate(parts, 1))
+        state[f"{keys.term(tid)}.bias"] = _t(lin.array("bias"))
         bn = nodes[info["bn"]]
         weight, bias = bn.array("weight"), bn.array("bias")  # absent when affine = false
-        state[f"norms.{tid}.weight"] = _t(weight if weight is not None else np.ones(w))
-        state[f"norms.{tid}.bias"] = _t(bias if bias is not None else np.zeros(w))
-        state[f"norms.{tid}.running_mean"] = _t(bn.array("running_mean"))
-        state[f"norms.{tid}.running_var"] = _t(bn.array("running_var"))
+        state[f"{keys.norm(tid)}.weight"] = _t(weight if weight is not None else np.ones(w))
+        state[f"{keys.norm(tid)}.bias"] = _t(bias if bias is not None else np.zeros(w))
+        state[f"{keys.norm(tid)}.running_mean"] = _t(bn.array("running_mean"))
+        state[f"{keys.norm(tid)}.running_var"] = _t(bn.array("running_var"))
         head = nodes[info["head"]]
-        key = "head" if t == onto.root else f"aux.{tid}"
+        key = keys.HEAD if t == onto.root else keys.aux(tid)
         state[f"{key}.weight"], state[f"{key}.bias"] = (
             _t(head.array("weight")),
             _t(head.array("bias")),

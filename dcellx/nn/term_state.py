@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 
+import dcellx.nn.term_keys as keys
 from dcellx.nn.packed import PackedModel
 
 
@@ -53,13 +54,14 @@ def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
             if t == onto.root and L.root_extra:
                 W = torch.cat([W, model.root_const.view(-1, 1)], 1)
             lo, hi = int(L.offset[t]), int(L.offset[t + 1])
-            out[f"terms.{tid}.weight"] = W.clone()
-            out[f"terms.{tid}.bias"] = model.bias[lo:hi].clone()
+            out[f"{keys.term(tid)}.weight"] = W.clone()
+            out[f"{keys.term(tid)}.bias"] = model.bias[lo:hi].clone()
             for k in range(1, cfg.depth):
-                out[f"deep.{tid}.{k}.weight"] = model.deep_weights[wi][k - 1, j, :w, :w].clone()
-                out[f"deep.{tid}.{k}.bias"] = model.deep_bias[k - 1, lo:hi].clone()
+                deep = keys.deep(tid, k)
+                out[f"{deep}.weight"] = model.deep_weights[wi][k - 1, j, :w, :w].clone()
+                out[f"{deep}.bias"] = model.deep_bias[k - 1, lo:hi].clone()
             for k in range(cfg.depth):
-                p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                p = keys.norm(tid, k)
                 if cfg.norm != "none":
                     out[f"{p}.weight"] = model.norm_weight[k, lo:hi].clone()
                     out[f"{p}.bias"] = model.norm_bias[k, lo:hi].clone()
@@ -67,11 +69,11 @@ def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
                     out[f"{p}.running_mean"] = model.running_mean[k, lo:hi].clone()
                     out[f"{p}.running_var"] = model.running_var[k, lo:hi].clone()
             if t != onto.root:
-                out[f"aux.{tid}.weight"] = model.aux_weight[lo:hi].view(1, -1).clone()
-                out[f"aux.{tid}.bias"] = model.aux_bias[t : t + 1].clone()
-        out["head.weight"] = model.head_weight.view(1, -1).clone()
-        out["head.bias"] = model.head_bias.clone()
-        out["norm_steps"] = model.norm_steps.clone()
+                out[f"{keys.aux(tid)}.weight"] = model.aux_weight[lo:hi].view(1, -1).clone()
+                out[f"{keys.aux(tid)}.bias"] = model.aux_bias[t : t + 1].clone()
+        out[f"{keys.HEAD}.weight"] = model.head_weight.view(1, -1).clone()
+        out[f"{keys.HEAD}.bias"] = model.head_bias.clone()
+        out[keys.NORM_STEPS] = model.norm_steps.clone()
     return dict(sorted(out.items()))
 
 
@@ -83,23 +85,23 @@ def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
         for t, wi, j in term_slots(model):
             tid, w = onto.term_ids[t], int(L.width[t])
             dense_in = int(L.child_in[t] + L.extra_width[t])
-            W = state[f"terms.{tid}.weight"]
+            W = state[f"{keys.term(tid)}.weight"]
             if t == onto.root and L.root_extra:
                 model.root_const.copy_(W[:, -1])
                 W = W[:, :-1]
             model.weights[wi][j].zero_()
             model.weights[wi][j, :w, :dense_in] = W[:, :dense_in]
             lo, hi = int(L.offset[t]), int(L.offset[t + 1])
-            model.bias[lo:hi] = state[f"terms.{tid}.bias"]
+            model.bias[lo:hi] = state[f"{keys.term(tid)}.bias"]
             if L.direct[t]:
                 g.load_term_gene_columns(t, W[:, dense_in:])
                 g.load_term_layer_state(t, tid, state)
             for k in range(1, cfg.depth):
                 model.deep_weights[wi][k - 1, j].zero_()
-                model.deep_weights[wi][k - 1, j, :w, :w] = state[f"deep.{tid}.{k}.weight"]
-                model.deep_bias[k - 1, lo:hi] = state[f"deep.{tid}.{k}.bias"]
+                model.deep_weights[wi][k - 1, j, :w, :w] = state[f"{keys.deep(tid, k)}.weight"]
+                model.deep_bias[k - 1, lo:hi] = state[f"{keys.deep(tid, k)}.bias"]
             for k in range(cfg.depth):
-                p = f"norms.{tid}" if k == 0 else f"deep_norms.{tid}.{k}"
+                p = keys.norm(tid, k)
                 if cfg.norm != "none":
                     model.norm_weight[k, lo:hi] = state[f"{p}.weight"]
                     model.norm_bias[k, lo:hi] = state[f"{p}.bias"]
@@ -107,9 +109,9 @@ def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
                     model.running_mean[k, lo:hi] = state[f"{p}.running_mean"]
                     model.running_var[k, lo:hi] = state[f"{p}.running_var"]
             if t != onto.root:
-                model.aux_weight[lo:hi] = state[f"aux.{tid}.weight"].view(-1)
-                model.aux_bias[t] = state[f"aux.{tid}.bias"][0]
-        model.head_weight.copy_(state["head.weight"].view(-1))
-        model.head_bias.copy_(state["head.bias"])
-        if "norm_steps" in state:
-            model.norm_steps.copy_(state["norm_steps"])
+                model.aux_weight[lo:hi] = state[f"{keys.aux(tid)}.weight"].view(-1)
+                model.aux_bias[t] = state[f"{keys.aux(tid)}.bias"][0]
+        model.head_weight.copy_(state[f"{keys.HEAD}.weight"].view(-1))
+        model.head_bias.copy_(state[f"{keys.HEAD}.bias"])
+        if keys.NORM_STEPS in state:
+            model.norm_steps.copy_(state[keys.NORM_STEPS])
