@@ -195,7 +195,7 @@ class DCell(nn.Module):
         self.slot_buffers = BufferPool()
         self.load_term_state_dict(init_term_state(L, seed))
 
-    # -- forward -------------------------------------------------------------------------------
+    # -- what the engines read, and the forward -----------------------------------------------
     def stratum_weight_grad_norms(self) -> list[float]:
         """L2 norm of the term-Linear weight gradients per stratum (after a backward pass)."""
         out = []

@@ -13,8 +13,9 @@ function; rounding differs in the last bits, so a run resumes on the engine it b
   per forward and send that forward to autograd: a diagnostic ``trace`` and a multi-process
   batch-statistics reducer (``dcellx.nn.norm.set_batch_stat_reducer``).
 
-A new engine (a CUDA one, say) is one module with its ``forward`` and ``supports`` and one
-``Engine`` entry in ``ENGINES`` below; the run config's ``engine`` choices name the same keys.
+A new engine (a CUDA one, say) is one module with its ``forward`` and ``supports``, one
+``Engine`` entry in ``ENGINES`` below, and its name among ``RunConfig.engine``'s choices
+(``dcellx.train.config``); ``dcellx bench --engine`` takes the names of ``ENGINES``.
 """
 
 from __future__ import annotations
