@@ -35,3 +35,16 @@ def test_engines_train_the_same_model(tmp_path) -> None:
     for ra, rb in zip(a[1:], b[1:], strict=True):
         for c in cols:
             assert math.isclose(float(ra[c]), float(rb[c]), rel_tol=1e-3, abs_tol=1e-4), (ra, rb)
+
+
+def test_a_run_the_fused_engine_cannot_compute_records_why(tmp_path) -> None:
+    cfg = make_run_config(
+        go="dna-repair", epochs=2, seed=2, threads=1, quiet=True, model={"norm": "layer"},
+        runs_dir=str(tmp_path),
+    )  # fmt: skip
+    recorded = read_json(run(cfg).run_dir / "config.json")
+    assert recorded["run"]["engine"] == "fused"  # what the run asked for
+    assert recorded["model"]["engine"] == "autograd"
+    assert recorded["model"]["engine_note"] == (
+        "the fused engine does not support norm 'layer'; running on autograd"
+    )
