@@ -123,8 +123,8 @@ def mapping_hint(unknown: Iterable[str], known: Container[str]) -> str:
         source = registry.REGISTRY[SYMBOL_TABLE].path
         parts.append(
             f"{len(by_symbol)} of {len(names)} are standard names that {source} maps to ORFs "
-            f"of the ontology ({n} -> {orf}; dcellx.data.symbols.map_gene_names, README: Your "
-            "own screens)"
+            f"of the ontology ({n} -> {orf}; dcellx.data.symbols.map_gene_names, docs/data.md: "
+            "Your own screens)"
         )
     if by_case:
         n, orf = by_case[0]

@@ -95,7 +95,8 @@ def verdict_text(f: dict[str, Any]) -> str:
         fix = (
             " --deletion-rule exact applies every deletion."
             if f.get("hidden_genes")
-            else " Map gene names (README: Your own screens) or use a build that annotates them."
+            else " Map gene names (docs/data.md: Your own screens) or use a build that annotates"
+            " them."
         )
         out.append(
             f"No model can exceed r {_r(ceiling)} on this batch: {f['colliding']} of "

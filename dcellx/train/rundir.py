@@ -159,7 +159,7 @@ def environment(
         "host": socket.gethostname(),
         "slurm": slurm,
         "torch_threads": torch.get_num_threads(),
-        # what else decides the last bits of a CPU run (README, "What is reproducible")
+        # what else decides the last bits of a CPU run (docs/runs.md, "What is reproducible")
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(),
         "blas": _blas(),
