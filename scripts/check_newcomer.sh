@@ -33,7 +33,8 @@ job 2017 "$dcellx" overfit --go 2017 --epochs 2 --threads 2 --runs-dir "$tmp/run
 job dna-repair DCELLX_OFFLINE=1 "$dcellx" overfit --go dna-repair --epochs 2 --threads 2 \
   --runs-dir "$tmp/runs"
 # every named build answers `ontology stats` from the package alone
-for go in 2017 2018 latest dna-repair torchcell-2017 torchcell-latest; do
+for recipe in "$here"/ontologies/*.toml; do
+  go=$(basename "$recipe" .toml)
   env -u DCELLX_MIRROR DCELLX_CACHE="$tmp/cache-stats" DCELLX_OFFLINE=1 \
     "$dcellx" ontology stats --go "$go" --json | grep -q '"source": "embedded"' \
     || { echo "check_newcomer: ontology stats --go $go not served by the shipped build"; exit 1; }

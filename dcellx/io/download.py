@@ -22,7 +22,6 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-import zlib
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
@@ -30,7 +29,7 @@ from urllib.parse import urlparse
 from dcellx.errors import ConfigError, DcellxError
 from dcellx.fileio import FileWriteError, atomic_write, remove_stale_temps
 from dcellx.io.entries import DataFile
-from dcellx.io.inputs import regular_stat
+from dcellx.io.inputs import open_input, regular_stat
 
 # Seconds of socket inactivity before a download is abandoned; a dead network must fail fast.
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -71,17 +70,18 @@ def sha256_file(path: Path) -> str:
 
 
 def sha256_gunzipped(path: Path) -> str:
-    """Hex sha256 of a gzip file's uncompressed bytes, streamed (memoised like ``sha256_file``)."""
+    """Hex sha256 of a gzip file's uncompressed bytes, streamed through the bounded reader
+    (``dcellx.io.inputs``: a bomb is one ``InputError``), memoised like ``sha256_file``; ``""``
+    for a file that is not gzip (no uncompressed content to match)."""
     st = regular_stat(path)
     key = ("gunzip:" + str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _HASH_MEMO:
         digest = hashlib.sha256()
-        try:
-            with gzip.open(path, "rb") as fh:
-                while block := fh.read(1 << 20):
-                    digest.update(block)
-        except (OSError, EOFError, zlib.error):
-            return ""  # not gzip: no uncompressed content to match
+        with open_input(path) as fh:
+            if fh.budget is None:  # read as it is: not gzip
+                return ""
+            while block := fh.read(1 << 20):
+                digest.update(block)
         _HASH_MEMO[key] = digest.hexdigest()
     return _HASH_MEMO[key]
 

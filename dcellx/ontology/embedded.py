@@ -12,6 +12,7 @@ the same content hash, so the shipped builds cannot drift from the compiler.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -61,18 +62,7 @@ def embeddable(onto: CompiledOntology) -> CompiledOntology:
     meta.get("recipe", {}).pop("base_dir", None)
     for key in ("compile_seconds", "served_by"):
         meta.pop(key, None)
-    return CompiledOntology(
-        name=onto.name,
-        term_ids=onto.term_ids,
-        term_names=onto.term_names,
-        gene_ids=onto.gene_ids,
-        strata=onto.strata,
-        child_ptr=onto.child_ptr,
-        child_idx=onto.child_idx,
-        gene_term=onto.gene_term,
-        contained=onto.contained,
-        meta=meta,
-    )
+    return dataclasses.replace(onto, meta=meta)
 
 
 def read_manifest() -> dict[str, Any]:
