@@ -76,6 +76,11 @@ class ModelConfig(BaseModel):
     deletion_rule: Literal["exact", "torchcell-index-guard"] = "exact"
     # Embedding variants.
     embedding_dim: int = Field(8, ge=1)
+    # e_g ~ N(0, embedding_init_std^2) at initialisation (1.0: torch's nn.Embedding default).
+    embedding_init_std: float = Field(1.0, gt=0)
+    # False: e_g keeps its seeded random initial value (a fixed random code, not trained and not
+    # penalised): the control that tells a learned embedding's effect from its extra parameters.
+    embedding_learned: bool = True
     deepset_hidden: int = Field(16, ge=1)
     attention_heads: int = Field(1, ge=1)
 

@@ -163,3 +163,33 @@ def test_term_state_round_trips_through_the_gene_input(onto_dna, variant, gene_s
     assert got.keys() == want.keys()
     for key, value in want.items():
         assert torch.equal(got[key], value), key
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v.startswith("embedding")])
+def test_a_fixed_embedding_keeps_its_seeded_values_while_the_rest_trains(onto_dna, variant) -> None:
+    """``embedding_learned=False``: e_g is the seeded draw (scaled by ``embedding_init_std``),
+    gets no gradient and no L2 penalty, while the term weights still learn."""
+    cfg = make_config("paper", variant=variant, embedding_dim=4, embedding_learned=False,
+                      embedding_init_std=0.5)  # fmt: skip
+    layout = ModelLayout(onto_dna, cfg)
+    model = DCell(onto_dna, cfg, layout).double()
+    model.load_term_state_dict(init_term_state(layout, 3, dtype=torch.float64))
+    learned = make_config("paper", variant=variant, embedding_dim=4, embedding_init_std=0.5)
+    drawn = init_term_state(ModelLayout(onto_dna, learned), 3, dtype=torch.float64)
+    torch.testing.assert_close(
+        model.genes.embedding, drawn["gene_embedding.weight"], rtol=0, atol=0
+    )
+    unit = init_term_state(ModelLayout(onto_dna, make_config("paper", variant=variant,
+                           embedding_dim=4)), 3, dtype=torch.float64)  # fmt: skip
+    torch.testing.assert_close(drawn["gene_embedding.weight"], 0.5 * unit["gene_embedding.weight"])
+    assert all(p is not model.genes.embedding for p in model.genes.l2_parameters())
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    batch = real_batch(onto_dna, 16)
+    root = model(batch)[0]
+    (root**2).sum().backward()
+    opt.step()
+    assert model.genes.embedding.grad is None
+    assert torch.equal(model.genes.embedding, before["genes.embedding"])
+    moved = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
+    assert moved and "genes.embedding" not in moved

@@ -192,10 +192,13 @@ class EmbeddingInput(GeneInput):
 
     def __init__(self, layout: ModelLayout) -> None:
         super().__init__(layout)
-        self.embedding = nn.Parameter(torch.zeros(layout.onto.num_genes, layout.cfg.embedding_dim))
+        self.embedding = nn.Parameter(
+            torch.zeros(layout.onto.num_genes, layout.cfg.embedding_dim),
+            requires_grad=layout.cfg.embedding_learned,
+        )
 
     def l2_parameters(self) -> list[torch.Tensor]:
-        out = [self.embedding]
+        out = [self.embedding] if self.embedding.requires_grad else []
         for mod in self.set_modules:
             out += [p for n, p in getattr(self, mod).named_parameters() if n.endswith("weight")]
         return out
@@ -217,6 +220,7 @@ class EmbeddingInput(GeneInput):
     def initial_shared_state(
         cls, layout: ModelLayout, gen: torch.Generator, dtype: torch.dtype
     ) -> dict[str, torch.Tensor]:
-        """e_g ~ N(0, 1); a kind with set functions adds theirs after it."""
+        """e_g ~ N(0, embedding_init_std^2); a kind with set functions adds theirs after it."""
         shape = (layout.onto.num_genes, layout.cfg.embedding_dim)
-        return {"gene_embedding.weight": torch.randn(*shape, generator=gen, dtype=dtype)}
+        e = torch.randn(*shape, generator=gen, dtype=dtype) * layout.cfg.embedding_init_std
+        return {"gene_embedding.weight": e}
