@@ -189,6 +189,39 @@ ThreadsOpt = Annotated[
 DeviceOpt = Annotated[
     str | None, cli_flag("device", f"torch device (default: {default(RunConfig, 'device')}).")
 ]
+CudaGraphOpt = Annotated[
+    bool | None,
+    cli_flag(
+        "cuda-graph",
+        "--device cuda: capture forward, loss, backward and optimiser step as one CUDA graph per "
+        "batch shape, then replay it.",
+    ),
+]
+Tf32Opt = Annotated[bool | None, cli_flag("tf32", "Allow TF32 matmuls on CUDA (not on CPU).")]
+PrecisionOpt = Annotated[
+    str | None,
+    cli_flag(
+        "precision",
+        described(
+            RunConfig,
+            "precision",
+            {
+                "float32": "",
+                "bf16": "matmuls autocast to bfloat16; BatchNorm statistics and optimiser "
+                "state stay float32",
+            },
+        )
+        + f" (default: {default(RunConfig, 'precision')}).",
+    ),
+]
+DeterministicOpt = Annotated[
+    bool | None,
+    cli_flag(
+        "deterministic",
+        "Deterministic kernels and a fixed cuBLAS workspace: two GPU runs of one seed are "
+        "bitwise equal.",
+    ),
+]
 LabelNormOpt = Annotated[
     str | None,
     cli_flag(
@@ -373,6 +406,10 @@ def run_options(
     runs_dir: RunsDirOpt = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = None,
+    cuda_graph: CudaGraphOpt = None,
+    tf32: Tf32Opt = None,
+    precision: PrecisionOpt = None,
+    deterministic: DeterministicOpt = None,
     label_norm: LabelNormOpt = None,
     split: SplitOpt = None,
     holdout_fraction: HoldoutFractionOpt = None,

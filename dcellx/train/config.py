@@ -94,6 +94,16 @@ class RunConfig(BaseModel):
     label_norm: Literal["zscore", "none"] = "zscore"
     threads: int | None = Field(None, ge=1)  # None -> torch's current setting, recorded
     device: str = "cpu"
+    # capture forward, loss, backward and the optimiser step as one CUDA graph per batch shape
+    # and replay it (dcellx.train.cuda_graph); CUDA only
+    cuda_graph: bool = False
+    # let CUDA matmuls round their inputs to TF32 (10-bit mantissa); no effect on CPU
+    tf32: bool = False
+    # bf16: matmuls autocast to bfloat16; BatchNorm statistics and optimiser state stay float32
+    precision: Literal["float32", "bf16"] = "float32"
+    # torch.use_deterministic_algorithms and a fixed cuBLAS workspace: the mode in which two GPU
+    # runs of one seed are bitwise equal (CPU runs are bitwise equal without it)
+    deterministic: bool = False
     checkpoint_every: int | None = Field(None, ge=1)  # epochs; None -> every checkpoint_seconds
     checkpoint_seconds: float = Field(300.0, gt=0)
     # what a finished run keeps: "best" weights-best.pt; "last" also checkpoint-last.pt (final
@@ -157,6 +167,11 @@ class RunConfig(BaseModel):
         if self.mode == "overfit" and self.score_sample is not None:
             raise ValueError(
                 "score_sample: overfit scores its one batch; use --score-sample with `train`"
+            )
+        if self.cuda_graph and torch.device(self.device).type != "cuda":
+            raise ValueError(
+                f"cuda_graph: --cuda-graph needs --device cuda (got {self.device!r}): "
+                "a CUDA graph is captured and replayed on a CUDA device"
             )
         if self.split_seed is None:
             self.split_seed = self.seed
@@ -339,7 +354,8 @@ def resume_changes(
     for part, items in (("run", fields), ("model", model), ("ontology", ontology)):
         for name, value in (items or {}).items():
             flag = _ONTOLOGY_FLAGS.get(name, "--" + name.replace("_", "-"))
-            given.append((f"{flag} {value}", part, name, value))
+            # an on/off flag reads as given (--tf32), not as "--tf32 True"
+            given.append((flag if value is True else f"{flag} {value}", part, name, value))
     if preset is not None:
         given.append((f"--preset {preset}", "model", "preset", preset))
     given += [(f"--set {k}={v}", *route(k), v) for k, v in (sets or {}).items()]

@@ -107,3 +107,40 @@ def test_min_genes_zero_is_a_value_not_a_missing_flag() -> None:
     cfg = make_run_config("paper", ontology={"min_genes": 0}, go="dna-repair")
     assert cfg.ontology.min_genes == 0
     assert make_run_config("paper", ontology={"min_genes": None}).ontology.min_genes is None
+
+
+def test_gpu_fields_default_off_validate_and_are_recorded() -> None:
+    """--cuda-graph / --tf32 / --precision / --deterministic: off by default, so a config.json
+    written before them loads as what it ran with; --cuda-graph names itself off CUDA; a run
+    resumed with one it did not begin with is refused (they change what it computes)."""
+    import json
+    from pathlib import Path
+
+    from dcellx.train.config import load_run_config, resume_changes
+
+    cfg = make_run_config(go="dna-repair")
+    assert (cfg.cuda_graph, cfg.tf32, cfg.precision, cfg.deterministic) == (
+        False, False, "float32", False
+    )  # fmt: skip
+    old = Path(__file__).parents[1] / "fixtures/rundirs-v1/runs/20261201-210029-binary-s4-02dc"
+    recorded = json.loads((old / "config.json").read_text())["run"]
+    assert "cuda_graph" not in recorded and "precision" not in recorded
+    loaded = load_run_config(recorded)
+    assert (loaded.cuda_graph, loaded.tf32, loaded.precision, loaded.deterministic) == (
+        False, False, "float32", False
+    )  # fmt: skip
+    gpu = make_run_config(device="cuda", cuda_graph=True, tf32=True, precision="bf16")
+    dumped = gpu.model_dump(mode="json")
+    assert dumped["cuda_graph"] and dumped["tf32"] and dumped["precision"] == "bf16"
+    assert load_run_config(dumped) == gpu  # config.json reads back as it was written
+    with pytest.raises(ConfigError, match=r"cuda_graph: --cuda-graph needs --device cuda"):
+        make_run_config(cuda_graph=True)
+    with pytest.raises(ConfigError, match=r"cuda_graph: --cuda-graph needs --device cuda"):
+        make_run_config(device="cpu", sets={"cuda_graph": True})
+    with pytest.raises(ConfigError, match="precision"):
+        make_run_config(precision="fp16")
+    assert resume_changes(loaded, old, fields={"tf32": False}) == {}
+    with pytest.raises(ConfigError, match=r"^--tf32 contradicts .* tf32 = False"):
+        resume_changes(loaded, old, fields={"tf32": True})
+    with pytest.raises(ConfigError, match=r"^--precision bf16 contradicts"):
+        resume_changes(loaded, old, fields={"precision": "bf16"})
