@@ -41,9 +41,12 @@ def _at_ceiling(c: dict[str, Any]) -> bool:
     return m is not None and ceil is not None and abs(m - ceil) <= AT_CEILING
 
 
-def _separated(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Seed ranges of train-mode r do not overlap, a above b; one seed has no range to compare."""
-    sa, sb = a["final_pearson_train_bn"], b["final_pearson_train_bn"]
+def _separated(a: dict[str, Any], b: dict[str, Any], key: str = "final_pearson_train_bn") -> bool:
+    """Seed ranges of ``key`` (train-mode r) do not overlap, a above b; one seed has no range to
+    compare."""
+    sa, sb = a[key], b[key]
+    if sa["mean"] is None or sb["mean"] is None:
+        return False
     if sa["n"] < 2 or sb["n"] < 2:
         return False
     return sa["min"] > sb["max"]
@@ -231,7 +234,88 @@ def embedding_sentences(users: dict[str, Any]) -> list[str]:
     else:
         verdict = "no variant differs from binary by more than the seed spread"
     out.append(f"{lead}{parts}: {verdict} (Table U3).")
-    return out
+    measured = [guard_embedding_sentence(users), scale_sentence(users)]
+    return out + [s for s in measured if s] + [s for s in [generalisation_sentence(users)] if s]
+
+
+def guard_embedding_sentence(users: dict[str, Any]) -> str | None:
+    """Table U3b: whether any embedding variant passes its batch's ceiling under the guard."""
+    rows = [c for c in users.get("guard_embeddings", []) if _m(c) is not None]
+    rows = [c for c in rows if c.get("ceiling_pearson") is not None]
+    if not rows:
+        return None
+    above = [c for c in rows if _m(c) > c["ceiling_pearson"] + AT_CEILING]
+    at = [c for c in rows if _at_ceiling(c)]
+    gos = sorted({c["go"] for c in rows})
+    ceil = " and ".join(
+        f"{next(c['ceiling_pearson'] for c in rows if c['go'] == g):.3f} on {g}" for g in gos
+    )
+    if above:
+        names = ", ".join(f"{c['variant']} on {c['go']} ({_m(c):.3f})" for c in above)
+        return (
+            f"Under the guard, {names} end above the ceiling of their batch ({ceil}), which "
+            "contradicts the bound: check the run (Table U3b)."
+        )
+    return (
+        f"Under the guard no embedding variant passes the ceiling of its batch ({ceil}): "
+        f"{len(at)} of {len(rows)} variant-build cells end within {AT_CEILING} of it and the "
+        "others below it, as binary does (Table U3b)."
+    )
+
+
+def scale_sentence(users: dict[str, Any]) -> str | None:
+    """Table U3c: the flattened embedding's plateau against the scale of e_g."""
+    default = _find(users.get("embeddings", []), variant="embedding")
+    scaled = [c for c in users.get("embedding_scale", []) if _m(c) is not None]
+    if default is None or _m(default) is None or not scaled:
+        return None
+    s = scaled[0]
+    std = s.get("embedding_init_std")
+    if _m(s) >= FITS and _m(default) < FITS:
+        return (
+            f"The flattened embedding's plateau (r {_rng(default)}) is an optimisation effect of "
+            f"e_g's scale: drawn with standard deviation {std} instead of 1, the same variant "
+            f"fits the batch (r {_rng(s)}; Table U3c)."
+        )
+    if _m(s) > _m(default) and _separated(s, default):
+        return (
+            f"Drawing e_g with standard deviation {std} instead of 1 lifts the flattened "
+            f"embedding from r {_rng(default)} to {_rng(s)} without reaching binary's fit, so "
+            "e_g's scale is part of its plateau but not all of it (Table U3c)."
+        )
+    return (
+        f"Drawing e_g with standard deviation {std} instead of 1 leaves the flattened embedding "
+        f"at r {_rng(s)} (default {_rng(default)}), so its plateau is not e_g's scale alone "
+        "(Table U3c)."
+    )
+
+
+TEST = "test_pearson"
+
+
+def generalisation_sentence(users: dict[str, Any]) -> str | None:
+    """Table U6: whether an embedding predicts unseen genes or pairs better than binary."""
+    gen = [c for c in users.get("generalisation", []) if c[TEST]["mean"] is not None]
+    binary = {c["split"]: c for c in gen if c["variant"] == "binary"}
+    if not binary:
+        return None
+    emb = [c for c in gen if c["variant"].startswith("embedding") and c["split"] in binary]
+    better = [c for c in emb if _separated(c, binary[c["split"]], TEST)]
+    worse = [c for c in emb if _separated(binary[c["split"]], c, TEST)]
+    held = [s for s in ("genes", "pairs") if s in binary] or sorted(binary)
+    figures = "; ".join(
+        f"held-out {s}: binary {binary[s][TEST]['mean']:.3f}, "
+        + ", ".join(f"{c['variant']} {c[TEST]['mean']:.3f}" for c in emb if c["split"] == s)
+        for s in held
+    )
+    if better:
+        names = ", ".join(f"{c['variant']} ({c['split']})" for c in better)
+        verdict = f"{names} predict better than binary beyond the seed spread"
+    elif worse and len(worse) == len(emb):
+        verdict = "every embedding predicts worse than binary beyond the seed spread"
+    else:
+        verdict = "no embedding predicts better than binary beyond the seed spread"
+    return f"On real data, the DNA-repair pairs, {verdict} (test Pearson, {figures}; Table U6)."
 
 
 def action_sentences(users: dict[str, Any]) -> list[str]:
@@ -299,7 +383,7 @@ def norm_sentences(users: dict[str, Any]) -> list[str]:
     return [f"--norm layer fits as batch norm does in all {len(layer)} cells (Table U1)."]
 
 
-def answer(users: dict[str, Any], limit: int = 10) -> list[str]:
+def answer(users: dict[str, Any], limit: int = 14) -> list[str]:
     """The answer, at most ``limit`` sentences: why, what embeddings add, what to do."""
     out = why_sentences(users) + norm_sentences(users)
     out += embedding_sentences(users) + action_sentences(users)

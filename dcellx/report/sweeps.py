@@ -13,18 +13,33 @@ from dcellx.train.compare import PLAN, SweepResult, collect, plan_sweep, run_swe
 
 
 def sweep(
-    plan: Any, name: str, variants, grid, spec, runs_dir: Path, console, run: bool = True
+    plan: Any,
+    name: str,
+    variants,
+    grid,
+    spec,
+    runs_dir: Path,
+    console,
+    run: bool = True,
+    mode: str = "overfit",
+    seeds: list[int] | None = None,
 ) -> SweepResult:
     """Run a sweep into ``runs_dir/name``, point by point as a SLURM task would: a finished point
     is skipped, an interrupted one resumed from its checkpoint, a missing one started. So a report
-    killed half-way continues where it stopped. ``plan`` is a ``ReportPlan`` or ``UsersPlan``."""
+    killed half-way continues where it stopped. ``plan`` is a ``ReportPlan`` or ``UsersPlan``;
+    ``seeds`` (default: the plan's) and ``mode`` (overfit or train) are the sweep's own.
+
+    A sweep directory kept with its tables only (``compare.csv`` without its runs and plan, as
+    ``docs/example-report/sweeps`` keeps them) counts as done: it is read, never run again, so a
+    report regenerated there runs only the sweeps it has no table of."""
     sweep_dir = runs_dir / name
-    sp = plan_sweep(variants, plan.seeds, "overfit", grid, spec)
+    sp = plan_sweep(variants, plan.seeds if seeds is None else seeds, mode, grid, spec)
+    kept_table = not (sweep_dir / PLAN).exists() and (sweep_dir / "compare.csv").exists()
+    if kept_table:
+        return read_table(sweep_dir)
     if not run:  # report what is there; nothing runs
         if (sweep_dir / PLAN).exists():
             return collect(sweep_dir)
-        if (sweep_dir / "compare.csv").exists():
-            return read_table(sweep_dir)
         return SweepResult(sweep_dir, list(grid), [], [], sp.points(), [])
     if sweep_dir.exists():
         done = collect(sweep_dir)

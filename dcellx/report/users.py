@@ -13,6 +13,14 @@ Sweeps (three seeds each):
 * ``users-presets``: presets ``paper`` and ``torchcell`` on both builds and on ``--go 2017``;
 * ``users-dna``: ``dcell-new`` on the real DNA-repair pairs (``--go dna-repair``);
 * ``users-embeddings``: the embedding variants under ``dcell-new`` on ``torchcell-latest``;
+* ``users-guard-embeddings`` (and ``-large``: the flattened and attention forms, one seed, their
+  runs cost 5-10x the others): every embedding variant under the index guard on both builds,
+  ``guard_epochs`` epochs (no run can stop at r >= 0.999 when its ceiling is lower);
+* ``users-embedding-scale``: the flattened embedding with e_g drawn at ``1/sqrt(d)`` instead of 1
+  (the plateau of ``users-embeddings``: see ``EMBEDDING_STD``);
+* ``users-generalisation`` (train mode, real data): binary, the embeddings and the additive and
+  pairwise baselines on the DNA-repair pairs, split by its own test file (``random``), by held-out
+  genes and by held-out gene pairs; ``-fixed``: the embeddings with e_g fixed at its random draw;
 * ``users-walk`` (only when a main cell reproduces the 0.45 / 0.80 gap): from that cell towards
   ``paper`` one change at a time;
 * ``users-rawlabels``: the cells closest to the plateau again with ``--label-norm none``.
@@ -62,6 +70,27 @@ WALK: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+# The flattened embedding's C_e = A_e . e_g moves by about lr * sum_k |e_gk| per Adam step (each
+# coordinate of A_e steps by ~lr along sign(dL/dC_e * e_gk)), ~6.4 lr for d = 8 and e_g ~ N(0, 1),
+# where binary's weight moves by lr: drawing e_g at 1/sqrt(d) divides that by sqrt(d).
+EMBEDDING_STD = round(1 / 8**0.5, 5)
+GENERALISATION_VARIANTS = ["binary", "embedding", "embedding-pooled", "additive", "pairwise"]
+FIXED_VARIANTS = ["embedding", "embedding-pooled"]
+SPLITS = ["random", "genes", "pairs"]
+
+
+@dataclass
+class UsersSweep:
+    """One sweep of the users' setting: ``variants`` x ``grid`` x seeds of one ``spec``."""
+
+    name: str
+    variants: list[str]
+    grid: dict[str, list[Any]]
+    spec: RunSpec
+    mode: str = "overfit"
+    seeds: list[int] | None = None  # None: the plan's
+
+
 @dataclass
 class UsersPlan:
     """Sizes of the users'-setting experiment; ``quick`` is a smoke version for CI."""
@@ -79,6 +108,9 @@ class UsersPlan:
     batches: dict[str, int | None] = field(default_factory=lambda: dict(BATCHES))
     quick: bool = False
     many_batches: int = 1000  # Table U0: seeded batches per design (no training)
+    guard_epochs: int = 200  # Table U3b: embeddings under the guard (they run to the end)
+    train_epochs: int = 100  # Table U6: generalisation runs (early stopping on validation)
+    splits: list[str] = field(default_factory=lambda: list(SPLITS))
 
 
 def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 1) -> UsersPlan:
@@ -89,6 +121,7 @@ def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 
         return UsersPlan(
             seeds=[0], epochs=3, data=data, threads=threads, records=2000,
             norms=["batch"], batches={"first-32": None}, quick=True, many_batches=40,
+            guard_epochs=3, train_epochs=2, splits=["genes"],
         )  # fmt: skip
     return UsersPlan(seeds=list(range(seeds)), epochs=500, data=data, threads=threads)
 
@@ -124,22 +157,50 @@ def _spec(plan: UsersPlan, preset: str = "dcell-new", **fields: Any) -> RunSpec:
     return RunSpec(preset=preset, fields=base)
 
 
-def sweeps(plan: UsersPlan) -> list[tuple[str, list[str], dict[str, list[Any]], RunSpec]]:
-    """(name, variants, grid, spec) of every unconditional sweep, in the order they run."""
+def _train_spec(plan: UsersPlan) -> RunSpec:
+    """The generalisation runs: the paper's model and training on the DNA-repair pairs, as
+    ``dcellx compare --mode train --go dna-repair`` runs them (the same plan, so a sweep started
+    from that command line is found again here)."""
+    fields: dict[str, Any] = {"go": "dna-repair", "threads": plan.threads, "quiet": True}
+    fields["keep_checkpoints"] = "none"
+    if plan.train_epochs != 100:  # the train default, left out of the plan as the CLI does
+        fields["epochs"] = plan.train_epochs
+    return RunSpec(preset="paper", fields=fields)
+
+
+def sweeps(plan: UsersPlan) -> list[UsersSweep]:
+    """Every unconditional sweep, in the order they run (the order of importance)."""
     main_grid = {
         "go": plan.gos,
         "deletion_rule": RULES,
         "norm": plan.norms,
         "batch_seed": list(plan.batches.values()),
     }
-    out = [("users-main", ["binary"], main_grid, _spec(plan))]
+    out = [UsersSweep("users-main", ["binary"], main_grid, _spec(plan))]
     emb = _spec(plan, go="torchcell-latest")
     variants = ["embedding"] if plan.quick else EMBEDDINGS
-    out.append(("users-embeddings", variants, {}, emb))
+    out.append(UsersSweep("users-embeddings", variants, {}, emb))
     dna = _spec(plan, data="dcell-dna-repair", go="dna-repair")
-    out.append(("users-dna", ["binary"], {}, dna))
+    out.append(UsersSweep("users-dna", ["binary"], {}, dna))
     presets = {"preset": ["paper", "torchcell"], "go": [*plan.gos, "2017"]}
-    out.append(("users-presets", ["binary"], presets, _spec(plan, "paper")))
+    out.append(UsersSweep("users-presets", ["binary"], presets, _spec(plan, "paper")))
+    split = {"split": plan.splits}
+    gen = GENERALISATION_VARIANTS[:2] if plan.quick else GENERALISATION_VARIANTS
+    out.append(UsersSweep("users-generalisation", gen, split, _train_spec(plan), "train"))
+    fixed = _train_spec(plan)
+    fixed.sets["embedding_learned"] = False
+    out.append(UsersSweep("users-generalisation-fixed", FIXED_VARIANTS[:1] if plan.quick
+                          else FIXED_VARIANTS, split, fixed, "train"))  # fmt: skip
+    guard = {"go": plan.gos, "deletion_rule": ["torchcell-index-guard"]}
+    gspec = _spec(plan, epochs=plan.guard_epochs)
+    small = ["embedding-pooled"] if plan.quick else ["embedding-pooled", "embedding-deepset"]
+    out.append(UsersSweep("users-guard-embeddings", small, guard, gspec))
+    if not plan.quick:
+        large = ["embedding", "embedding-attention"]
+        out.append(UsersSweep("users-guard-embeddings-large", large, guard, gspec, seeds=[0]))
+    scale = _spec(plan, go="torchcell-latest")
+    out.append(UsersSweep("users-embedding-scale", ["embedding"],
+                          {"embedding_init_std": [EMBEDDING_STD]}, scale))  # fmt: skip
     return out
 
 
@@ -187,7 +248,13 @@ METRICS = (
 )
 
 
-def cells(result: SweepResult, keys: list[str]) -> list[dict[str, Any]]:
+# train mode (Table U6): the test split's scores, the best validation score, epochs to the stop
+TEST_METRICS = ("test_pearson", "test_spearman", "best_pearson_eval_bn", "epochs")
+
+
+def cells(
+    result: SweepResult, keys: list[str], metrics: tuple[str, ...] = METRICS
+) -> list[dict[str, Any]]:
     """One row per grid cell (variant + ``keys``): seed statistics of every metric."""
     groups: dict[tuple, list[dict]] = {}
     for r in result.runs:
@@ -197,7 +264,7 @@ def cells(result: SweepResult, keys: list[str]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"variant": key[0], **dict(zip(keys, key[1:], strict=True))}
         row["seeds"] = len(members)
         row["stopped_early"] = sum(m.get("status") == "stopped_early" for m in members)
-        for m in METRICS:
+        for m in metrics:
             row[m] = _stats([_num(x.get(m)) for x in members])
         out.append(row)
     return out
@@ -285,8 +352,12 @@ def run_users(
     if not collect_only:  # collecting writes nothing, the screen included
         ensure_data(plan)
     out: dict[str, Any] = {"plan": plan, "sweeps": {}}
-    for name, variants, grid, spec in sweeps(plan):
-        out["sweeps"][name] = sweep(plan, name, variants, grid, spec, runs_dir, console)
+    for sw in sweeps(plan):
+        out["sweeps"][sw.name] = _sweep(
+            plan, sw.name, sw.variants, sw.grid, sw.spec, runs_dir, console,
+            run=not collect_only, mode=sw.mode, seeds=sw.seeds,
+        )  # fmt: skip
+        results.append(out["sweeps"][sw.name])
     out["missing"] = {n: len(r.missing) + len(r.failed) for n, r in out["sweeps"].items()}
     main = cells(out["sweeps"]["users-main"], ["go", "deletion_rule", "norm", "batch_seed"])
     main.sort(key=lambda c: (c["go"], c["deletion_rule"], c["norm"], c["batch_seed"] is not None))
@@ -299,6 +370,17 @@ def run_users(
     out["presets"] = cells(out["sweeps"]["users-presets"], ["preset", "go"])
     out["dna"] = cells(out["sweeps"]["users-dna"], [])
     out["embeddings"] = cells(out["sweeps"]["users-embeddings"], [])
+    out["embedding_scale"] = cells(out["sweeps"]["users-embedding-scale"], ["embedding_init_std"])
+    guard = cells(out["sweeps"]["users-guard-embeddings"], ["go"])
+    if "users-guard-embeddings-large" in out["sweeps"]:
+        guard += cells(out["sweeps"]["users-guard-embeddings-large"], ["go"])
+    for c in guard:  # the ceiling of the same batch under the same rule (Table U1's facts)
+        c.update(cell_facts(plan, screen, c["go"], "torchcell-index-guard", None))
+    out["guard_embeddings"] = sorted(guard, key=lambda c: (c["go"], c["variant"]))
+    gen = cells(out["sweeps"]["users-generalisation"], ["split"], TEST_METRICS)
+    fixed = cells(out["sweeps"]["users-generalisation-fixed"], ["split"], TEST_METRICS)
+    gen += [{**c, "variant": f"{c['variant']}, fixed e_g"} for c in fixed]
+    out["generalisation"] = gen
     out["reproductions"] = reproductions(main)
     out["walk"] = []
     for rep in out["reproductions"][:1]:

@@ -149,6 +149,8 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
     ]
     L.extend(_rows(binary + users["embeddings"], ["variant"]))
     L.append("")
+    L.extend(scale_lines(users, binary))
+    L.extend(guard_lines(users))
     if users["walk"]:
         L.append("### Table U4: from the reproducing cell towards `paper`, one change at a time\n")
         L.append("| change | --go | " + HEAD)
@@ -159,6 +161,7 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
     else:
         L.append("No main cell reproduces the users' gap, so no walk towards `paper` was run.\n")
         L.extend(unexplained(users))
+    L.extend(generalisation_lines(users))
     if users["rawlabels"]:
         L.append("### Table U5: the cells closest to the plateau, labels not z-scored\n")
         L.append("| cell | --go | " + HEAD)
@@ -199,3 +202,81 @@ def unexplained(users: dict[str, Any]) -> list[str]:
         "- their label normalisation (Table U5 reruns the closest cells with raw labels).",
         "",
     ]
+
+
+def scale_lines(users: dict[str, Any], binary: list[dict[str, Any]]) -> list[str]:
+    """Table U3c: the flattened embedding at e_g's default scale and at 1/sqrt(d)."""
+    rows = [{**c, "e_g std": "1 (default)"} for c in users.get("embeddings", [])
+            if c["variant"] == "embedding"]  # fmt: skip
+    rows += [
+        {**c, "e_g std": str(c["embedding_init_std"])} for c in users.get("embedding_scale", [])
+    ]
+    if len(rows) < 2:
+        return []
+    L = ["### Table U3c: the flattened embedding's plateau against the scale of e_g\n"]
+    L.append(
+        "dcell-new, torchcell-latest, first-32, exact deletions. The flattened embedding computes "
+        "binary's function class (C_e = A_e . e_g is one free number per term-gene-neuron "
+        "element), so a plateau below binary's fit is an optimisation effect: with e_g ~ N(0, 1) "
+        "an Adam step moves C_e by about lr * sum_k |e_gk| (~6.4 lr at d = 8) where binary's "
+        "weight moves by lr. Drawing e_g at 1/sqrt(d) is the change measured here.\n"
+    )
+    L.append("| variant | e_g std | " + HEAD)
+    L.append("|---|---|---|---|---|---|---|")
+    L.extend(_rows([{**c, "e_g std": "–"} for c in binary] + rows, ["variant", "e_g std"]))
+    L.append("")
+    return L
+
+
+def guard_lines(users: dict[str, Any]) -> list[str]:
+    """Table U3b: every embedding variant under the index guard, beside binary and the ceiling."""
+    guard = users.get("guard_embeddings") or []
+    if not guard:
+        return []
+    plan: UsersPlan = users["plan"]
+    binary = [
+        {**c, "variant": "binary"}
+        for c in users["main"]
+        if c["deletion_rule"] == "torchcell-index-guard"
+        and c["norm"] == "batch"
+        and c["batch_seed"] is None
+    ]
+    L = ["### Table U3b: embedding variants under the index guard (first-32, batch norm)\n"]
+    L.append(
+        f"dcell-new with torchcell's deletion rule, {plan.guard_epochs} epochs (binary: Table U1, "
+        f"{plan.epochs}). s_g multiplies e_g, so a deletion the guard hides is as invisible to an "
+        "embedding as to a bit: no variant can pass the ceiling of its batch.\n"
+    )
+    L.append("| --go | variant | ceiling | " + HEAD)
+    L.append("|---|---|---|---|---|---|---|---|")
+    for c in sorted(binary + guard, key=lambda c: (c["go"], c["variant"] != "binary")):
+        head = f"| {c['go']} | {c['variant']} | {_ceil(c)} |"
+        L.append(head + _rows([c], [])[0][1:])
+    L.append("")
+    return L
+
+
+def generalisation_lines(users: dict[str, Any]) -> list[str]:
+    """Table U6: test scores on the real DNA-repair pairs under three splits."""
+    gen = users.get("generalisation") or []
+    if not gen:
+        return []
+    L = ["### Table U6: generalisation on real data (DNA-repair pairs, train mode)\n"]
+    L.append(
+        "The paper's model and training (`--mode train`, Adam lr 1e-3, batch 32, early stopping "
+        "on the validation split), test Pearson and Spearman of the root prediction. *random*: "
+        "the dataset's own test file (most test genes also occur in training); *genes*: test "
+        "genotypes hold a gene no training genotype holds; *pairs*: test genotypes hold a gene "
+        "pair never seen together in training (`dcellx.train.splits`). *fixed e_g*: the same "
+        "embedding with e_g kept at its random draw (`embedding_learned=false`), the control "
+        "for what learning e_g adds. Cells: mean ± sd [seed min, max].\n"
+    )
+    L.append("| split | variant | test r | test Spearman | best validation r | epochs |")
+    L.append("|---|---|---|---|---|---|")
+    order = {s: i for i, s in enumerate(users["plan"].splits)}
+    for c in sorted(gen, key=lambda c: (order.get(c["split"], 99), c["variant"])):
+        cols = [c["split"], c["variant"], fmt(c["test_pearson"]), fmt(c["test_spearman"]),
+                fmt(c["best_pearson_eval_bn"]), fmt(c["epochs"], 0)]  # fmt: skip
+        L.append("| " + " | ".join(cols) + " |")
+    L.append("")
+    return L

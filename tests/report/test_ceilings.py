@@ -68,7 +68,10 @@ def test_a_sweep_kept_as_its_compare_csv_is_read_back() -> None:
     assert abs(guard[0]["final_pearson_train_bn"]["mean"] - 0.2201) < 1e-4  # Table U1's 0.220
     # collect-only on such a directory reads the table and writes nothing
     plan = UsersPlan(seeds=[0, 1, 2], epochs=500, data=EXAMPLE / "absent.txt")
-    name, variants, grid, spec = sweeps(plan)[0]
-    before = sorted(p.name for p in (EXAMPLE / name).iterdir())
-    got = sweep(plan, name, variants, grid, spec, EXAMPLE, console=None, run=False)
-    assert len(got.runs) == 48 and sorted(p.name for p in (EXAMPLE / name).iterdir()) == before
+    sw = sweeps(plan)[0]
+    before = sorted(p.name for p in (EXAMPLE / sw.name).iterdir())
+    got = sweep(plan, sw.name, sw.variants, sw.grid, sw.spec, EXAMPLE, console=None, run=False)
+    assert len(got.runs) == 48 and sorted(p.name for p in (EXAMPLE / sw.name).iterdir()) == before
+    # and a report that runs (no --collect-only) counts a kept table as done: nothing runs again
+    got = sweep(plan, sw.name, sw.variants, sw.grid, sw.spec, EXAMPLE, console=None, run=True)
+    assert len(got.runs) == 48 and sorted(p.name for p in (EXAMPLE / sw.name).iterdir()) == before
