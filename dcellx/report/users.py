@@ -111,9 +111,12 @@ class UsersPlan:
     guard_epochs: int = 200  # Table U3b: embeddings under the guard (they run to the end)
     train_epochs: int = 100  # Table U6: generalisation runs (early stopping on validation)
     splits: list[str] = field(default_factory=lambda: list(SPLITS))
+    device: str = "cpu"  # every run's torch device (left out of the plans on the CPU)
 
 
-def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 1) -> UsersPlan:
+def make_users_plan(
+    runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 1, device: str = "cpu"
+) -> UsersPlan:
     """Full: 3 seeds x 500 epochs on the users' data size; quick: 1 seed x 3 epochs, batch norm,
     first-32 only, a 2,000-record file (a smoke test of every code path, not evidence)."""
     data = runs_dir / ("trigenic-sga-quick.txt" if quick else "trigenic-sga-s0.txt")
@@ -121,9 +124,11 @@ def make_users_plan(runs_dir: Path, quick: bool, seeds: int = 3, threads: int = 
         return UsersPlan(
             seeds=[0], epochs=3, data=data, threads=threads, records=2000,
             norms=["batch"], batches={"first-32": None}, quick=True, many_batches=40,
-            guard_epochs=3, train_epochs=2, splits=["genes"],
+            guard_epochs=3, train_epochs=2, splits=["genes"], device=device,
         )  # fmt: skip
-    return UsersPlan(seeds=list(range(seeds)), epochs=500, data=data, threads=threads)
+    return UsersPlan(
+        seeds=list(range(seeds)), epochs=500, data=data, threads=threads, device=device
+    )
 
 
 def ensure_data(plan: UsersPlan) -> Path:
@@ -153,6 +158,8 @@ def _spec(plan: UsersPlan, preset: str = "dcell-new", **fields: Any) -> RunSpec:
         "fit_stop_pearson": plan.fit_stop_pearson,
         "fit_stop_epochs": plan.fit_stop_epochs,
     }
+    if plan.device != "cpu":  # on the CPU the plans stay those of the runs already made
+        base["device"] = plan.device
     base.update(fields)
     return RunSpec(preset=preset, fields=base)
 
@@ -165,6 +172,8 @@ def _train_spec(plan: UsersPlan) -> RunSpec:
     fields["keep_checkpoints"] = "none"
     if plan.train_epochs != 100:  # the train default, left out of the plan as the CLI does
         fields["epochs"] = plan.train_epochs
+    if plan.device != "cpu":
+        fields["device"] = plan.device
     return RunSpec(preset="paper", fields=fields)
 
 
