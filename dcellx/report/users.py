@@ -200,6 +200,9 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
     fixed.sets["embedding_learned"] = False
     out.append(UsersSweep("users-generalisation-fixed", FIXED_VARIANTS[:1] if plan.quick
                           else FIXED_VARIANTS, split, fixed, "train"))  # fmt: skip
+    scale = _spec(plan, go="torchcell-latest")
+    out.append(UsersSweep("users-embedding-scale", ["embedding"],
+                          {"embedding_init_std": [EMBEDDING_STD]}, scale))  # fmt: skip
     guard = {"go": plan.gos, "deletion_rule": ["torchcell-index-guard"]}
     gspec = _spec(plan, epochs=plan.guard_epochs)
     small = ["embedding-pooled"] if plan.quick else ["embedding-pooled", "embedding-deepset"]
@@ -207,9 +210,6 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
     if not plan.quick:
         large = ["embedding", "embedding-attention"]
         out.append(UsersSweep("users-guard-embeddings-large", large, guard, gspec, seeds=[0]))
-    scale = _spec(plan, go="torchcell-latest")
-    out.append(UsersSweep("users-embedding-scale", ["embedding"],
-                          {"embedding_init_std": [EMBEDDING_STD]}, scale))  # fmt: skip
     return out
 
 
