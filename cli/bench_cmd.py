@@ -11,10 +11,12 @@ from rich.table import Table
 
 from dcellx.bench import run_bench
 from dcellx.data.universe import load_ontology_with_datasets
+from dcellx.errors import ConfigError
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
 from dcellx.nn.engines import ENGINES
 from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET
+from dcellx.train.context import check_device
 from dcellx_cli.common import GoOpt
 
 console = Console()
@@ -35,22 +37,37 @@ def bench(
         str, typer.Option(help="fused (default) or autograd: the fast engine's two forms.")
     ] = "fused",
     buckets: Annotated[
-        str, typer.Option(help="cost-v1 (the cost model's plan) or ratio-1.3 (the former cells).")
-    ] = "cost-v1",
+        str | None,
+        typer.Option(
+            help="cost-v1 (the cost model's plan, fitted on CPU), gpu-v0 (its GPU prior) or "
+            "ratio-1.3 (the former cells); default: the device's (gpu-v0 on cuda, else cost-v1)."
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="torch device: cpu, cuda, cuda:N (timed by CUDA events there).")
+    ] = "cpu",
+    tf32: Annotated[
+        bool, typer.Option("--tf32", help="CUDA: float32 matmuls (step and roof) may use TF32.")
+    ] = False,
     profile: Annotated[
         bool, typer.Option("--profile", help="Also print where a step's time goes, by part.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Training samples/s of the fast engine vs the reference loop, GFLOP/s, peak RSS."""
+    """Training samples/s of the fast engine vs the reference loop, GFLOP/s, peak memory; on a
+    GPU also the forecast of one 7 M-genotype epoch (use --go 2017 for the full GO)."""
     if engine not in ENGINES:
         raise typer.BadParameter(
             f"{engine!r}: choose {' or '.join(ENGINES)}", param_hint="--engine"
         )
-    if buckets not in PLANS:
+    if buckets is not None and buckets not in PLANS:
         raise typer.BadParameter(
             f"{buckets!r}: choose {' or '.join(PLANS)}", param_hint="--buckets"
         )
+    try:
+        check_device(device)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--device") from None
     cfg = make_config(preset, variant=variant)
     out = run_bench(
         load_ontology_with_datasets(go),
@@ -63,6 +80,8 @@ def bench(
         profile=profile,
         engine=engine,
         buckets=buckets,
+        device=device,
+        tf32=tf32,
     )
     if as_json:
         typer.echo(json.dumps(out, indent=2))

@@ -11,6 +11,10 @@ Kernel lines cut across parts: all ``aten::bmm`` (forward and both backward prod
 FLOPs the bucket padding spends), the gathers and the index-adds of their backward, and the
 allocator (``empty*``) and zero-fills (``fill_``/``zero_``). Profiled times include the
 profiler's own overhead per op (about 1-2 us); the unprofiled step time is reported beside them.
+
+On CUDA the profiler records CUDA activity too and every figure is device time (the kernels an op
+or a part launched, ``device_time_total``; kernel families by ``self_device_time_total``): host
+time there is launch time, not the step's. The unprofiled step is then synchronised around.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+import torch
 from torch.profiler import ProfilerActivity, profile, record_function
+
+from dcellx.bench.timing import synchronize
 
 # engine parts, in the order a forward runs them (dcellx.nn.dcell and the bench's step)
 PARTS = (
@@ -61,12 +68,15 @@ def _backward_node(event):
     return None
 
 
-def breakdown(events, steps: int) -> dict:
-    """Per-step milliseconds by part (forward, backward) and by kernel family.
+def breakdown(events, steps: int, device_time: bool = False) -> dict:
+    """Per-step milliseconds by part (forward, backward) and by kernel family; ``device_time``:
+    the kernels' time on the device instead of the host's (CUDA).
 
     A part's range in the forward is charged to its forward; a backward node is charged to the
     part that made it, less the part ranges inside it (a hand-written backward, such as the
     fused engine's, marks its own parts), which go to those parts' backward."""
+    total = "device_time_total" if device_time else "cpu_time_total"
+    self_total = "self_device_time_total" if device_time else "self_cpu_time_total"
     parts = set(PARTS)
     seq_part: dict[int, str] = {}
     for e in events:
@@ -83,37 +93,37 @@ def breakdown(events, steps: int) -> dict:
     for e in events:
         name = e.name
         if name == "dcellx.step":
-            step_us += e.cpu_time_total
+            step_us += getattr(e, total)
         elif name in parts and _part_of(e.cpu_parent, parts) is None:
             node = _backward_node(e)
             if node is None:
-                fwd[name] += e.cpu_time_total
+                fwd[name] += getattr(e, total)
             else:
-                bwd[name] += e.cpu_time_total
-                inner[id(node)] += e.cpu_time_total
+                bwd[name] += getattr(e, total)
+                inner[id(node)] += getattr(e, total)
         elif name.startswith("Optimizer.step#"):
-            adam += e.cpu_time_total
+            adam += getattr(e, total)
         elif name.startswith("Optimizer.zero_grad#"):
-            zero += e.cpu_time_total
+            zero += getattr(e, total)
         # kernel families, self time (an op's own time without the ops it calls)
         if name == "aten::bmm":
-            kernels["bmm"] += e.self_cpu_time_total
+            kernels["bmm"] += getattr(e, self_total)
             bmm_calls += 1
         elif name in GATHERS:
-            kernels["gathers"] += e.self_cpu_time_total
+            kernels["gathers"] += getattr(e, self_total)
         elif name in SCATTERS:
-            kernels["index-adds"] += e.self_cpu_time_total
+            kernels["index-adds"] += getattr(e, self_total)
         elif name in ALLOC:
-            kernels["allocator"] += e.self_cpu_time_total
+            kernels["allocator"] += getattr(e, self_total)
         elif name in FILLS:
-            kernels["zero-fills"] += e.self_cpu_time_total
+            kernels["zero-fills"] += getattr(e, self_total)
         elif name == "aten::cat":
-            kernels["cat"] += e.self_cpu_time_total
+            kernels["cat"] += getattr(e, self_total)
     for e in events:
         if e.name.startswith(EVALUATE) and _backward_node(e.cpu_parent) is None:
             part = "grad accumulation" if "AccumulateGrad" in e.name else None
             part = part or seq_part.get(e.sequence_nr, "other")
-            bwd[part] += e.cpu_time_total - inner.get(id(e), 0.0)
+            bwd[part] += getattr(e, total) - inner.get(id(e), 0.0)
     ms = 1e-3 / steps
     rows = []
     for p in (*PARTS, "grad accumulation", "other"):
@@ -131,20 +141,29 @@ def breakdown(events, steps: int) -> dict:
     }
 
 
-def profile_steps(step: Callable[[], None], steps: int = 2) -> dict:
+def profile_steps(
+    step: Callable[[], None], steps: int = 2, device: torch.device | None = None
+) -> dict:
     """Run ``step`` ``steps`` times unprofiled (time, page faults) and ``steps`` times under
-    the profiler; return ``breakdown`` plus the unprofiled figures."""
+    the profiler (with CUDA activity on a CUDA ``device``); return ``breakdown`` plus the
+    unprofiled figures."""
+    device = device or torch.device("cpu")
+    cuda = device.type == "cuda"
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
     wall = (time.perf_counter() - t0) / steps
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if cuda else [])]
+    with profile(activities=activities) as prof:
         for _ in range(steps):
             with record_function("dcellx.step"):
                 step()
-    out = breakdown(prof.events(), steps)
+        synchronize(device)
+    out = breakdown(prof.events(), steps, device_time=cuda)
     out["step_ms"] = wall * 1e3
     out["minor_page_faults_per_step"] = round(faults)
     return out

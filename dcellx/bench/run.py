@@ -4,12 +4,23 @@ process, on the real DNA-repair genotypes, with the dense-matmul speed as the ya
 FLOPs counted are the model's useful multiply-adds only: 2 * in * out per term Linear per sample
 (what the paper's dense model computes; padding and the sparse shortcut for gene inputs do not
 change the count), forward + backward taken as 3x forward. The yardstick (``gflops_dense_matmul``)
-is a 2048 x 2048 float32 product timed after every engine step, so the two share the machine's
-state; ``--engine autograd --buckets ratio-1.3`` runs the engine as it was before the fused form.
+is a dense square product on the same device, in the same precision, timed after every engine
+step, so the two share the machine's state (``dcellx.bench.timing``: 2048^2 float32 on CPU,
+timed by the host clock; 4096^2 on a GPU, timed by CUDA events); ``--engine autograd --buckets
+ratio-1.3`` runs the engine as it was before the fused form.
+
+On a device other than the CPU the output also holds the device's name, the peak memory the
+allocator handed out (``torch.cuda.max_memory_allocated`` from the model's construction on, the
+GPU's share; ``peak_rss_mb`` stays the host's) and a forecast of one training epoch over 7 M
+genotypes (the original DCell's scale): ceil(7,000,000 / B) optimiser steps at the measured step
+time, on the bench's ``--go`` and batch size B, without data loading (0.03 % of a step,
+``benchmarks/README.md``, genome-scale training) and without scoring; run it with ``--go 2017``
+for the full 2017 GO. The CPU output is unchanged.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -17,9 +28,10 @@ import torch
 
 from dcellx.batch import encode_genotypes, make_batch
 from dcellx.bench.profile import profile_steps
+from dcellx.bench.timing import time_steps, time_with_roof
 from dcellx.data.datasets import load_dataset
 from dcellx.data.inspect import peak_rss_mb
-from dcellx.nn.buckets import PLANS
+from dcellx.nn.buckets import PLANS, default_plan
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.dcell import DCell
 from dcellx.nn.init import init_term_state
@@ -28,24 +40,6 @@ from dcellx.nn.loss import dcell_loss
 from dcellx.nn.ops import section
 from dcellx.nn.reference import ReferenceDCell
 from dcellx.ontology.compiled import CompiledOntology
-
-
-def _time_with_roof(step, n: int, size: int = 2048) -> tuple[float, float]:
-    """(seconds per ``step``, roof GFLOP/s), each step followed by one square product of
-    ``size``: both are measured over the same minutes, so a machine whose speed drifts (a
-    shared VM: the roof was seen anywhere in 116-187 GFLOP/s within one hour) moves both alike
-    and their ratio stays a property of the engine."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    t_step = t_roof = 0.0
-    for _ in range(n):
-        t0 = time.perf_counter()
-        step()
-        t1 = time.perf_counter()
-        a @ b
-        t_roof += time.perf_counter() - t1
-        t_step += t1 - t0
-    return t_step / n, 2 * size**3 * n / t_roof / 1e9
 
 
 def _train_step(model, opt, inputs, y: torch.Tensor, cfg: ModelConfig):
@@ -62,11 +56,13 @@ def _train_step(model, opt, inputs, y: torch.Tensor, cfg: ModelConfig):
     return step
 
 
+# one epoch of the original DCell's scale (~7 M genotypes) for the forecast
+EPOCH_GENOTYPES = 7_000_000
+
+
 def _time_steps(step, n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        step()
-    return (time.perf_counter() - t0) / n
+    """Seconds per step on CPU (``benchmarks/bench_buckets.py``)."""
+    return time_steps(step, n, torch.device("cpu"))
 
 
 def run_bench(
@@ -80,9 +76,15 @@ def run_bench(
     with_reference: bool = True,
     profile: bool = False,
     engine: str = "fused",
-    buckets: str = "cost-v1",
+    buckets: str | None = None,
+    device: str = "cpu",
+    tf32: bool = False,
 ) -> dict:
-    """Measure and return the bench JSON (see module docstring for what is counted)."""
+    """Measure and return the bench JSON (see module docstring for what is counted).
+    ``buckets``: a plan of ``PLANS``, None for the device's own (``default_plan``); ``tf32``:
+    let float32 matmuls on CUDA use TF32 (the step's and the roof's), restored afterwards."""
+    dev = torch.device(device)
+    buckets = buckets or default_plan(device)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     layout = ModelLayout(onto, cfg, PLANS[buckets])
@@ -93,61 +95,101 @@ def run_bench(
     for _ in range(20):
         batch = make_batch(enc, rows)
     batch_ms = (time.perf_counter() - t0) / 20 * 1000
+    batch = batch.to(dev)
     y = batch.y[:, 0]
-
-    model = DCell(onto, cfg, layout, engine)
-    model.load_term_state_dict(state)
-    model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-
-    engine_step = _train_step(model, opt, batch, y, cfg)
-    engine_step()  # warm-up (allocator, Adam state)
-    engine_step()
-    t_engine, gflops_dense = _time_with_roof(engine_step, steps)
-    rss = peak_rss_mb()
-    prof = profile_steps(engine_step) if profile else None
-    params = model.num_parameters()
-    macs = layout.useful_macs_per_sample()
-    flops_step = 2 * macs * 3 * batch_size
-    out = {
-        "go": onto.name,
-        "preset": cfg.preset,
-        "variant": cfg.variant,
-        "engine": model.engine.name,
-        "buckets": buckets,
-        "batch_size": batch_size,
-        "threads": torch.get_num_threads(),
-        "engine_samples_per_s": round(batch_size / t_engine, 2),
-        "engine_step_s": round(t_engine, 4),
-        "gflops_achieved": round(flops_step / t_engine / 1e9, 2),
-        "gflops_dense_matmul": round(gflops_dense, 2),
-        "mflop_per_sample_fwd": round(2 * macs / 1e6, 2),
-        "peak_rss_mb": round(rss, 1),
-        "params": params,
-        "neurons": layout.num_neurons,
-        "terms": onto.num_terms,
-        "strata": onto.num_strata,
-        "batch_build_ms": round(batch_ms, 4),
-    }
-    out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        out, prof, t_engine = _engine_figures(
+            onto, cfg, layout, state, batch, y, steps, engine, dev, profile
+        )
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32_before
+    out.update(buckets=buckets, batch_build_ms=round(batch_ms, 4))
     if prof is not None:
         out["profile"] = _with_bmm_flops(prof, layout, batch_size)
-    del engine_step, model, opt  # free the engine before building the reference
     if with_reference:
-        ref = ReferenceDCell(onto, cfg, layout)
+        ref = ReferenceDCell(onto, cfg, layout).to(dev)
         ref.load_state_dict(state)
         ref.train()
         ropt = torch.optim.Adam(ref.parameters(), lr=1e-3, fused=True)
         x = batch.dense(onto.num_genes)
         ref_step = _train_step(ref, ropt, x, y, cfg)
         ref_step()
-        t_ref = _time_steps(ref_step, reference_steps)
+        t_ref = time_steps(ref_step, reference_steps, dev)
         out["reference_samples_per_s"] = round(batch_size / t_ref, 2)
         out["speedup"] = round(t_ref / t_engine, 2)
     else:
         out["reference_samples_per_s"] = None
         out["speedup"] = None
+    if dev.type != "cpu":
+        out.update(_device_figures(dev, batch_size, t_engine, tf32))
     return out
+
+
+def _engine_figures(onto, cfg, layout, state, batch, y, steps, engine, dev, profile):
+    """(the engine's figures in the CPU bench's order, its profile or None, seconds a step)."""
+    B = batch.size
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    model = DCell(onto, cfg, layout, engine).to(dev)
+    model.load_term_state_dict(state)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    engine_step = _train_step(model, opt, batch, y, cfg)
+    engine_step()  # warm-up (allocator, Adam state)
+    engine_step()
+    t_engine, gflops_dense = time_with_roof(engine_step, steps, dev)
+    rss = peak_rss_mb()
+    gpu_mb = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
+    prof = profile_steps(engine_step, device=dev) if profile else None
+    macs = layout.useful_macs_per_sample()
+    flops_step = 2 * macs * 3 * B
+    out = {
+        "go": onto.name,
+        "preset": cfg.preset,
+        "variant": cfg.variant,
+        "engine": model.engine.name,
+        "buckets": None,  # filled in by run_bench (keeps the CPU table's order)
+        "batch_size": B,
+        "threads": torch.get_num_threads(),
+        "engine_samples_per_s": round(B / t_engine, 2),
+        "engine_step_s": round(t_engine, 4 if dev.type == "cpu" else 6),
+        "gflops_achieved": round(flops_step / t_engine / 1e9, 2),
+        "gflops_dense_matmul": round(gflops_dense, 2),
+        "mflop_per_sample_fwd": round(2 * macs / 1e6, 2),
+        "peak_rss_mb": round(rss, 1),
+        "params": model.num_parameters(),
+        "neurons": layout.num_neurons,
+        "terms": onto.num_terms,
+        "strata": onto.num_strata,
+        "batch_build_ms": None,  # filled in by run_bench
+    }
+    out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
+    if gpu_mb is not None:
+        out["peak_gpu_mb"] = round(gpu_mb, 1)
+    return out, prof, t_engine
+
+
+def epoch_forecast_s(step_s: float, batch_size: int, genotypes: int = EPOCH_GENOTYPES) -> float:
+    """Seconds of one training epoch over ``genotypes`` at ``step_s`` a step of ``batch_size``:
+    ceil(genotypes / batch_size) steps (the last one partial but a full step's time)."""
+    return math.ceil(genotypes / batch_size) * step_s
+
+
+def _device_figures(dev: torch.device, batch_size: int, t_engine: float, tf32: bool) -> dict:
+    """What a non-CPU bench adds: device, versions, timer, precision, the 7 M-genotype epoch."""
+    cuda = dev.type == "cuda"
+    return {
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if cuda else dev.type,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if cuda else None,
+        "timer": "cuda-events" if cuda else "perf_counter+synchronize",
+        "precision": "float32",
+        "tf32": tf32,
+        "epoch_7m_forecast_min": round(epoch_forecast_s(t_engine, batch_size) / 60, 2),
+    }
 
 
 def _with_bmm_flops(prof: dict, layout: ModelLayout, batch_size: int) -> dict:

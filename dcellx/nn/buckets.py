@@ -24,6 +24,12 @@ optimiser state is packed by bucket, so runs record the plan they use (``RunConf
 ``plan_buckets`` sorts the stratum's terms (by width then fan-in, and by fan-in then width) and
 splits each order into contiguous groups by dynamic programming over that cost, keeping the
 cheaper of the two plans.
+
+**On a GPU** the same model holds with other constants (``GPU_COST``, plan ``gpu-v0``): a
+kernel launch costs about the same 5-10 us whatever its size, while padded multiply-adds are
+nearly free next to it, so the least-cost plan has far fewer, larger buckets. ``default_plan``
+picks ``gpu-v0`` for a CUDA device and ``cost-v1`` otherwise; a run resolves its plan from its
+device once and records the name (``RunConfig.buckets``), so resuming it elsewhere keeps it.
 """
 
 from __future__ import annotations
@@ -82,6 +88,31 @@ def plan_buckets(fan: np.ndarray, width: np.ndarray, cost: BucketCost) -> list[n
     return best[1]
 
 
+# NOT YET FITTED ON A GPU: a prior from first principles (one H100, float32, eager launches),
+# to be replaced by constants fitted on a GPU (``scripts/gpu_check.sh`` times the bmm grid and
+# the candidate plans; fitted constants get a new name, ``gpu-v1``, never these changed).
+#   k0 = 6 kernels a bucket a step (the product, its two backward products, the heads' three)
+#        x ~7.5 us each: what launching costs on the host while the GPU waits for work;
+#   k1 ~ 0: the matrices of one bmm run side by side in one launch;
+#   k2 = 3 products x 1e-13 s per multiply-add (~20 TFLOP/s, a third of the H100's float32
+#        peak for thin batched products) + Adam's update of a padded weight (7 float32 streams,
+#        28 B at ~2.5 TB/s = 1.1e-11 s, spread over the nominal batch of 256);
+#   k3 = ~10 float32 reads and writes per padded row element (the elementwise passes, gather and
+#        index-add) at ~2.5 TB/s of HBM.
+# Against cost-v1 a bucket's launch is worth ~600x more padded multiply-adds (k0 / (k2 B)).
+GPU_COST = BucketCost(k0=4.5e-5, k1=1e-8, k2=3.4e-13, k3=1.6e-11, batch=256)
+
 # the plans a run can record (``RunConfig.buckets``) -> ``ModelLayout``'s ``buckets`` argument
-# (None: ``BucketCost()``, whose constants are cost-v1; 1.3: the former fixed log-ratio cells)
-PLANS: dict[str, float | None] = {"cost-v1": None, "ratio-1.3": 1.3}
+# (a cost model to minimise, or 1.3: the former fixed log-ratio cells)
+PLANS: dict[str, BucketCost | float] = {
+    "cost-v1": BucketCost(),
+    "ratio-1.3": 1.3,
+    "gpu-v0": GPU_COST,
+}
+
+
+def default_plan(device: str) -> str:
+    """The plan a run on ``device`` gets when it names none: ``gpu-v0`` on CUDA (``"cuda"``,
+    ``"cuda:1"``), ``cost-v1`` (fitted on CPU) elsewhere. Resolved once, when the run's config
+    is made (``RunConfig``), and recorded; ``dcellx bench`` resolves it the same way."""
+    return "gpu-v0" if str(device).split(":")[0] == "cuda" else "cost-v1"
