@@ -81,6 +81,13 @@ def check_device(device: str) -> torch.device:
     return dev
 
 
+def synchronize(dev: torch.device) -> None:
+    """Wait until ``dev`` has finished the work queued on it (CUDA runs asynchronously to the
+    host; the CPU computes in place, so there is nothing to wait for)."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
 def make_scheduler(cfg: RunConfig, opt: torch.optim.Optimizer) -> Scheduler | None:
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs, eta_min=cfg.min_lr)

@@ -11,6 +11,11 @@ Under ``--ddp`` every process walks the same global batches and steps on its par
 
 ``max_steps`` counts optimiser steps over the whole run (``LoopState.steps``): the epoch that
 reaches it stops there and is scored on the steps it took, as a signal-stopped epoch resumes.
+
+Nothing is read back to the host per step: the losses are summed and the predictions kept on the
+device, and read once when the epoch is scored (or saved mid-epoch). The sums are the float64
+sums of ``loss * rows`` in step order, the same additions in the same order as when each step's
+loss was read as a Python float, so CPU metrics are unchanged to the last bit.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import numpy as np
 import torch
 
 from dcellx.train.checkpoint import LoopState
-from dcellx.train.context import RunContext
+from dcellx.train.context import RunContext, synchronize
 from dcellx.train.evaluate import epoch_row, predict_split
 from dcellx.train.signals import StopSignals
 from dcellx.train.throughput import Throughput
+from dcellx.train.world import Losses
 
 
 @dataclass
@@ -75,6 +81,36 @@ def planned_steps(ctx: RunContext) -> int:
     return planned if ctx.cfg.max_steps is None else min(planned, ctx.cfg.max_steps)
 
 
+def as_float64(losses: Losses, dev: torch.device) -> torch.Tensor:
+    """A step's three losses as a float64 tensor on ``dev`` (exact: float32 and Python floats
+    both widen to float64 without rounding)."""
+    return torch.as_tensor(losses, dtype=torch.float64, device=dev)
+
+
+def _accumulators(partial: dict[str, Any] | None, dev: torch.device) -> dict[str, Any]:
+    """The epoch's running sums: fresh, or those a mid-epoch checkpoint saved (``_saved``: on the
+    CPU, the loss sums as floats), moved to the device."""
+    if partial is None:
+        sums = torch.zeros(3, dtype=torch.float64, device=dev)
+        return {"n": 0, "sums": sums, "pred": [], "y": []}
+    return {
+        "n": partial["n"],
+        "sums": torch.tensor(partial["sums"], dtype=torch.float64, device=dev),
+        "pred": [p.to(dev) for p in partial["pred"]],
+        "y": list(partial["y"]),
+    }
+
+
+def _saved(acc: dict[str, Any]) -> dict[str, Any]:
+    """``acc`` as a checkpoint keeps it (``LoopState.partial``): on the CPU, sums as floats."""
+    return {
+        "n": acc["n"],
+        "sums": acc["sums"].tolist(),
+        "pred": [torch.cat(acc["pred"]).cpu()],
+        "y": [torch.cat(acc["y"])],
+    }
+
+
 def overfit_epoch(
     ctx: RunContext,
     state: LoopState,
@@ -94,7 +130,8 @@ def overfit_epoch(
     ctx.model.eval()
     with torch.no_grad():
         p_eval = ctx.model(fixed.full)[0].double().cpu().numpy()
-    return epoch_row(losses, p_train, fixed.y, p_eval, fixed.y)
+    read = tuple(as_float64(losses, ctx.dev).tolist())
+    return epoch_row(read, p_train, fixed.y, p_eval, fixed.y)
 
 
 def train_epoch(
@@ -107,7 +144,8 @@ def train_epoch(
     meter: Throughput | None = None,
 ) -> dict[str, Any] | None:
     """After a mid-epoch stop the accumulators are in ``state.partial`` and the position in
-    ``state.step``; a resumed epoch continues from them. ``meter`` times every step."""
+    ``state.step``; a resumed epoch continues from them. ``meter`` times every step (and while
+    it measures, each step waits for the device to finish, so that its time is the step's)."""
     cfg, data, world = ctx.cfg, ctx.data, ctx.world
     split = data.train
     order = np.random.default_rng([cfg.seed, epoch]).permutation(split.rows)
@@ -117,7 +155,7 @@ def train_epoch(
     end = len(chunks)
     if cfg.max_steps is not None:  # the run's last step may fall inside this epoch
         end = min(end, state.step + max(cfg.max_steps - state.steps, 0))
-    acc = state.partial or {"n": 0, "sums": [0.0, 0.0, 0.0], "pred": [], "y": []}
+    acc = _accumulators(state.partial, ctx.dev)
     for k in range(state.step, end):
         t0 = time.perf_counter()
         rows = chunks[k]
@@ -125,27 +163,28 @@ def train_epoch(
         t_data = time.perf_counter() - t0  # building the batch: slicing the store's arrays
         root, losses = world.step(ctx.net, ctx.opt, batch, len(rows), cfg.model, alpha, l2)
         acc["n"] += len(rows)
-        acc["sums"] = [s + v * len(rows) for s, v in zip(acc["sums"], losses, strict=True)]
-        acc["pred"].append(root.double().cpu())
+        acc["sums"] += as_float64(losses, ctx.dev) * len(rows)
+        acc["pred"].append(root.double())
         acc["y"].append(torch.from_numpy(split.z[rows]).double())
         state.steps += 1
         if meter is not None:
+            if meter.timing:
+                synchronize(ctx.dev)
             meter.add(time.perf_counter() - t0, len(rows), t_data)
             state.forecast = meter.forecast
         stop.after_step(epoch, k + 1)
         if stop.agreed() is not None and k + 1 < end:
-            acc["pred"], acc["y"] = [torch.cat(acc["pred"])], [torch.cat(acc["y"])]
-            state.step, state.partial = k + 1, acc
+            state.step, state.partial = k + 1, _saved(acc)
             return None
     if end < len(chunks):
         state.max_steps_reached = True
     if not ctx.writes:
         return {}
-    p_train, y_train = torch.cat(acc["pred"]).numpy(), torch.cat(acc["y"]).numpy()
+    p_train, y_train = torch.cat(acc["pred"]).cpu().numpy(), torch.cat(acc["y"]).numpy()
     val_rows = ctx.scored.get("val", data.val.rows)  # --score-sample: the run's fixed sample
     p_val = predict_split(ctx.model, data.val, val_rows, ctx.dev)
     y_val = data.val.z[val_rows].astype(np.float64)
-    losses = tuple(s / acc["n"] for s in acc["sums"])
+    losses = tuple(s / acc["n"] for s in acc["sums"].tolist())
     row = epoch_row(losses, p_train, y_train, p_val, y_val)
     row["val_loss"] = float(np.mean((p_val - y_val) ** 2))
     return row

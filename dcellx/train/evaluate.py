@@ -11,7 +11,6 @@ from torch import nn
 from dcellx.train.data import RunData, Split
 from dcellx.train.metrics import pearson, regression_metrics
 from dcellx.train.metrics import spearman as spearman_r
-from dcellx.train.world import Losses
 
 EVAL_BATCH = 512  # rows per no-grad forward when scoring a split
 # --score-sample: each split's sample is drawn from [seed, SAMPLE_STREAM, split], a stream apart
@@ -22,13 +21,14 @@ SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 
 @torch.no_grad()
 def predict_split(model: nn.Module, split: Split, rows: np.ndarray, device: torch.device):
-    """Eval-mode root predictions (normalised units) for ``rows`` of ``split``, float64."""
+    """Eval-mode root predictions (normalised units) for ``rows`` of ``split``, float64. The
+    predictions stay on the device until the split is done and come back in one copy."""
     model.eval()
     out = []
     for i in range(0, len(rows), EVAL_BATCH):
         root, _ = model(split.batch(rows[i : i + EVAL_BATCH]).to(device))
-        out.append(root.double().cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
+        out.append(root.double())
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0)
 
 
 def sample_rows(rows: np.ndarray, n: int | None, seed: int, name: str) -> np.ndarray:
@@ -75,7 +75,7 @@ def score_splits(
 
 
 def epoch_row(
-    losses: Losses,
+    losses: tuple[float, float, float],
     p_train: np.ndarray,
     y_train: np.ndarray,
     p_eval: np.ndarray,

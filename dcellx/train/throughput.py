@@ -5,10 +5,13 @@ The first steps of a process are slower than the rest (the optimiser allocates i
 allocator faults in fresh pages, caches warm up), so ``WARMUP_STEPS`` are skipped and the next
 ``MEASURED_STEPS`` timed (fewer where the process has fewer steps to take, as under
 ``--max-steps 5``; none where it has no more than the warm-up). Each step is timed on its own,
-from building its batch to having its predictions on the CPU, so a checkpoint or a validation
-pass between two steps is not counted. The forecast is a wall-clock figure: it goes to the
-console and to ``summary.json`` and never to ``metrics.csv``, which stays equal between two runs
-with one seed.
+from building its batch to its optimiser step being done, so a checkpoint or a validation pass
+between two steps is not counted. On CUDA the host only queues a step's kernels: while the
+warm-up and the window are timed (``timing``) the epoch waits for the device after each step;
+after them it does not, and a step's time is the host's, which equals the device's once the
+queue is full (the actual rate in ``record`` is then off by at most the queue's depth per epoch).
+The forecast is a wall-clock figure: it goes to the console and to ``summary.json`` and never to
+``metrics.csv``, which stays equal between two runs with one seed.
 """
 
 from __future__ import annotations
@@ -57,6 +60,12 @@ class Throughput:
         self.first_step_unix: float | None = None
         self.forecast = forecast
         self.measured = False
+
+    @property
+    def timing(self) -> bool:
+        """Whether the next step is one of the warm-up or the measured window, whose times must
+        be the device's (the caller waits for the device before reading the clock)."""
+        return not self.measured and self.steps < WARMUP_STEPS + max(self.size, 0)
 
     def add(self, seconds: float, samples: int, data_seconds: float = 0.0) -> None:
         """One step of ``seconds``, ``data_seconds`` of them building its batch."""

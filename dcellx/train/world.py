@@ -1,9 +1,14 @@
 """The processes one run is spread over, as the training loop sees them.
 
-The loop is written once for a ``World``: ``Local`` (one process, the default) or, under ``--ddp``,
-``dcellx.scale.ddp.DDPContext``, which implements the same methods with collectives. The loop picks
-one at its entry and never branches on which it has. Both take their optimiser steps through
-``optimiser_step``, so the loss is ``dcell_loss`` either way.
+The loop is written once for a ``World``: ``Local`` (one process, the default), under
+``--cuda-graph`` ``dcellx.train.cuda_graph.GraphedLocal`` (one process, its steps replayed from
+CUDA graphs) or, under ``--ddp``, ``dcellx.scale.ddp.DDPContext``, which implements the same
+methods with collectives. The loop picks one at its entry and never branches on which it has.
+All take their optimiser steps through ``forward_loss``, so the loss is ``dcell_loss`` either way.
+
+No step reads a value back to the host: ``step`` returns the root predictions and the three
+losses as tensors on the device, and the epoch reads them once, at its end (on CUDA a read is a
+synchronisation that would stall the queue of kernels every step).
 """
 
 from __future__ import annotations
@@ -17,7 +22,32 @@ from torch import nn
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.loss import LossParts, dcell_loss
 
-Losses = tuple[float, float, float]  # total, root, auxiliary (before alpha)
+# total, root, auxiliary (before alpha): a tensor [3] on the model's device (``step_losses``);
+# a sequence of three floats where a world has already read them (``DDPContext.step``)
+Losses = torch.Tensor | tuple[float, float, float]
+
+
+def step_losses(parts: LossParts) -> torch.Tensor:
+    """A step's losses as one detached tensor [3]: total, root, auxiliary."""
+    return torch.stack([parts.total.detach(), parts.root, parts.aux])
+
+
+def forward_loss(
+    model: nn.Module,
+    batch: Any,
+    mcfg: ModelConfig,
+    alpha: float,
+    l2: list[torch.Tensor] | None,
+    weight: float = 1.0,
+) -> tuple[torch.Tensor, LossParts, torch.Tensor]:
+    """The forward pass (BatchNorm in train mode) and ``dcell_loss``: the root predictions (with
+    their graph), the unweighted loss parts and the loss to differentiate,
+    ``weight * parts.total``."""
+    model.train()
+    root, aux = model(batch)
+    parts = dcell_loss(root, aux, batch.y, mcfg, alpha=alpha, l2_params=l2)
+    loss = parts.total if weight == 1.0 else parts.total * weight
+    return root, parts, loss
 
 
 def optimiser_step(
@@ -32,10 +62,7 @@ def optimiser_step(
     """One step (BatchNorm in train mode) on ``weight * dcell_loss``; returns the root predictions
     (with their graph) and the unweighted loss parts. ``weight`` is the data-parallel share of a
     global batch (``DDPContext.step``)."""
-    model.train()
-    root, aux = model(batch)
-    parts = dcell_loss(root, aux, batch.y, mcfg, alpha=alpha, l2_params=l2)
-    loss = parts.total if weight == 1.0 else parts.total * weight
+    root, parts, loss = forward_loss(model, batch, mcfg, alpha, l2, weight)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -111,9 +138,9 @@ class Local:
         alpha: float,
         l2: list[torch.Tensor] | None,
     ) -> tuple[torch.Tensor, Losses]:
-        """One optimiser step on ``batch``; its root predictions and losses."""
+        """One optimiser step on ``batch``; its root predictions and losses, on the device."""
         root, parts = optimiser_step(model, opt, batch, mcfg, alpha, l2)
-        return root.detach(), (parts.total.item(), parts.root.item(), parts.aux.item())
+        return root.detach(), step_losses(parts)
 
     def agree_signal(self, signum: int | None) -> int | None:
         return signum
