@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 # Offline mirror of the real data (CI and tests); override to point elsewhere.
 export DCELLX_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: setup setup-slurm lint test bench format clean embedded
+.PHONY: setup setup-slurm lint test bench format clean embedded gpu-wheels
 
 setup:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	# torch pinned: 2.13.0 CPU installs from local disk; a looser pin would pull a CUDA build.
+	# torch pinned here (pyproject.toml declares a range for users): 2.13.0 CPU installs from local
+	# disk and the range is then met, so the editable install keeps it; a looser pin here would
+	# pull a CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
 
@@ -42,6 +44,11 @@ embedded:
 
 bench:
 	$(BIN)/python benchmarks/bench_ontology.py
+
+# The wheels scripts/gpu_check.sh installs on a GPU machine that lacks them (.gpu-wheels/, ignored):
+# carry that folder with the tree. Needs pip's index (network or a local mirror).
+gpu-wheels:
+	scripts/gpu_check.sh --fetch-wheels
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
