@@ -124,6 +124,8 @@ def breakdown(events, steps: int, device_time: bool = False) -> dict:
             part = "grad accumulation" if "AccumulateGrad" in e.name else None
             part = part or seq_part.get(e.sequence_nr, "other")
             bwd[part] += getattr(e, total) - inner.get(id(e), 0.0)
+    if device_time:  # the backward runs on the device's own autograd thread, outside the step's
+        step_us = sum(getattr(e, self_total) for e in events)  # range: every kernel, once
     ms = 1e-3 / steps
     rows = []
     for p in (*PARTS, "grad accumulation", "other"):
