@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dcellx.errors import ConfigError, warn
+from dcellx.nn.dcell import DCell
 from dcellx.train.config import RunConfig
 from dcellx.train.data import RunData
 from dcellx.train.models import build_model
@@ -102,19 +103,36 @@ def make_scheduler(cfg: RunConfig, opt: torch.optim.Optimizer) -> Scheduler | No
 def build_training(
     cfg: RunConfig, data: RunData, dev: torch.device
 ) -> tuple[nn.Module, torch.optim.Optimizer, Scheduler | None]:
-    """The model on ``dev``, its Adam optimiser and its scheduler."""
+    """The model on ``dev``, its Adam optimiser and its scheduler.
+
+    Under ``precision="bf16"`` a DCell is built on the autograd engine, with the reason in its
+    ``engine_note`` (``config.json``): the fused engine's hand-written backward is float32 and
+    does not run under autocast (``dcellx.train.precision``). Under ``cuda_graph`` Adam is
+    ``capturable`` (its step count and bias corrections stay on the device, so its step can be
+    captured and replayed; ``dcellx.train.cuda_graph``)."""
+    engine, note = cfg.engine, None
+    if cfg.precision == "bf16" and engine != "autograd":
+        engine = "autograd"
+        note = (
+            f"the {cfg.engine} engine does not run under bf16 autocast (its hand-written "
+            "backward is float32); running on autograd"
+        )
     model = build_model(
         data.onto,
         cfg.model,
         cfg.variant,
         cfg.seed,
         data.model_pairs(cfg.variant),
-        cfg.engine,
+        engine,
         cfg.buckets,
     )
+    if note is not None and isinstance(model, DCell):
+        model.engine_note = note
     model.to(dev)
     # fused Adam: one kernel per parameter tensor; the foreach version costs 0.19 s instead of
     # 0.04 s per step on the 70 M parameters of the full-GO paper model (memory-bound either way)
     fused = dev.type in ("cpu", "cuda")
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused)
+    opt = torch.optim.Adam(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, fused=fused, capturable=cfg.cuda_graph
+    )
     return model, opt, make_scheduler(cfg, opt)

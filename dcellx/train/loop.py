@@ -13,7 +13,9 @@ numbers, and torch's thread count is fixed from the config: the same config give
 ``metrics.csv`` on CPU, and a killed run resumed from its checkpoint gives the same file too.
 
 Under ``--ddp`` the caller passes its ``DDPContext`` as ``comm``; it becomes the run's ``World``
-here, once, and the loop below reads the same for one process or many.
+here, once (``stepping_world``: ``--cuda-graph``), and the loop below reads the same for one
+process or many. ``numerics`` (TF32, deterministic) hold from before the model is built until the
+run returns; bf16 steps go through ``autocast_forward`` (``dcellx.train.precision``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dcellx.train.best import BestWeights
 from dcellx.train.checkpoint import LAST, Checkpoints, LoopState, refuse_lost_progress
 from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.context import RunContext, build_training, check_device, set_threads
+from dcellx.train.cuda_graph import stepping_world
 from dcellx.train.data import load_run_data
 from dcellx.train.epochs import (
     FixedBatch,
@@ -49,6 +52,7 @@ from dcellx.train.evaluate import score_rows, score_splits, scoring_record
 from dcellx.train.metadata import resolved_config
 from dcellx.train.metrics import COLUMNS, TRAIN_COLUMNS, MetricsLog
 from dcellx.train.plots import draw_curves
+from dcellx.train.precision import autocast_forward, numerics
 from dcellx.train.progress import EpochProgress
 from dcellx.train.rundir import (
     create_run_dir,
@@ -95,26 +99,28 @@ def _lock(world: World, run_dir: Path) -> AbstractContextManager[Any]:
 def run(cfg: RunConfig, console: Console | None = None, comm: World | None = None) -> RunResult:
     """Train ``cfg`` into a new run directory under ``cfg.runs_dir``. ``comm``: a
     ``dcellx.scale.ddp.DDPContext`` (``--ddp``); rank 0 creates and writes the directory."""
-    world = Local() if comm is None else comm
+    world = stepping_world(cfg, Local() if comm is None else comm)
     check_installed(cfg.log)
     set_threads(cfg)
     dev = check_device(cfg.device)
-    data = load_run_data(cfg)  # every input error surfaces before a run directory exists
-    model, opt, sched = build_training(cfg, data, dev)  # and every model or optimiser error
-    run_dir = None
-    if world.is_main:
-        config = resolved_config(cfg, data, model)
-        if (launch := world.describe()) is not None:
-            config["distributed"] = launch
-        sources = recipe_sources(data.onto.meta)
-        env = environment(data.onto.content_hash, cfg.data, cfg.test_data, sources)
-        # written together; a directory whose files cannot be written is removed again
-        files = {"config.json": config, "env.json": env}
-        run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed, files)
-    run_dir = world.from_main(run_dir)
-    with _lock(world, run_dir):
-        ctx = RunContext(cfg, data, model, opt, sched, dev, run_dir, world)
-        return _fit(ctx, None, console)
+    with numerics(cfg, dev) as applied:  # before CUDA is first used
+        data = load_run_data(cfg)  # every input error surfaces before a run directory exists
+        model, opt, sched = build_training(cfg, data, dev)  # and every model or optimiser error
+        run_dir = None
+        if world.is_main:
+            config = resolved_config(cfg, data, model)
+            config["numerics"] = applied
+            if (launch := world.describe()) is not None:
+                config["distributed"] = launch
+            sources = recipe_sources(data.onto.meta)
+            env = environment(data.onto.content_hash, cfg.data, cfg.test_data, sources)
+            # written together; a directory whose files cannot be written is removed again
+            files = {"config.json": config, "env.json": env}
+            run_dir = create_run_dir(cfg.runs_dir, cfg.variant, cfg.seed, files)
+        run_dir = world.from_main(run_dir)
+        with _lock(world, run_dir):
+            ctx = RunContext(cfg, data, model, opt, sched, dev, run_dir, world)
+            return _fit(ctx, None, console)
 
 
 def resume(
@@ -204,29 +210,31 @@ def _resume(
     cfg = load_run_config(config["run"])
     if quiet is not None:
         cfg.quiet = quiet
+    world = stepping_world(cfg, world)
     set_threads(cfg)
     dev = check_device(cfg.device)
-    data = load_run_data(cfg)
-    if data.onto.content_hash != config["ontology"]["content_hash"]:
-        raise ConfigError(
-            f"ontology {cfg.go!r} now compiles to {data.onto.content_hash[:12]}, the run was "
-            f"trained on {config['ontology']['content_hash'][:12]}: its inputs changed"
-        )
-    model, opt, sched = build_training(cfg, data, dev)
-    if world.is_main:
-        checkpoint.remove_stale_temps(run_dir)
-    has_ckpt = (run_dir / LAST).exists()
-    onto_hash = data.onto.content_hash
-    ckpt = checkpoint.load_own(run_dir / LAST, cfg, onto_hash) if has_ckpt else None
-    ctx = RunContext(cfg, data, model, opt, sched, dev, run_dir, world)
-    if ckpt is not None:  # a checkpoint from before steps were counted: from its position
-        ckpt["loop"]["steps"] = steps_taken(ctx, ckpt["loop"])
-    if changes:
-        loop = {} if ckpt is None else ckpt["loop"]
-        ctx.cfg = _apply_changes(
-            cfg, changes, loop, run_dir, config if world.is_main else None, console
-        )
-    return _fit(ctx, ckpt, console)
+    with numerics(cfg, dev):  # as config.json's numerics recorded them
+        data = load_run_data(cfg)
+        if data.onto.content_hash != config["ontology"]["content_hash"]:
+            raise ConfigError(
+                f"ontology {cfg.go!r} now compiles to {data.onto.content_hash[:12]}, the run was "
+                f"trained on {config['ontology']['content_hash'][:12]}: its inputs changed"
+            )
+        model, opt, sched = build_training(cfg, data, dev)
+        if world.is_main:
+            checkpoint.remove_stale_temps(run_dir)
+        has_ckpt = (run_dir / LAST).exists()
+        onto_hash = data.onto.content_hash
+        ckpt = checkpoint.load_own(run_dir / LAST, cfg, onto_hash) if has_ckpt else None
+        ctx = RunContext(cfg, data, model, opt, sched, dev, run_dir, world)
+        if ckpt is not None:  # a checkpoint from before steps were counted: from its position
+            ckpt["loop"]["steps"] = steps_taken(ctx, ckpt["loop"])
+        if changes:
+            loop = {} if ckpt is None else ckpt["loop"]
+            ctx.cfg = _apply_changes(
+                cfg, changes, loop, run_dir, config if world.is_main else None, console
+            )
+        return _fit(ctx, ckpt, console)
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -244,7 +252,8 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
         log = _MemoryLog()
     l2 = model.l2_parameters()
     world.check_batch_size(cfg.batch_size)
-    ctx.net = world.wrap(model)  # after the checkpoint is loaded: DDP broadcasts rank 0's state
+    # after the checkpoint is loaded: DDP broadcasts rank 0's state
+    ctx.net = autocast_forward(world.wrap(model), cfg, ctx.dev)
     fixed = FixedBatch.of(ctx) if cfg.mode == "overfit" else None
     ctx.scored = score_rows(ctx.data, cfg.score_sample, cfg.seed)
     title = f"{cfg.mode} {cfg.variant} s{cfg.seed}"

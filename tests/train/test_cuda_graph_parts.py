@@ -1,0 +1,85 @@
+"""``--cuda-graph`` without a GPU: the parts of ``dcellx.train.cuda_graph`` that need no CUDA (a
+graph's static inputs, the shape that selects a graph, the refusals) on real DNA-repair batches,
+and the command line's refusal without CUDA. The capture and replay themselves are tested in
+tests/gpu/test_cuda_graph.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dcellx.errors import ConfigError
+from dcellx.train import make_run_config
+from dcellx.train.cuda_graph import (
+    GraphedLocal,
+    fill,
+    graph_obstacle,
+    shape_key,
+    static_copy,
+    stepping_world,
+)
+from dcellx.train.data import load_run_data
+from dcellx.train.world import Local
+from tests.train.conftest import run_cli
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def train_split():
+    cfg = make_run_config(mode="train", go="dna-repair", seed=0)
+    return load_run_data(cfg).train
+
+
+def test_a_static_input_takes_each_batch_in_place(train_split) -> None:
+    rows = train_split.rows
+    first, second = train_split.batch(rows[:8]), train_split.batch(rows[8:16])
+    assert shape_key(first, CPU) == shape_key(second, CPU)  # double mutants: 16 pairs each
+    assert not torch.equal(first.gene, second.gene)
+    static = static_copy(first, CPU)
+    kept = {k: getattr(static, k).data_ptr() for k in ("sample", "gene", "y", "rows")}
+    assert all(getattr(first, k).data_ptr() != p for k, p in kept.items())  # copies, not views
+    fill(static, second, CPU)
+    for k, ptr in kept.items():  # the graph's inputs: the same memory, now the second batch
+        assert getattr(static, k).data_ptr() == ptr
+        assert torch.equal(getattr(static, k), getattr(second, k))
+    assert torch.equal(first.gene, train_split.batch(rows[:8]).gene)  # the source untouched
+    # a last minibatch of another size is another shape, so another graph
+    assert shape_key(train_split.batch(rows[:7]), CPU) != shape_key(first, CPU)
+
+
+def test_graph_obstacles() -> None:
+    def cfg(**kw):
+        return make_run_config(mode="overfit", go="dna-repair", **kw)
+
+    assert graph_obstacle(cfg(device="cuda"), 1) is None
+    assert "CUDA device" in graph_obstacle(cfg(), 1)
+    assert "--ddp" in graph_obstacle(cfg(device="cuda"), 2)
+    frozen = cfg(device="cuda", model={"norm": "batch-frozen"})
+    assert "batch-frozen" in graph_obstacle(frozen, 1)
+    # the world is chosen once from the config: graphs only under cuda_graph, refused upfront
+    plain = Local()
+    assert stepping_world(cfg(device="cuda"), plain) is plain
+    assert isinstance(stepping_world(cfg(device="cuda", cuda_graph=True), plain), GraphedLocal)
+    frozen = cfg(device="cuda", cuda_graph=True, model={"norm": "batch-frozen"})
+    with pytest.raises(ConfigError, match="--cuda-graph: norm 'batch-frozen'"):
+        stepping_world(frozen, plain)
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--cuda-graph"], "--cuda-graph"),
+        (["--cuda-graph", "--device", "cuda"], "CUDA is not available"),
+    ],
+)
+def test_cuda_graph_without_cuda_is_one_line(tmp_path, cli_env, flags, says) -> None:
+    if torch.cuda.is_available() and "--device" in flags:
+        pytest.skip("CUDA is available here")
+    args = ["overfit", "--go", "dna-repair", "--epochs", "1", "--runs-dir", str(tmp_path)]
+    proc = run_cli([*args, *flags], cli_env)
+    assert proc.returncode == 2
+    out = proc.stdout + proc.stderr
+    errors = [line for line in out.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and says in errors[0] and "Traceback" not in out, out
+    assert not any(tmp_path.iterdir())  # refused before a run directory exists
