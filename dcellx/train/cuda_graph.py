@@ -40,6 +40,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -90,8 +91,14 @@ def device_tensors(batch: Any, dev: torch.device) -> dict[str, torch.Tensor]:
 
 
 def shape_key(batch: Any, dev: torch.device) -> tuple:
-    """What one graph serves: the batch size and each device tensor's name, shape and dtype."""
+    """What one graph serves: the batch size, each device tensor's name, shape and dtype, and
+    the content of each host array of the batch (a model may size its kernels from one on the
+    host, as from ``PerturbationBatch.host_gene``; a graph captured on one content would replay
+    the wrong sizes for another)."""
     shapes = [(k, tuple(t.shape), t.dtype) for k, t in device_tensors(batch, dev).items()]
+    for f in dataclasses.fields(batch):
+        if isinstance(value := getattr(batch, f.name), np.ndarray):
+            shapes.append((f.name, value.shape, value.dtype.str, value.tobytes()))
     return (batch.size, *shapes)
 
 

@@ -5,6 +5,9 @@ tests/gpu/test_cuda_graph.py."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +15,7 @@ from dcellx.errors import ConfigError
 from dcellx.train import make_run_config
 from dcellx.train.cuda_graph import (
     GraphedLocal,
+    device_tensors,
     fill,
     graph_obstacle,
     shape_key,
@@ -34,7 +38,8 @@ def train_split():
 def test_a_static_input_takes_each_batch_in_place(train_split) -> None:
     rows = train_split.rows
     first, second = train_split.batch(rows[:8]), train_split.batch(rows[8:16])
-    assert shape_key(first, CPU) == shape_key(second, CPU)  # double mutants: 16 pairs each
+    shapes = [{k: t.shape for k, t in device_tensors(b, CPU).items()} for b in (first, second)]
+    assert shapes[0] == shapes[1]  # double mutants: 16 pairs each
     assert not torch.equal(first.gene, second.gene)
     static = static_copy(first, CPU)
     kept = {k: getattr(static, k).data_ptr() for k in ("sample", "gene", "y", "rows")}
@@ -46,6 +51,23 @@ def test_a_static_input_takes_each_batch_in_place(train_split) -> None:
     assert torch.equal(first.gene, train_split.batch(rows[:8]).gene)  # the source untouched
     # a last minibatch of another size is another shape, so another graph
     assert shape_key(train_split.batch(rows[:7]), CPU) != shape_key(first, CPU)
+
+
+@dataclasses.dataclass
+class HostSized:
+    """A batch whose model sizes its kernels from a host array (as ``host_gene``)."""
+
+    size: int
+    gene: torch.Tensor
+    host_gene: np.ndarray
+
+
+def test_a_host_array_the_model_may_size_from_selects_its_own_graph() -> None:
+    genes = np.array([3, 5, 8])
+    one = HostSized(1, torch.from_numpy(genes), genes)
+    other = HostSized(1, torch.from_numpy(genes[::-1].copy()), genes[::-1].copy())
+    assert shape_key(one, CPU) != shape_key(other, CPU)
+    assert shape_key(one, CPU) == shape_key(HostSized(1, one.gene.clone(), genes.copy()), CPU)
 
 
 def test_graph_obstacles() -> None:
