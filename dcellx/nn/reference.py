@@ -63,16 +63,19 @@ class ReferenceDCell(nn.Module):
         self.onto, self.cfg = onto, cfg
         self.layout = layout or ModelLayout(onto, cfg)
         L, d = self.layout, cfg.embedding_dim
+        # which states feed term t: positions in the Python list of states, never a tensor index
         self.children_of = [onto.children(t).tolist() for t in range(onto.num_terms)]
-        self.direct_of = [
-            torch.from_numpy(L.inc_gene[L.gene_ptr[t] : L.gene_ptr[t + 1]].copy())
-            for t in range(onto.num_terms)
-        ]
-        # v(g, t) of the deletion rule over each term's direct genes (1 = deletion visible)
-        self.visible_of = [
-            torch.from_numpy(L.inc_visible[L.gene_ptr[t] : L.gene_ptr[t + 1]].astype(np.float64))
-            for t in range(onto.num_terms)
-        ]
+        # term t's direct genes are direct_gene[gene_ptr[t]:gene_ptr[t + 1]] and v(g, t) of the
+        # deletion rule (1 = deletion visible) is direct_visible over the same range; buffers (not
+        # in the state dict) so that ``.to(device)`` moves them with the model, the bounds host
+        # integers, so that taking a term's genes never reads a device tensor back
+        self.gene_ptr = [int(p) for p in L.gene_ptr]
+        self.register_buffer(
+            "direct_gene", torch.from_numpy(L.inc_gene.astype(np.int64)), persistent=False
+        )
+        self.register_buffer(
+            "direct_visible", torch.from_numpy(L.inc_visible.astype(np.float64)), persistent=False
+        )
         self.terms = nn.ModuleDict()
         self.norms = nn.ModuleDict()
         self.aux = nn.ModuleDict()
@@ -120,14 +123,15 @@ class ReferenceDCell(nn.Module):
         """The gene part of I(t), computed the obvious way from the dense genotype: the bits
         x~_g = x_g v(g, t) (1 = disrupted and visible under the deletion rule), or 1 - x~_g for
         ``gene_state = "present-one"``; the embedding variants use s_g = 1 - x~_g."""
-        genes = self.direct_of[t]
-        if len(genes) == 0:
+        g0, g1 = self.gene_ptr[t], self.gene_ptr[t + 1]
+        if g0 == g1:
             return None
+        genes = self.direct_gene[g0:g1]
         cfg = self.cfg
         if cfg.gene_layer == "dense-layer":  # the saved Lua model: G_t x + c_t over all genes
             bits = 1 - x if cfg.gene_state == "present-one" else x
             return self.genes[self.onto.term_ids[t]](bits)
-        xg = x[:, genes] * self.visible_of[t].to(x.dtype)  # [B, n] 1 = disrupted, visible
+        xg = x[:, genes] * self.direct_visible[g0:g1].to(x.dtype)  # [B, n] 1 = disrupted, visible
         bits = 1 - xg if cfg.gene_state == "present-one" else xg
         if cfg.gene_layer == "masked-layer":
             return self.genes[self.onto.term_ids[t]](bits)
