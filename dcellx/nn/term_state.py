@@ -17,14 +17,59 @@ into either engine. For term t with bucket slot j:
   functions (``phi.*``, ``rho.*``, ``attn.*``) are ``GeneInput.shared_state``.
 
 Bucket padding is not part of the named state; loading zeroes it, so it stays zero.
+
+Both directions run on the CPU whatever the model's device (``moved``): each packed tensor is
+copied to the host once, sliced there into ~10^4 term tensors, and (loading) copied back once,
+instead of one tiny device-host copy per term tensor. On the CPU nothing is copied, so the state
+is what it always was, bit for bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
+from torch import nn
 
 import dcellx.nn.term_keys as keys
 from dcellx.nn.packed import PackedModel
+
+# where term state is sliced and filled: the host, whatever the model's device
+HOST = torch.device("cpu")
+
+
+@contextmanager
+def moved(model: nn.Module, device: str | torch.device, write_back: bool = False) -> Iterator[None]:
+    """Inside the block, ``model`` reads every parameter and buffer as a copy on ``device`` (one
+    copy per tensor; none for a tensor already there); ``write_back``: what the block wrote into
+    the copies is copied back into the originals, once each. The copies stand in the modules'
+    parameter and buffer tables; the originals are never touched otherwise, so optimiser state,
+    autograd and DDP hooks and captured CUDA graphs keep pointing at them. Whatever a term-state
+    reader touches must be a parameter or a registered buffer (a plain tensor attribute is not
+    moved)."""
+    device = torch.device(device)
+    copies: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id -> (original, copy)
+    swapped: list[tuple[dict, str, torch.Tensor]] = []  # (table, name, original)
+    with torch.no_grad():
+        for module in model.modules():
+            for table in (module._parameters, module._buffers):
+                for name, t in list(table.items()):
+                    if t is None or t.device == device:
+                        continue
+                    if id(t) not in copies:
+                        copies[id(t)] = (t, t.to(device))  # under no_grad: no autograd history
+                    table[name] = copies[id(t)][1]
+                    swapped.append((table, name, t))
+    try:
+        yield
+    finally:
+        for table, name, original in swapped:
+            table[name] = original
+    if write_back:  # only after the block succeeded: a failed load leaves the model as it was
+        with torch.no_grad():
+            for original, copy in copies.values():
+                original.copy_(copy)
 
 
 def term_slots(model: PackedModel):
@@ -36,11 +81,12 @@ def term_slots(model: PackedModel):
 
 
 def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
-    """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies."""
+    """State in ``ReferenceDCell`` names (``terms.GO:0006281.weight`` ...), detached copies on the
+    CPU (sliced from one host copy of each packed tensor)."""
     L, cfg, onto = model.layout, model.cfg, model.onto
     out: dict[str, torch.Tensor] = {}
     g = model.genes
-    with torch.no_grad():
+    with torch.no_grad(), moved(model, HOST):
         out.update(g.shared_state())
         for t, wi, j in term_slots(model):
             tid, w = onto.term_ids[t], int(L.width[t])
@@ -78,9 +124,10 @@ def term_state(model: PackedModel) -> dict[str, torch.Tensor]:
 
 
 def load_term_state(model: PackedModel, state: dict[str, torch.Tensor]) -> None:
-    """Inverse of ``term_state``: fill the packed parameters from per-term tensors."""
+    """Inverse of ``term_state``: fill the packed parameters from per-term tensors (on the CPU,
+    then one copy back per packed tensor)."""
     L, cfg, onto, g = model.layout, model.cfg, model.onto, model.genes
-    with torch.no_grad():
+    with torch.no_grad(), moved(model, HOST, write_back=True):
         g.load_shared_state(state)
         for t, wi, j in term_slots(model):
             tid, w = onto.term_ids[t], int(L.width[t])
