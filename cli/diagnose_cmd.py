@@ -20,6 +20,7 @@ from dcellx.errors import ConfigError
 from dcellx.fileio import check_writable
 from dcellx.train.config import DEFAULT_GO
 from dcellx_cli.common import GoOpt
+from dcellx_cli.devices import ModelDeviceOpt
 
 console = Console()
 
@@ -80,12 +81,15 @@ def diagnose(
         int,
         typer.Option("--shuffles", min=0, help="--batches: seeded shuffled vocabulary orders."),
     ] = 2,
+    device: ModelDeviceOpt = "cpu",
 ) -> None:
     """What any model could fit, before training: identifiability ceiling under both deletion
     rules, the deletions torchcell's index guard hides, coverage, capacity."""
     if run is not None:
-        _run_diagnostics(run, as_json)
+        _run_diagnostics(run, as_json, device)
         return
+    if device != "cpu":
+        raise ConfigError(f"--device {device}: only --run runs a model; add --run RUN")
     if batches is not None:
         if split is not None:
             raise ConfigError("--batches draws batches from the whole file: drop --split")
@@ -348,10 +352,10 @@ def register_simulate(data_app: typer.Typer) -> None:
     data_app.command("simulate")(simulate)
 
 
-def _run_diagnostics(run: Path, as_json: bool) -> None:
+def _run_diagnostics(run: Path, as_json: bool, device: str) -> None:
     from dcellx.diagnose.run_stats import run_diagnostics
 
-    out = run_diagnostics(run)
+    out = run_diagnostics(run, device=device)
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
@@ -371,13 +375,14 @@ def rlipp_command(
     run: Annotated[Path, typer.Option("--run", help="A finished run directory.")],
     target: Annotated[str, typer.Option(help="prediction (NeST-VNN) or phenotype.")] = "prediction",
     top: Annotated[int, typer.Option(help="Terms to print.")] = 15,
+    device: ModelDeviceOpt = "cpu",
 ) -> None:
     """RLIPP per term (PCA k=4, ridge 5-fold CV, Spearman); writes rlipp.csv in the run."""
     from dcellx.diagnose.run_stats import RLIPP_COLUMNS, write_rlipp
 
     if target not in ("prediction", "phenotype"):
         raise typer.BadParameter("--target must be prediction or phenotype")
-    rows, csv_path = write_rlipp(run, target)
+    rows, csv_path = write_rlipp(run, target, device)
     cols = RLIPP_COLUMNS
     ranked = sorted((r for r in rows if r["rlipp"] == r["rlipp"]), key=lambda r: -r["rlipp"])
     table = Table(title=f"top {top} terms by RLIPP (target: {target}) -> {csv_path}")

@@ -12,6 +12,8 @@ from rich.console import Console
 from dcellx.errors import ConfigError
 from dcellx.report.build import build_report
 from dcellx.report.plan import make_plan
+from dcellx.train.context import check_device
+from dcellx_cli.devices import ModelDeviceOpt
 
 
 def report(
@@ -30,6 +32,7 @@ def report(
     collect_only: Annotated[
         bool, typer.Option("--collect-only", help="Run nothing; report what the sweeps hold.")
     ] = False,
+    device: ModelDeviceOpt = "cpu",
 ) -> None:
     """Ceilings, overfit curves per variant, lever table, embedding equivalence: report.md."""
     plan = make_plan([g.strip() for g in go.split(",") if g.strip()], seeds, epochs, quick, threads)
@@ -40,9 +43,11 @@ def report(
         raise ConfigError(f"--sections takes users and/or base, not {sections!r}")
     if collect_only and "base" in chosen:
         raise ConfigError("--collect-only reports the users' section only: add --sections users")
+    check_device(device)  # before anything runs
     build_report(
-        plan, out, runs_dir or out / "runs", command, Console(), chosen, collect_only=collect_only
-    )
+        plan, out, runs_dir or out / "runs", command, Console(), chosen,
+        collect_only=collect_only, device=device,
+    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,8 @@
 
 Every run option defaults to ``None`` (the config's default), ``--go`` and ``--preset`` too, so
 that ``--resume`` and ``--config`` can tell a given flag from a default. The choices and defaults a
-help text names are read from the config that owns them (``ModelConfig``, ``RunConfig``).
+help text names are read from the config that owns them (``ModelConfig``, ``RunConfig``). The
+device options (``--device``, ``--cuda-graph``, ...) are declared in ``dcellx_cli.devices``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from dcellx_cli.common import (
     one_of,
     ontology_overrides,
 )
+from dcellx_cli.devices import CudaGraphOpt, DeterministicOpt, DeviceOpt, PrecisionOpt, Tf32Opt
 
 # --- run options (every one defaults to None = the config's default; --go/--preset too, so that
 # --resume can tell a given flag from a default) -------------------------------------------------
@@ -185,42 +187,6 @@ RunsDirOpt = Annotated[
 ]
 ThreadsOpt = Annotated[
     int | None, cli_flag("threads", "torch threads (recorded; fixes the arithmetic).")
-]
-DeviceOpt = Annotated[
-    str | None, cli_flag("device", f"torch device (default: {default(RunConfig, 'device')}).")
-]
-CudaGraphOpt = Annotated[
-    bool | None,
-    cli_flag(
-        "cuda-graph",
-        "--device cuda: capture forward, loss, backward and optimiser step as one CUDA graph per "
-        "batch shape, then replay it.",
-    ),
-]
-Tf32Opt = Annotated[bool | None, cli_flag("tf32", "Allow TF32 matmuls on CUDA (not on CPU).")]
-PrecisionOpt = Annotated[
-    str | None,
-    cli_flag(
-        "precision",
-        described(
-            RunConfig,
-            "precision",
-            {
-                "float32": "",
-                "bf16": "matmuls autocast to bfloat16; BatchNorm statistics and optimiser "
-                "state stay float32",
-            },
-        )
-        + f" (default: {default(RunConfig, 'precision')}).",
-    ),
-]
-DeterministicOpt = Annotated[
-    bool | None,
-    cli_flag(
-        "deterministic",
-        "Deterministic kernels and a fixed cuBLAS workspace: two GPU runs of one seed are "
-        "bitwise equal.",
-    ),
 ]
 LabelNormOpt = Annotated[
     str | None,

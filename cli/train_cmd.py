@@ -30,6 +30,7 @@ from dcellx_cli.common import (
     VariantsOpt,
     with_options,
 )
+from dcellx_cli.devices import ModelDeviceOpt
 from dcellx_cli.run_options import RunFlags, run_options
 
 console = Console()
@@ -173,7 +174,7 @@ def predict(
     ] = None,
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
     split: Annotated[str | None, typer.Option(help="Named dataset split (default: test).")] = None,
-    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    device: ModelDeviceOpt = "cpu",
     force: Annotated[
         bool,
         typer.Option(help="Write --out even where it is the --data file or inside a run."),

@@ -20,15 +20,17 @@ from dcellx.fileio import write_csv
 from dcellx.nn.dcell import DCell
 from dcellx.nn.loss import dcell_loss
 from dcellx.train.config import load_run_config
+from dcellx.train.context import check_device
 from dcellx.train.data import load_run_data
 from dcellx.train.models import build_model
 from dcellx.train.predict import load_weights
 from dcellx.train.rundir import read_json
 
 
-def load_run(run_dir: str | Path, which: str = "best"):
-    """(RunConfig, RunData, model with the run's weights) of a finished run."""
+def load_run(run_dir: str | Path, which: str = "best", device: str = "cpu"):
+    """(RunConfig, RunData, model with the run's weights on ``device``) of a finished run."""
     run_dir = Path(run_dir)
+    dev = check_device(device)  # before anything is loaded
     cfg = load_run_config(read_json(run_dir / "config.json")["run"])
     data = load_run_data(cfg)
     state = load_weights(run_dir, which)
@@ -40,14 +42,21 @@ def load_run(run_dir: str | Path, which: str = "best"):
     model.load_term_state_dict(state["model"])
     if not isinstance(model, DCell):
         raise ConfigError(f"{run_dir}: diagnostics need a DCell variant, not {cfg.variant!r}")
-    return cfg, data, model
+    return cfg, data, model.to(dev)
 
 
-def run_diagnostics(run_dir: str | Path, which: str = "best", max_samples: int = 512) -> dict:
-    """Per-stratum saturation, BN statistic gap and weight-gradient norms on the run's batch."""
-    cfg, data, model = load_run(run_dir, which)
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def run_diagnostics(
+    run_dir: str | Path, which: str = "best", max_samples: int = 512, device: str = "cpu"
+) -> dict:
+    """Per-stratum saturation, BN statistic gap and weight-gradient norms on the run's batch,
+    computed on ``device``."""
+    cfg, data, model = load_run(run_dir, which, device)
     rows = data.train.rows[:max_samples]
-    batch = data.train.batch(rows)
+    batch = data.train.batch(rows).to(_device_of(model))
     cfg_m = model.cfg
     model.trace = []
     model.train()
@@ -87,18 +96,23 @@ def run_diagnostics(run_dir: str | Path, which: str = "best", max_samples: int =
 
 
 def run_rlipp(
-    run_dir: str | Path, target: str = "prediction", which: str = "best", max_samples: int = 2000
+    run_dir: str | Path,
+    target: str = "prediction",
+    which: str = "best",
+    max_samples: int = 2000,
+    device: str = "cpu",
 ) -> list[dict]:
-    """RLIPP per term on the run's training genotypes (eval-mode states)."""
-    cfg, data, model = load_run(run_dir, which)
+    """RLIPP per term on the run's training genotypes (eval-mode states, the forward on
+    ``device``; the regressions on the CPU)."""
+    cfg, data, model = load_run(run_dir, which, device)
     rows = data.train.rows[:max_samples]
     batch = data.train.batch(rows)
     model.eval()
     model.keep_states = True
     with torch.no_grad():
-        pred, _ = model(batch)
-    states = model.last_states.numpy()
-    y = pred.numpy() if target == "prediction" else batch.y.numpy()
+        pred, _ = model(batch.to(_device_of(model)))
+    states = model.last_states.cpu().numpy()
+    y = pred.cpu().numpy() if target == "prediction" else batch.y.numpy()
     onto, layout = data.onto, model.layout
     children = [onto.children(t) for t in range(onto.num_terms)]
     out = rlipp(states, layout.offset, children, np.asarray(y, dtype=np.float64))
@@ -111,12 +125,14 @@ def run_rlipp(
 RLIPP_COLUMNS = ["term", "name", "parent_rho", "children_rho", "rlipp_ratio", "rlipp"]
 
 
-def write_rlipp(run_dir: str | Path, target: str = "prediction") -> tuple[list[dict], Path]:
+def write_rlipp(
+    run_dir: str | Path, target: str = "prediction", device: str = "cpu"
+) -> tuple[list[dict], Path]:
     """``run_rlipp``, written to ``<run>/rlipp.csv`` (atomically); returns (rows, the csv path).
     ``target``: ``prediction`` (NeST-VNN's RLIPP) or ``phenotype``."""
     if target not in ("prediction", "phenotype"):
         raise ConfigError(f"--target must be prediction or phenotype, not {target!r}")
-    rows = run_rlipp(run_dir, target)
+    rows = run_rlipp(run_dir, target, device=device)
     path = Path(run_dir) / "rlipp.csv"
     write_csv(path, rows, RLIPP_COLUMNS, lineterminator="\r\n")  # csv's default, as before
     return rows, path

@@ -56,15 +56,18 @@ CEILING_KEYS = (
 )
 
 
-def _spec(plan: ReportPlan, go: str, extra: dict | None = None) -> RunSpec:
+def _spec(plan: ReportPlan, go: str, extra: dict | None = None, device: str = "cpu") -> RunSpec:
     fields = {"go": go, "epochs": plan.epochs, "batch_size": plan.batch_size}
     fields["threads"] = plan.threads
+    if device != "cpu":  # the CPU as before: a sweep.json written without it still matches
+        fields["device"] = device
     fields["keep_checkpoints"] = "none"
     return RunSpec(preset="paper", fields=fields, sets=extra or {})
 
 
-def equivalence(plan: ReportPlan, runs_dir: Path, console: Console) -> dict:
-    """Train one embedding and one embedding-pooled run with weights kept; convert and compare."""
+def equivalence(plan: ReportPlan, runs_dir: Path, console: Console, device: str = "cpu") -> dict:
+    """Train one embedding and one embedding-pooled run with weights kept (on ``device``);
+    convert and compare (on the CPU)."""
     out = {}
     for variant in ("embedding", "embedding-pooled"):
         cfg = make_run_config(
@@ -74,6 +77,7 @@ def equivalence(plan: ReportPlan, runs_dir: Path, console: Console) -> dict:
             epochs=plan.epochs,
             batch_size=plan.batch_size,
             threads=plan.threads,
+            device=device,
             keep_checkpoints="best",
             runs_dir=str(runs_dir / "equivalence"),
             quiet=True,
@@ -115,32 +119,35 @@ def build_report(
     sections: tuple[str, ...] = ("users", "base"),
     users_plan: UsersPlan | None = None,
     collect_only: bool = False,
+    device: str = "cpu",
 ) -> Path:
     """Everything the report needs; returns the path of report.md. ``sections``: ``users`` (the
-    users' setting and the answer, run first) and/or ``base`` (the DNA-repair sections 1-5)."""
+    users' setting and the answer, run first) and/or ``base`` (the DNA-repair sections 1-5);
+    ``device``: where the runs train (``users_plan`` carries its own)."""
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_dir.mkdir(parents=True, exist_ok=True)
     users = users_seconds = None
     if "users" in sections:
         up = users_plan or make_users_plan(
-            runs_dir, quick=plan.quick, seeds=len(plan.seeds), threads=plan.threads
+            runs_dir, quick=plan.quick, seeds=len(plan.seeds), threads=plan.threads, device=device
         )
         users = run_users(up, runs_dir, console, collect_only=collect_only)
         users_seconds = time.perf_counter() - t0
     ceil, variant_sweeps, lever_sweeps, equiv = [], {}, [], {}
     if "base" in sections:
         ceil = ceilings(plan, console)
-        variant_sweeps = {
-            go: sweep(plan, f"variants-{go}", plan.variants, {}, _spec(plan, go), runs_dir, console)
-            for go in plan.gos
-        }
+        for go in plan.gos:
+            spec = _spec(plan, go, device=device)
+            variant_sweeps[go] = sweep(
+                plan, f"variants-{go}", plan.variants, {}, spec, runs_dir, console
+            )
         for lever in plan.levers:
             name = f"lever-{lever.key}"
-            spec = _spec(plan, plan.lever_go, lever.sets)
+            spec = _spec(plan, plan.lever_go, lever.sets, device)
             res = sweep(plan, name, ["binary"], {lever.key: lever.values}, spec, runs_dir, console)
             lever_sweeps.append((lever, res))
-        equiv = equivalence(plan, runs_dir, console)
+        equiv = equivalence(plan, runs_dir, console, device)
     path = write_report(
         out_dir,
         plan=plan if "base" in sections else None,

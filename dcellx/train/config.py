@@ -16,6 +16,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dcellx.errors import ConfigError, config_error
+from dcellx.nn.buckets import default_plan
 from dcellx.nn.config import VARIANTS, ModelConfig, make_config
 from dcellx.train.baselines import BASELINE_L2, BASELINES
 
@@ -120,9 +121,11 @@ class RunConfig(BaseModel):
     # does not cover (layer norm, depth > 1, multi-process BatchNorm) run on autograd either way.
     engine: Literal["fused", "autograd"] = "fused"
     # Which terms share a padded bmm (dcellx.nn.buckets): "cost-v1" = the plan of least
-    # predicted step time under BucketCost's constants of this version, "ratio-1.3" = the former
-    # fixed cells. The optimiser state in a checkpoint is packed by bucket, so a run keeps its plan.
-    buckets: Literal["cost-v1", "ratio-1.3"] = "cost-v1"
+    # predicted step time under BucketCost's constants of this version (fitted on CPU), "gpu-v0"
+    # the same under the GPU's constants, "ratio-1.3" = the former fixed cells; None: the device's
+    # own plan (default_plan), resolved and recorded. The optimiser state in a checkpoint is
+    # packed by bucket, so a run keeps its plan.
+    buckets: Literal["cost-v1", "ratio-1.3", "gpu-v0"] | None = None
     # trackers that also receive metrics.csv's rows (dcellx.train.trackers); never the arithmetic
     log: list[Literal["tensorboard", "wandb"]] = []
     quiet: bool = False
@@ -175,6 +178,8 @@ class RunConfig(BaseModel):
             )
         if self.split_seed is None:
             self.split_seed = self.seed
+        if self.buckets is None:
+            self.buckets = default_plan(self.device)
         if self.split != "random" and self.val_fraction + self.holdout_fraction >= 1:
             raise ValueError("val_fraction + holdout_fraction must leave genotypes to train on")
         if self.variant in VARIANTS and self.model.variant != self.variant:

@@ -96,6 +96,30 @@ def test_predict_checks_its_device(finished: Path, tmp_path: Path, cli) -> None:
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.parametrize("command", ["diagnose", "rlipp"])
+def test_commands_that_run_a_finished_model_check_its_device(
+    command: str, finished: Path, cli
+) -> None:
+    """``diagnose --run`` and ``rlipp`` take ``--device`` and check it as ``predict`` does, before
+    anything is read; on the CPU they run as before."""
+    args = [command, "--run", str(finished)]
+    refused(cli(*args, "--device", "banana"), "device 'banana': not a torch device")
+    if not torch.cuda.is_available():
+        refused(cli(*args, "--device", "cuda"), "device 'cuda': CUDA is not available here")
+    assert not (finished / "rlipp.csv").exists()
+    res = cli(*args, "--device", "cpu", *(["--json"] if command == "diagnose" else []))
+    assert res.code == 0, res.err
+    if command == "diagnose":
+        assert json.loads(res.out)["strata"]
+
+
+def test_device_without_a_model_to_run_is_refused(tmp_path: Path, cli) -> None:
+    refused(cli("diagnose", "--device", "cuda"), "--device cuda: only --run runs a model")
+    out = tmp_path / "report"
+    refused(cli("report", "--out", str(out), "--device", "banana"), "device 'banana'")
+    assert not out.exists()
+
+
 def test_more_threads_than_cpus_is_said_with_both_numbers(tmp_path: Path, cli) -> None:
     """``--threads 999`` on 2 cores ran 100x slower without a word."""
     n = len(os.sched_getaffinity(0)) + 1

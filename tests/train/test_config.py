@@ -139,6 +139,10 @@ def test_gpu_fields_default_off_validate_and_are_recorded() -> None:
         make_run_config(device="cpu", sets={"cuda_graph": True})
     with pytest.raises(ConfigError, match="precision"):
         make_run_config(precision="fp16")
+    # the bucket plan: the device's own unless named, recorded as resolved; an old run's as it ran
+    assert (cfg.buckets, gpu.buckets, dumped["buckets"]) == ("cost-v1", "gpu-v0", "gpu-v0")
+    assert make_run_config(device="cuda:1", buckets="cost-v1").buckets == "cost-v1"
+    assert loaded.buckets == "ratio-1.3"
     assert resume_changes(loaded, old, fields={"tf32": False}) == {}
     with pytest.raises(ConfigError, match=r"^--tf32 contradicts .* tf32 = False"):
         resume_changes(loaded, old, fields={"tf32": True})
