@@ -5,7 +5,14 @@ from __future__ import annotations
 import csv
 import shutil
 
-from dcellx.train.compare import RunSpec, collect, parse_grid, plan_sweep, run_sweep
+from dcellx.train.compare import (
+    RunSpec,
+    collect,
+    parse_grid,
+    plan_cli_sweep,
+    plan_sweep,
+    run_sweep,
+)
 from tests.train.conftest import run_cli
 
 
@@ -53,3 +60,17 @@ def test_grid_and_collect_reports_missing_and_failed(tmp_path) -> None:
     # a SLURM-array style call runs just the missing point into the same sweep dir
     fixed = run_sweep(plan, sweep_dir=result.sweep_dir, points=[1], quiet=True)
     assert [r["norm"] for r in fixed.runs] == ["none"] and not fixed.missing
+
+
+def test_every_point_of_a_sweep_runs_on_the_sweeps_device() -> None:
+    """compare / slurm: the device and the CUDA options given once reach every planned run (and
+    its config.json), a grid over the precision included; nothing checks for CUDA before a run."""
+    fields = {"go": "dna-repair", "device": "cuda:0", "cuda_graph": True, "deterministic": True}
+    plan = plan_cli_sweep(
+        RunSpec(fields=fields), "overfit", 2, ["precision=float32,bf16"], "binary,additive"
+    )
+    configs = [plan.config(p, "sweep") for p in plan.points()]
+    assert len(configs) == 8 and {c.device for c in configs} == {"cuda:0"}
+    assert all(c.cuda_graph and c.deterministic for c in configs)
+    assert {c.precision for c in configs} == {"float32", "bf16"}
+    assert {c.buckets for c in configs} == {"gpu-v0"}
