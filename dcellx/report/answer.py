@@ -217,10 +217,12 @@ def embedding_sentences(users: dict[str, Any]) -> list[str]:
         verdict = f"{names} fit better than binary beyond the seed spread"
     elif worse:
         names = ", ".join(c["variant"] for c in worse)
-        verdict = (
-            f"{names} end lower beyond the seed spread, for a cause not measured here "
-            "(optimisation, saturation or init scale)"
+        cause = (
+            "the flattened form's cause is measured in Table U3c"
+            if users.get("embedding_scale")
+            else "for a cause not measured here (optimisation, saturation or init scale)"
         )
+        verdict = f"{names} end lower beyond the seed spread; {cause}"
     elif (
         min(
             [
@@ -265,17 +267,24 @@ def guard_embedding_sentence(users: dict[str, Any]) -> str | None:
 
 def scale_sentence(users: dict[str, Any]) -> str | None:
     """Table U3c: the flattened embedding's plateau against the scale of e_g."""
-    default = _find(users.get("embeddings", []), variant="embedding")
-    scaled = [c for c in users.get("embedding_scale", []) if _m(c) is not None]
+    measured = [c for c in users.get("embedding_scale", []) if _m(c) is not None]
+    same = [c for c in measured if float(c["embedding_init_std"]) == 1.0]
+    default = same[0] if same else _find(users.get("embeddings", []), variant="embedding")
+    scaled = [c for c in measured if float(c["embedding_init_std"]) != 1.0]
     if default is None or _m(default) is None or not scaled:
         return None
     s = scaled[0]
     std = s.get("embedding_init_std")
     if _m(s) >= FITS and _m(default) < FITS:
+        sat = ""
+        if default.get("saturation") and s.get("saturation"):
+            a, b = default["saturation"]["mean"], s["saturation"]["mean"]
+            if a is not None and b is not None:
+                sat = f", with {100 * a:.0f} % against {100 * b:.0f} % of tanh units saturated"
         return (
             f"The flattened embedding's plateau (r {_rng(default)}) is an optimisation effect of "
             f"e_g's scale: drawn with standard deviation {std} instead of 1, the same variant "
-            f"fits the batch (r {_rng(s)}; Table U3c)."
+            f"fits the batch (r {_rng(s)}{sat}; Table U3c)."
         )
     if _m(s) > _m(default) and _separated(s, default):
         return (

@@ -16,8 +16,10 @@ Sweeps (three seeds each):
 * ``users-guard-embeddings`` (and ``-large``: the flattened and attention forms, one seed, their
   runs cost 5-10x the others): every embedding variant under the index guard on both builds,
   ``guard_epochs`` epochs (no run can stop at r >= 0.999 when its ceiling is lower);
-* ``users-embedding-scale``: the flattened embedding with e_g drawn at ``1/sqrt(d)`` instead of 1
-  (the plateau of ``users-embeddings``: see ``EMBEDDING_STD``);
+* ``users-embedding-scale``: the flattened embedding with e_g drawn at 1 and at ``1/sqrt(d)``,
+  ``scale_epochs`` epochs, and the tanh saturation of each run's best weights (``saturation.csv``
+  in the sweep directory, kept beside its tables): the plateau of ``users-embeddings``, see
+  ``EMBEDDING_STD``;
 * ``users-generalisation`` (train mode, real data): binary, the embeddings and the additive and
   pairwise baselines on the DNA-repair pairs, split by its own test file (``random``), by held-out
   genes and by held-out gene pairs; ``-fixed``: the embeddings with e_g fixed at its random draw;
@@ -28,6 +30,7 @@ Sweeps (three seeds each):
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,8 @@ from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.trigenic import simulate_trigenic
 from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.ceiling import identifiability_ceiling
+from dcellx.diagnose.run_stats import run_diagnostics
+from dcellx.fileio import read_text, write_csv
 from dcellx.report.ceilings import many_batch_study
 from dcellx.report.sweeps import sweep as _sweep
 from dcellx.train.compare import RunSpec, SweepResult
@@ -109,6 +114,7 @@ class UsersPlan:
     quick: bool = False
     many_batches: int = 1000  # Table U0: seeded batches per design (no training)
     guard_epochs: int = 200  # Table U3b: embeddings under the guard (they run to the end)
+    scale_epochs: int = 150  # Table U3c: the flattened embedding at two scales of e_g
     train_epochs: int = 100  # Table U6: generalisation runs (early stopping on validation)
     splits: list[str] = field(default_factory=lambda: list(SPLITS))
     device: str = "cpu"  # every run's torch device (left out of the plans on the CPU)
@@ -124,7 +130,7 @@ def make_users_plan(
         return UsersPlan(
             seeds=[0], epochs=3, data=data, threads=threads, records=2000,
             norms=["batch"], batches={"first-32": None}, quick=True, many_batches=40,
-            guard_epochs=3, train_epochs=2, splits=["genes"], device=device,
+            guard_epochs=3, scale_epochs=3, train_epochs=2, splits=["genes"], device=device,
         )  # fmt: skip
     return UsersPlan(
         seeds=list(range(seeds)), epochs=500, data=data, threads=threads, device=device
@@ -200,9 +206,10 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
     fixed.sets["embedding_learned"] = False
     out.append(UsersSweep("users-generalisation-fixed", FIXED_VARIANTS[:1] if plan.quick
                           else FIXED_VARIANTS, split, fixed, "train"))  # fmt: skip
-    scale = _spec(plan, go="torchcell-latest")
+    # best weights kept: the saturation of each run is measured on them
+    scale = _spec(plan, go="torchcell-latest", epochs=plan.scale_epochs, keep_checkpoints="best")
     out.append(UsersSweep("users-embedding-scale", ["embedding"],
-                          {"embedding_init_std": [EMBEDDING_STD]}, scale))  # fmt: skip
+                          {"embedding_init_std": [1.0, EMBEDDING_STD]}, scale))  # fmt: skip
     guard = {"go": plan.gos, "deletion_rule": ["torchcell-index-guard"]}
     gspec = _spec(plan, epochs=plan.guard_epochs)
     small = ["embedding-pooled"] if plan.quick else ["embedding-pooled", "embedding-deepset"]
@@ -211,6 +218,36 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
         large = ["embedding", "embedding-attention"]
         out.append(UsersSweep("users-guard-embeddings-large", large, guard, gspec, seeds=[0]))
     return out
+
+
+SATURATION = "saturation.csv"
+
+
+def saturation_by_cell(
+    result: SweepResult, keys: list[str], write: bool = True
+) -> dict[str, dict[str, Any]]:
+    """Per grid cell (``keys``' values, as text): seed statistics of the share of tanh units
+    saturated (|tanh| > 0.99) over every stratum, on each run's best weights and its batch
+    (``dcellx diagnose --run``). Measured from the run directories where they exist and written
+    to ``SATURATION`` in the sweep directory; read back from that file where they do not."""
+    path = result.sweep_dir / SATURATION
+    rows: list[dict[str, Any]] = []
+    runs = [r for r in result.runs if (result.sweep_dir / str(r["run_id"])).is_dir()]
+    if write and runs:
+        for r in runs:
+            strata = run_diagnostics(result.sweep_dir / str(r["run_id"]))["strata"]
+            n = sum(s["neurons"] for s in strata)
+            share = sum(s["saturated_fraction"] * s["neurons"] for s in strata) / n
+            rows.append({"run_id": r["run_id"], "seed": r["seed"],
+                         **{k: r.get(k) for k in keys}, "saturated_share": share})  # fmt: skip
+        write_csv(path, rows, ["run_id", "seed", *keys, "saturated_share"])
+    elif path.exists():
+        rows = list(csv.DictReader(read_text(path).splitlines()))
+    cells_: dict[str, list[float | None]] = {}
+    for row in rows:
+        key = ",".join(str(float(row[k])) for k in keys)
+        cells_.setdefault(key, []).append(_num(row["saturated_share"]))
+    return {k: _stats(v) for k, v in cells_.items()}
 
 
 def batch_label(seed: int | None) -> str:
@@ -379,7 +416,11 @@ def run_users(
     out["presets"] = cells(out["sweeps"]["users-presets"], ["preset", "go"])
     out["dna"] = cells(out["sweeps"]["users-dna"], [])
     out["embeddings"] = cells(out["sweeps"]["users-embeddings"], [])
-    out["embedding_scale"] = cells(out["sweeps"]["users-embedding-scale"], ["embedding_init_std"])
+    scale = out["sweeps"]["users-embedding-scale"]
+    out["embedding_scale"] = cells(scale, ["embedding_init_std"])
+    saturation = saturation_by_cell(scale, ["embedding_init_std"], write=not collect_only)
+    for c in out["embedding_scale"]:
+        c["saturation"] = saturation.get(str(float(c["embedding_init_std"])))
     guard = cells(out["sweeps"]["users-guard-embeddings"], ["go"])
     if "users-guard-embeddings-large" in out["sweeps"]:
         guard += cells(out["sweeps"]["users-guard-embeddings-large"], ["go"])

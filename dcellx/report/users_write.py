@@ -206,11 +206,11 @@ def unexplained(users: dict[str, Any]) -> list[str]:
 
 def scale_lines(users: dict[str, Any], binary: list[dict[str, Any]]) -> list[str]:
     """Table U3c: the flattened embedding at e_g's default scale and at 1/sqrt(d)."""
-    rows = [{**c, "e_g std": "1 (default)"} for c in users.get("embeddings", [])
-            if c["variant"] == "embedding"]  # fmt: skip
-    rows += [
-        {**c, "e_g std": str(c["embedding_init_std"])} for c in users.get("embedding_scale", [])
-    ]
+    plan: UsersPlan = users["plan"]
+    rows = [{**c, "e_g std": f"1, {plan.epochs} epochs (Table U3)"}
+            for c in users.get("embeddings", []) if c["variant"] == "embedding"]  # fmt: skip
+    rows += [{**c, "e_g std": f"{c['embedding_init_std']}, {plan.scale_epochs} epochs"}
+             for c in users.get("embedding_scale", [])]  # fmt: skip
     if len(rows) < 2:
         return []
     L = ["### Table U3c: the flattened embedding's plateau against the scale of e_g\n"]
@@ -219,11 +219,15 @@ def scale_lines(users: dict[str, Any], binary: list[dict[str, Any]]) -> list[str
         "binary's function class (C_e = A_e . e_g is one free number per term-gene-neuron "
         "element), so a plateau below binary's fit is an optimisation effect: with e_g ~ N(0, 1) "
         "an Adam step moves C_e by about lr * sum_k |e_gk| (~6.4 lr at d = 8) where binary's "
-        "weight moves by lr. Drawing e_g at 1/sqrt(d) is the change measured here.\n"
+        "weight moves by lr. Drawing e_g at 1/sqrt(d) is the change measured here. *Saturated*: "
+        "the share of tanh units with |tanh| > 0.99 over all strata on the run's best weights and "
+        "its batch (`dcellx diagnose --run`).\n"
     )
-    L.append("| variant | e_g std | " + HEAD)
-    L.append("|---|---|---|---|---|---|---|")
-    L.extend(_rows([{**c, "e_g std": "–"} for c in binary] + rows, ["variant", "e_g std"]))
+    L.append("| variant | e_g std | " + HEAD + " saturated |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for c in [{**c, "e_g std": "–"} for c in binary] + rows:
+        sat = fmt(c["saturation"]) if c.get("saturation") else "–"
+        L.append(_rows([c], ["variant", "e_g std"])[0] + f" {sat} |")
     L.append("")
     return L
 
