@@ -4,6 +4,10 @@ A genotype disrupts 1-3 of ~4,000 input genes, so a batch is stored as the list 
 (sample, gene) pairs -- O(total perturbed genes) -- never as a dense batch x genes x terms table and
 never as a per-sample copy of the incidence. The model expands each pair through the ontology's
 gene -> term incidence when it needs term inputs (see ``dcellx.nn``).
+
+Everything whose size depends on the batch's contents is known here, on the host, before the
+copy to a device; ``make_batch(..., pairs=)`` pads a batch to a fixed number of pairs, so that
+every batch of one size has the same shapes (see ``dcellx.nn.genes.base``).
 """
 
 from __future__ import annotations
@@ -119,36 +123,74 @@ def require_visible(
     )
 
 
+NO_GENE = -1  # the gene of a padding pair (``make_batch(..., pairs=)``): it perturbs nothing
+
+
 @dataclass
 class PerturbationBatch:
-    """One batch: ``y[b]`` is genotype b's phenotype; it disrupts genes ``gene[sample == b]``."""
+    """One batch: ``y[b]`` is genotype b's phenotype; it disrupts genes ``gene[sample == b]``.
+
+    A pair with gene ``NO_GENE`` is padding (row 0, no gene): ``make_batch(..., pairs=n)`` pads
+    the pairs to a fixed number so that batches of one size share every shape (a CUDA graph).
+    ``host_gene`` keeps the genes on the host after ``to`` moved the batch to a device: the
+    model sizes its sparse gene entries from it without waiting for the device."""
 
     size: int
     sample: torch.Tensor  # int64 [K]: row in the batch
-    gene: torch.Tensor  # int64 [K]: ontology gene index
+    gene: torch.Tensor  # int64 [K]: ontology gene index, or NO_GENE
     y: torch.Tensor  # float32 [B, P]
     rows: torch.Tensor  # int64 [B]: dataset rows
     invisible: int  # perturbed genes the ontology lacks (no trace in the input)
+    host_gene: np.ndarray | None = None  # int64 [K]: ``gene`` on the host (None: gene is there)
 
     def to(self, device: torch.device | str) -> PerturbationBatch:
+        """The batch on ``device``; to CUDA through pinned memory without blocking the host (the
+        copies are ordered on the current stream before any kernel that reads them)."""
+        device = torch.device(device)
+        cuda = device.type == "cuda"
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            if cuda and t.device.type == "cpu":
+                return t.pin_memory().to(device, non_blocking=True)
+            return t.to(device)
+
         return PerturbationBatch(
             self.size,
-            self.sample.to(device),
-            self.gene.to(device),
-            self.y.to(device),
+            move(self.sample),
+            move(self.gene),
+            move(self.y),
             self.rows,
             self.invisible,
+            self.host_genes(),
         )
+
+    def host_genes(self) -> np.ndarray:
+        """``gene`` on the host: the kept copy, else read from ``gene`` (a device sync when it
+        sits on a device and the batch was not moved there by ``to``)."""
+        if self.host_gene is not None:
+            return self.host_gene
+        return self.gene.cpu().numpy()
 
     def dense(self, num_genes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """[B, G] binary genotype (1 = disrupted): for reference checks and dense baselines."""
-        x = torch.zeros(self.size, num_genes, dtype=dtype, device=self.gene.device)
-        x[self.sample, self.gene] = 1
-        return x
+        x = torch.zeros(self.size, num_genes + 1, dtype=dtype, device=self.gene.device)
+        x[self.sample, torch.where(self.gene == NO_GENE, num_genes, self.gene)] = 1
+        return x[:, :num_genes]
 
 
-def make_batch(enc: EncodedGenotypes, rows: np.ndarray | list[int]) -> PerturbationBatch:
-    """Slice genotypes ``rows`` out of the CSR in O(perturbed genes) with vectorised numpy."""
+def pair_capacity(enc: EncodedGenotypes, batch_size: int) -> int:
+    """The most (sample, gene) pairs a batch of ``batch_size`` genotypes of ``enc`` can have:
+    the sum of the ``batch_size`` largest genotypes (``make_batch(..., pairs=)``)."""
+    lens = np.sort(np.diff(enc.ptr))[::-1]
+    return int(lens[:batch_size].sum())
+
+
+def make_batch(
+    enc: EncodedGenotypes, rows: np.ndarray | list[int], pairs: int | None = None
+) -> PerturbationBatch:
+    """Slice genotypes ``rows`` out of the CSR in O(perturbed genes) with vectorised numpy;
+    ``pairs``: pad the pairs to that many with (row 0, ``NO_GENE``) (at least the batch's own;
+    ``pair_capacity`` gives the most any batch of a size needs)."""
     rows = np.asarray(rows, dtype=np.int64)
     starts = enc.ptr[rows]
     lens = enc.ptr[rows + 1] - starts
@@ -157,6 +199,11 @@ def make_batch(enc: EncodedGenotypes, rows: np.ndarray | list[int]) -> Perturbat
     # position of each pair inside its genotype: 0..len-1
     offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
     gene = enc.genes[np.repeat(starts, lens) + offsets]
+    if pairs is not None:
+        if pairs < total:
+            raise ValueError(f"{total} pairs in the batch, more than the {pairs} it is padded to")
+        sample = np.concatenate([sample, np.zeros(pairs - total, np.int64)])
+        gene = np.concatenate([gene, np.full(pairs - total, NO_GENE, np.int64)])
     return PerturbationBatch(
         size=len(rows),
         sample=torch.from_numpy(sample),

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from dcellx.batch import encode_genotypes, make_batch
+from dcellx.batch import NO_GENE, encode_genotypes, make_batch, pair_capacity
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.errors import InputError
@@ -35,3 +36,18 @@ def test_invisible_genes_counted_or_refused(onto_dna, capsys) -> None:
     assert b.invisible == 1 and b.gene.tolist() == [0, 1] and b.sample.tolist() == [0, 1]
     with pytest.raises(InputError, match="not in ontology"):
         encode_genotypes(ds, onto_dna, unknown="error")
+
+
+def test_padded_pairs_perturb_nothing(onto_dna) -> None:
+    enc = encode_genotypes(load_dataset("dcell-dna-repair")["train"], onto_dna)
+    rows = np.array([3, 9, 1, 40])
+    most = pair_capacity(enc, len(rows))
+    lens = np.sort(np.diff(enc.ptr))[::-1]
+    assert most == int(lens[:4].sum()) and most >= len(make_batch(enc, rows).gene)
+    plain, padded = make_batch(enc, rows), make_batch(enc, rows, pairs=most + 2)
+    k = len(plain.gene)
+    assert len(padded.gene) == most + 2 and (padded.gene[k:] == NO_GENE).all()
+    assert (padded.sample[k:] == 0).all() and torch.equal(padded.gene[:k], plain.gene)
+    assert torch.equal(padded.dense(onto_dna.num_genes), plain.dense(onto_dna.num_genes))
+    with pytest.raises(ValueError, match=f"{k} pairs in the batch, more than the 1"):
+        make_batch(enc, rows, pairs=1)

@@ -21,7 +21,7 @@ import torch
 
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.norm import batch_norm_rows, batch_stats_in_use, layer_norm_terms
-from dcellx.nn.ops import section
+from dcellx.nn.ops import index_add, section, take
 from dcellx.nn.packed import PackedModel
 
 Outputs = tuple[torch.Tensor, torch.Tensor]  # (root prediction [B], auxiliary outputs [B, T-1])
@@ -75,7 +75,7 @@ def autograd_forward(model: AutogradModel, batch: PerturbationBatch) -> Outputs:
         if src in model.fanout:
             who, sizes = model.fanout[src]
             with section("gather"):
-                rows = states.index_select(0, index["fan"][src])
+                rows = take(states, index["fan"][src])
                 for s_, part in zip(who, torch.split(rows, sizes), strict=True):
                     fed[(src, s_)] = part
 
@@ -87,7 +87,7 @@ def autograd_forward(model: AutogradModel, batch: PerturbationBatch) -> Outputs:
             parts = [fed.pop((src, s)) for src, _ in plan.sources]
             parts.append(torch.zeros(1, B, dtype=model.bias.dtype, device=model.bias.device))
             X = torch.cat(parts, 0)
-            Xall = X.index_select(0, index["in"][s])
+            Xall = take(X, index["in"][s])
             sizes_k = [len(b.terms) * b.fan_pad for b in bks]
             Xks = torch.split(Xall, sizes_k) if len(bks) > 1 else [Xall]
         with section("matmul"):
@@ -107,7 +107,7 @@ def autograd_forward(model: AutogradModel, batch: PerturbationBatch) -> Outputs:
             hp = torch.cat([h, h.new_zeros(1, B)], 0)
             ys = []
             for k, b in enumerate(bks):
-                Hk = hp.index_select(0, index["pad"][s][k])
+                Hk = take(hp, index["pad"][s][k])
                 Hk = Hk.view(len(b.terms), b.out_pad, B)
                 W = model.deep_weights[b.weight][layer - 1]
                 ys.append(torch.bmm(W, Hk).view(-1, B))
@@ -124,7 +124,7 @@ def autograd_forward(model: AutogradModel, batch: PerturbationBatch) -> Outputs:
             lt = index["lterm"][s]
             contrib = a_in * aux_w_s[s].unsqueeze(1)
             a = torch.zeros(t1 - t0, B, dtype=contrib.dtype, device=contrib.device)
-            a = a.index_add(0, lt, contrib) + aux_b_s[s].unsqueeze(1)
+            a = index_add(a, lt, contrib) + aux_b_s[s].unsqueeze(1)
             aux.append(torch.tanh(a) if cfg.aux_head == "tanh-linear" else a)
     if model.training:
         model.norm_steps += 1
@@ -143,7 +143,7 @@ def _add_genes(z, genes, base_s, s: int, n0: int, B: int) -> torch.Tensor:
     lo, hi = genes.ptr[s], genes.ptr[s + 1]
     if hi > lo:
         idx = (genes.neuron[lo:hi] - n0) * B + genes.sample[lo:hi]
-        z = z.reshape(-1).index_add(0, idx, genes.value[lo:hi]).view(z.shape)
+        z = index_add(z.reshape(-1), idx, genes.value[lo:hi]).view(z.shape)
     return z
 
 
@@ -153,10 +153,10 @@ def _block(model: AutogradModel, z, layer, n0, n1, s, lterm, affine):
         with section("tanh"):
             pre = torch.tanh(z)
         with section("norm"):
-            h = _norm(model, pre, layer, n0, n1, lterm, affine)
+            h = _norm(model, pre, layer, n0, n1, lterm, affine, s)
     else:
         with section("norm"):
-            pre = _norm(model, z, layer, n0, n1, lterm, affine)
+            pre = _norm(model, z, layer, n0, n1, lterm, affine, s)
         with section("tanh"):
             h = torch.tanh(pre)
     if model.trace is not None:
@@ -165,17 +165,17 @@ def _block(model: AutogradModel, z, layer, n0, n1, s, lterm, affine):
 
 
 def _norm(
-    model: AutogradModel, z: torch.Tensor, layer: int, n0: int, n1: int, lterm, affine
+    model: AutogradModel, z: torch.Tensor, layer: int, n0: int, n1: int, lterm, affine, s: int
 ) -> torch.Tensor:
-    """z [N_s, B] -> normalised, per neuron (batch) or per term (layer; ``lterm``: the
-    stratum-local term of each neuron); ``affine``: the stratum's (weight, bias) of this layer's
-    normalisation, ``None`` under norm "none"."""
+    """z [N_s, B] of stratum s -> normalised, per neuron (batch) or per term (layer;
+    ``lterm``: the stratum-local term of each neuron); ``affine``: the stratum's (weight, bias)
+    of this layer's normalisation, ``None`` under norm "none"."""
     cfg = model.cfg
     if cfg.norm == "none":
         return z
     w, b = affine
     if cfg.norm == "layer":
-        return layer_norm_terms(z, lterm, w, b, cfg.bn_eps)
+        return layer_norm_terms(z, lterm, w, b, cfg.bn_eps, len(model.layout.strata[s].terms))
     out = batch_norm_rows(
         z.t(),
         model.running_mean[layer, n0:n1],

@@ -17,13 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcellx.batch import PerturbationBatch
+from dcellx.batch import EncodedGenotypes, PerturbationBatch, pair_capacity
 from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.engines import choose_engine
 from dcellx.nn.genes import make_gene_input
 from dcellx.nn.init import init_term_state
 from dcellx.nn.layout import ModelLayout
+from dcellx.nn.ops import SegmentPlan
 from dcellx.nn.slots import SlotPlan
 from dcellx.nn.term_state import load_term_state, term_state
 from dcellx.ontology.compiled import CompiledOntology
@@ -192,6 +193,10 @@ class DCell(nn.Module):
             self.register_buffer(f"slots_{name}", torch.from_numpy(getattr(sp, name)), False)
         for s, st in enumerate(sp.strata):
             self.register_buffer(f"slots_in_{s}", torch.from_numpy(st.in_rows), persistent=False)
+            # the order of the backward's scatter-add of dX into dH (dcellx.nn.ops.SegmentPlan)
+            plan = SegmentPlan.of(st.in_rows, keep=st.in_rows != sp.zero_row)
+            for part in ("order", "target", "lengths"):
+                self.register_buffer(f"slots_in_{part}_{s}", getattr(plan, part), False)
         self.slot_buffers = BufferPool()
         self.load_term_state_dict(init_term_state(L, seed))
 
@@ -213,7 +218,12 @@ class DCell(nn.Module):
         """The slot plan's index tensors, on the model's device."""
         names = ("slot_of_neuron", "neuron_of_slot", "aux_terms", "aux_row_of_term")
         out = {n: getattr(self, f"slots_{n}") for n in names}
-        out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in range(len(self.layout.strata))]
+        S = range(len(self.layout.strata))
+        out["in_rows"] = [getattr(self, f"slots_in_{s}") for s in S]
+        parts = ("order", "target", "lengths")
+        out["in_plan"] = [
+            SegmentPlan(*(getattr(self, f"slots_in_{p}_{s}") for p in parts)) for s in S
+        ]
         return out
 
     @property
@@ -231,6 +241,15 @@ class DCell(nn.Module):
         ]
         out["fan"] = {src: getattr(self, f"fan_{src + 1}") for src in self.fanout}
         return out
+
+    def set_static_shapes(self, enc: EncodedGenotypes, batch_size: int) -> int:
+        """Fix the shapes of every forward on batches of ``batch_size`` genotypes of ``enc`` (a
+        CUDA graph replays one set of shapes): the gene entries per stratum get the capacity
+        ``GeneInput.entry_capacity_for`` gives them; returns the pair capacity, to be passed
+        to ``make_batch(enc, rows, pairs=...)``. The term-vector embedding kinds (pooled,
+        deepset, attention) keep batch-dependent shapes (``dcellx.nn.genes.term_vectors``)."""
+        self.genes.set_entry_capacity(self.genes.entry_capacity_for(enc, batch_size))
+        return pair_capacity(enc, batch_size)
 
     def forward(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``batch`` (B genotypes) -> (root prediction [B], auxiliary outputs [B, T-1]) on the

@@ -9,9 +9,10 @@ function; rounding differs in the last bits, so a run resumes on the engine it b
 
 * ``autograd``: ``dcellx.nn.autograd_engine``, torch's autograd over packed per-bucket ``bmm``.
 * ``fused``: ``dcellx.nn.fused``, a hand-written backward over reused buffers in the slot layout.
-  Two conditions are states of the process rather than of the configuration, so they are checked
-  per forward and send that forward to autograd: a diagnostic ``trace`` and a multi-process
-  batch-statistics reducer (``dcellx.nn.norm.set_batch_stat_reducer``).
+  Three conditions are states of the process rather than of the configuration, so they are
+  checked per forward and send that forward to autograd: a diagnostic ``trace``, a multi-process
+  batch-statistics reducer (``dcellx.nn.norm.set_batch_stat_reducer``) and autocast (bf16: the
+  hand-written backward computes in the parameters' dtype).
 
 A new engine (a CUDA one, say) is one module with its ``forward`` and ``supports``, one
 ``Engine`` entry in ``ENGINES`` below, and its name among ``RunConfig.engine``'s choices

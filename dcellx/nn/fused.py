@@ -13,8 +13,9 @@ buffers kept across steps. Per stratum s with slots :math:`[a, b)`, buckets k:
   the stratum's auxiliary heads as one ``bmm`` per bucket, :math:`\hat y_k = v_k^\top O_k`.
 * backward, strata in reverse: the heads' gradient (``baddbmm_`` into :math:`\partial H`), the
   block's (BatchNorm's backward in two passes from per-row constants, ``tanh_backward``), the
-  parameter gradients, :math:`\partial X_k = W_k^\top \partial Z_k` and one deterministic
-  ``index_add_`` of :math:`\partial X_s` into :math:`\partial H`.
+  parameter gradients, :math:`\partial X_k = W_k^\top \partial Z_k` and one reproducible
+  scatter-add of :math:`\partial X_s` into :math:`\partial H` (``dcellx.nn.ops.add_at_``; its
+  order fixed per plan, ``DCell.slot_index["in_plan"]``, without the zero row's entries).
 
 With :math:`\hat x = (t - \mu)\, r`, :math:`r = (\sigma^2 + \epsilon)^{-1/2}`, BatchNorm's
 backward per row is
@@ -27,13 +28,11 @@ backward per row is
 
 so :math:`\partial t = c_1 \partial h + c_2 t + c_3` with per-row constants and no :math:`\hat x`
 is ever stored. Supported: depth 1, norm ``batch``/``batch-frozen``/``none``, every block,
-head, variant and gene layer, one process; the autograd engine runs otherwise
-(``dcellx.nn.engines``: layer norm, depth > 1, a batch-statistics reducer, a ``trace``). Both
-are tested against the reference loop (``tests/nn/test_equivalence.py``).
-
-Buffers belong to one forward until its backward ran (or its graph was freed); a second forward
-before that gets its own, so interleaved forwards stay correct. A backward runs once
-(``retain_graph`` is refused).
+head, variant and gene layer; autograd runs otherwise (``dcellx.nn.engines``: layer norm, depth
+> 1, a batch-statistics reducer, a ``trace``, autocast). Both are tested against the reference
+loop (``tests/nn/test_equivalence.py``). Buffers belong to one forward until its backward ran
+(or its graph was freed); a second forward before that gets its own, so interleaved forwards
+stay correct. A backward runs once (``retain_graph`` is refused).
 """
 
 from __future__ import annotations
@@ -47,14 +46,14 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.buffers import BufferPool
 from dcellx.nn.config import ModelConfig
 from dcellx.nn.norm import batch_stats_in_use, batch_stats_reduced
-from dcellx.nn.ops import section
+from dcellx.nn.ops import add_at_, section
 from dcellx.nn.packed import PackedModel
 from dcellx.nn.slots import SlotPlan
 
 
 class FusedModel(PackedModel, Protocol):
-    """What the fused engine reads of a ``DCell`` besides its packed parameters: its mode, its
-    diagnostics switches, and the slot layout with its index tensors and working memory."""
+    """What the fused engine reads of a ``DCell`` besides its packed parameters: mode,
+    diagnostics switches, slot layout with its index tensors and working memory."""
 
     training: bool
     trace: list | None
@@ -78,9 +77,12 @@ def fused_supports(cfg: ModelConfig) -> str | None:
 
 def fused_obstacle(model: FusedModel) -> str | None:
     """Why the fused engine cannot run ``model``'s next forward, or ``None``: its configuration
-    or a state of the process (a ``trace``, a multi-process batch-statistics reducer)."""
+    or a state of the process (a ``trace``, a batch-statistics reducer, autocast: engines)."""
     if model.trace is not None:
         return "a trace"
+    dev = model.bias.device.type
+    if torch.amp.is_autocast_available(dev) and torch.is_autocast_enabled(dev):
+        return "autocast"
     if model.cfg.norm != "none" and batch_stats_reduced():
         return "batch statistics reduced across processes"
     return fused_supports(model.cfg)
@@ -129,8 +131,7 @@ def _batch_norm(Z, out, st, buf, gamma, beta, model: FusedModel, son, B: int) ->
 
 
 def _update_running_stats(model: FusedModel, st, mean, var, son, B: int) -> None:
-    """torch's BatchNorm update of the stratum's running statistics (variance unbiased);
-    ``son`` is the slot of every neuron."""
+    """torch's BatchNorm update of the running statistics (unbiased); ``son``: neuron -> slot."""
     m = model.cfg.bn_momentum
     n0, n1 = st.neurons
     local = son[n0:n1] - st.slots[0]
@@ -194,7 +195,7 @@ class FusedDCell(torch.autograd.Function):
                 Z += bias_slot[a:b].unsqueeze(1)
                 if genes is not None and genes[1][s + 1] > genes[1][s]:
                     lo, hi = genes[1][s], genes[1][s + 1]
-                    Z.view(-1).index_add_(0, genes[0][lo:hi] - a * B, value[lo:hi])
+                    add_at_(Z.view(-1), genes[0][lo:hi] - a * B, value[lo:hi])
             if state_first:
                 with section("tanh"):
                     Z.tanh_()
@@ -317,7 +318,7 @@ class FusedDCell(torch.autograd.Function):
                     w_t = weights[bk.weight].transpose(1, 2)
                     torch.bmm(w_t, dz_k, out=_rows(dX, bk.inp, bk.terms, bk.fan_pad, B))
             with section("gather"):
-                G.index_add_(0, idx["in_rows"][s], dX[:m])
+                add_at_(G, idx["in_rows"][s], dX[:m], idx["in_plan"][s])
         buf.owner = None  # the buffers are free for the next forward
         son = idx["slot_of_neuron"]
         g_bias = d_bias.index_select(0, son)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from dcellx.nn.ops import index_add, take
+
 if TYPE_CHECKING:
     from dcellx.nn.config import ModelConfig
 
@@ -42,7 +44,12 @@ def batch_stats_in_use(cfg: ModelConfig, training: bool, norm_steps: torch.Tenso
 
 
 def layer_norm_terms(
-    z: torch.Tensor, term: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+    z: torch.Tensor,
+    term: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    eps: float,
+    n_terms: int | None = None,
 ) -> torch.Tensor:
     r"""LayerNorm of every term over its own neurons, all terms of a stratum in one call.
 
@@ -58,20 +65,20 @@ def layer_norm_terms(
         term (Tensor): int64, the local term (0 .. T_s - 1) of each row, non-decreasing.
         weight, bias (Tensor): per-neuron affine :math:`\gamma`, :math:`\beta`.
         eps (float): added to the variance.
+        n_terms (int, optional): T_s, the number of terms; read from ``term`` when None (a
+            device sync: the engines pass it).
 
     Shapes:
         ``z`` [N_s, B], ``term``/``weight``/``bias`` [N_s] -> [N_s, B].
     """
-    n_terms = int(term[-1]) + 1
-    cnt = torch.zeros(n_terms, dtype=z.dtype, device=z.device).index_add(
-        0, term, torch.ones_like(term, dtype=z.dtype)
-    )
-    mean = torch.zeros(n_terms, z.shape[1], dtype=z.dtype, device=z.device).index_add(
-        0, term, z
-    ) / cnt.unsqueeze(1)
-    c = z - mean.index_select(0, term)
-    var = torch.zeros_like(mean).index_add(0, term, c * c) / cnt.unsqueeze(1)
-    zn = c / torch.sqrt(var.index_select(0, term) + eps)
+    n_terms = int(term[-1]) + 1 if n_terms is None else n_terms
+    ones = torch.ones_like(term, dtype=z.dtype)
+    cnt = index_add(torch.zeros(n_terms, dtype=z.dtype, device=z.device), term, ones)
+    zeros = torch.zeros(n_terms, z.shape[1], dtype=z.dtype, device=z.device)
+    mean = index_add(zeros, term, z) / cnt.unsqueeze(1)
+    c = z - take(mean, term)
+    var = index_add(torch.zeros_like(mean), term, c * c) / cnt.unsqueeze(1)
+    zn = c / torch.sqrt(take(var, term) + eps)
     return zn * weight.unsqueeze(1) + bias.unsqueeze(1)
 
 

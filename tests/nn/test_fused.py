@@ -148,3 +148,11 @@ def test_a_trace_runs_on_autograd(onto_dna) -> None:
     assert fused_obstacle(model) == "a trace"
     model(real_batch(onto_dna, 8))
     assert len(model.trace) == onto_dna.num_strata
+
+
+def test_autocast_runs_on_autograd(onto_dna) -> None:
+    model = _model(onto_dna, "paper").float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fused_obstacle(model) == "autocast"
+        root, _ = model(real_batch(onto_dna, 8))
+    assert root.shape == (8,) and torch.isfinite(root).all() and fused_obstacle(model) is None

@@ -22,7 +22,7 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.term_vectors import TermVectorInput
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.linear_init import linear_init
-from dcellx.nn.ops import take
+from dcellx.nn.ops import index_add, take
 
 
 class AttentionGenes(TermVectorInput):
@@ -91,8 +91,8 @@ class AttentionGenes(TermVectorInput):
         a = torch.exp(s - take(Minc, qinc[pinv]))  # [K, nmax, H]
         P = len(ut)
         dN = torch.zeros(P, nmax, H, dh, dtype=q.dtype, device=q.device)
-        dN = dN.index_add(0, pinv, a.unsqueeze(-1) * take(v, self.inc_gene[dinc]).unsqueeze(1))
-        dD = torch.zeros(P, nmax, H, dtype=q.dtype, device=q.device).index_add(0, pinv, a)
+        dN = index_add(dN, pinv, a.unsqueeze(-1) * take(v, self.inc_gene[dinc]).unsqueeze(1))
+        dD = index_add(torch.zeros(P, nmax, H, dtype=q.dtype, device=q.device), pinv, a)
         # queries that are deleted themselves drop out of the pooled sum
         qdel = torch.zeros(P, nmax, dtype=torch.bool, device=q.device)
         qdel[pinv, self.inc_local[dinc]] = True
@@ -137,7 +137,7 @@ class AttentionGenes(TermVectorInput):
         Tg = len(self.gterms)
         # base pooled output per term (no deletions)
         h = Ninc / Dinc.unsqueeze(-1)
-        base = torch.zeros(Tg, H, dh, dtype=E.dtype, device=E.device).index_add(0, self.inc_tg, h)
+        base = index_add(torch.zeros(Tg, H, dh, dtype=E.dtype, device=E.device), self.inc_tg, h)
         base = base.flatten(1)
         b, dinc, ut, ub, pinv = self._affected_pairs(batch)  # deleted (sample, incidence)
         if len(dinc) == 0:

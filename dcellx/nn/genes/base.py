@@ -13,6 +13,28 @@ A kind is one module of this package: a ``GeneInput`` subclass that registers it
 (under the names checkpoints and tests know, ``genes.gene_w`` ...), computes ``forward`` and
 converts its parameters to and from the term-named state (``dcellx.nn.term_state``); the
 registry (``dcellx.nn.genes.registry``) maps the configuration's name to it.
+
+**No host sync, fixed shapes.** The sparse corrections are lists of *gene entries* (an element of
+a perturbed gene, in a batch row), grouped by stratum (``GeneEntries``). How many there are
+depends on which genes the batch perturbs; that number is counted on the host, from the copy of
+the batch's genes that ``PerturbationBatch.to`` keeps (``host_genes``), and handed to
+``repeat_interleave`` as ``output_size``: the device never has to report a size. For a CUDA
+graph the shapes must not change between batches at all. A caller gets batches of one fixed
+shape per batch size B from the dataset's encoding ``enc``:
+
+    pairs = model.set_static_shapes(enc, B)   # entry capacities per stratum, fixed on the model
+    batch = make_batch(enc, rows, pairs=pairs).to(device)
+
+``set_static_shapes`` fixes each stratum's entries at the most any B genotypes of ``enc`` can
+have (``entry_capacity_for``) and returns the most pairs (``dcellx.batch.pair_capacity``);
+``make_batch`` pads the pairs with (row 0, ``NO_GENE``), a gene with no elements, and each
+stratum's entries are padded at their end with entries whose value is multiplied by 0. A
+forward's shapes then depend on B alone; the padding adds exact zeros, so the result is the
+same numbers (``tests/nn/test_static_shapes.py``). The binary, flattened-embedding and Lua
+kinds run so; the term-vector kinds (``embedding-pooled``, ``-deepset``, ``-attention``) find
+the (term, sample) pairs a deletion touches with ``torch.unique``, one sync and shapes that
+follow the batch (``dcellx.nn.genes.term_vectors``). Every scatter-add is reproducible on any
+device (``dcellx.nn.ops``).
 """
 
 from __future__ import annotations
@@ -20,37 +42,59 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
-from dcellx.batch import PerturbationBatch
+from dcellx.batch import NO_GENE, EncodedGenotypes, PerturbationBatch
 from dcellx.nn.layout import ModelLayout
 
 
 def expand_csr(
-    ptr: torch.Tensor, items: torch.Tensor, keys: torch.Tensor
+    ptr: torch.Tensor, items: torch.Tensor, keys: torch.Tensor, total: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each key k (with repetition), its CSR items ``items[ptr[k]:ptr[k+1]]``.
+    """For each key k (with repetition), its CSR items ``items[ptr[k]:ptr[k+1]]``; ``total``:
+    their number, known on the host (``repeat_interleave``'s ``output_size``, so no sync).
     Returns (which key position each item came from, item)."""
     starts = ptr[keys]
     lens = ptr[keys + 1] - starts
-    which = torch.repeat_interleave(torch.arange(len(keys), device=keys.device), lens)
-    offs = torch.arange(len(which), device=keys.device) - torch.repeat_interleave(
-        torch.cumsum(lens, 0) - lens, lens
-    )
-    return which, items[starts[which] + offs]
+    dev = keys.device
+    which = torch.repeat_interleave(torch.arange(len(keys), device=dev), lens, output_size=total)
+    first = torch.cumsum(lens, 0) - lens
+    offs = torch.arange(total, device=dev) - first.index_select(0, which)
+    return which, items[starts.index_select(0, which) + offs]
 
 
 @dataclass
 class GeneContribution:
     """Gene part of every term's pre-activation: ``base`` [N] (batch-independent, may be None)
-    plus sparse entries (neuron, sample, value) grouped by stratum (``ptr`` [S+1])."""
+    plus sparse entries (neuron, sample, value) grouped by stratum (``ptr`` [S+1], host ints)."""
 
     base: torch.Tensor | None
     neuron: torch.Tensor
     sample: torch.Tensor
     value: torch.Tensor
     ptr: list[int]
+
+
+@dataclass
+class GeneEntries:
+    """The elements every perturbed gene of a batch touches, grouped by stratum: entry i is
+    element ``elem[i]`` (on neuron ``neuron[i]``) of batch row ``sample[i]``; stratum s holds
+    entries ``ptr[s]:ptr[s+1]``. Under a fixed capacity (``GeneInput.entry_capacity``) each
+    stratum's range is padded at its end with entries whose ``live`` is 0 (element 0, the
+    stratum's first neuron, row 0): a kind multiplies its values by ``live``, so they add 0
+    and their parameters get no gradient; ``live`` is None when nothing is padded."""
+
+    sample: torch.Tensor
+    elem: torch.Tensor
+    neuron: torch.Tensor
+    ptr: list[int]
+    live: torch.Tensor | None
+
+    def masked(self, value: torch.Tensor) -> torch.Tensor:
+        """``value`` [C] with the padding entries' set to 0."""
+        return value if self.live is None else value * self.live.to(value.dtype)
 
 
 class GeneInput(nn.Module):
@@ -67,15 +111,24 @@ class GeneInput(nn.Module):
         self.layout, self.cfg = L, cfg
         self.num_neurons = L.num_neurons
         buf = self._buffer
-        buf("gene_elem_ptr", L.gene_elem_ptr)
+        S = L.onto.num_strata
+        # one more gene, NO_GENE's stand-in G, with no element and no incidence
+        elem_ptr = np.concatenate([L.gene_elem_ptr, np.full(S, L.gene_elem_ptr[-1])])
+        buf("gene_elem_ptr", elem_ptr)
         buf("gene_elems", L.gene_elems)
         buf("elem_neuron", L.elem_neuron)
         buf("elem_gene", L.elem_gene)
-        buf("gene_inc_ptr", L.gene_inc_ptr)
+        buf("gene_inc_ptr", np.append(L.gene_inc_ptr, L.gene_inc_ptr[-1]))
         buf("gene_incs", L.gene_incs)
         buf("inc_gene", L.inc_gene)
+        # host copies of what sizes depend on: elements per (gene, stratum), incidences per gene
+        self.elem_counts = np.diff(elem_ptr).reshape(-1, S)  # [G + 1, S]
+        self.inc_counts = np.diff(L.gene_inc_ptr)
+        self.entry_capacity: np.ndarray | None = None  # per stratum (set_entry_capacity)
+        first = [p.neurons[0] for p in L.strata]
+        buf("stratum_first_neuron", np.array(first, np.int64))
         has = L.direct > 0
-        self.gterms = torch.from_numpy(has.nonzero()[0])  # terms with direct genes
+        buf("gterms", has.nonzero()[0])  # terms with direct genes
         tg = torch.full((len(L.width),), -1, dtype=torch.long)
         tg[self.gterms] = torch.arange(len(self.gterms))
         buf("term_to_g", tg)
@@ -144,21 +197,83 @@ class GeneInput(nn.Module):
         return {}
 
     # -- helpers of several kinds --------------------------------------------------------------
-    def _perturbed_elements(
-        self, batch: PerturbationBatch
-    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        """(batch row, element) for every element of every perturbed gene, grouped by stratum,
-        and the per-stratum pointer into them."""
+    def entry_capacity_for(self, enc: EncodedGenotypes, batch_size: int) -> np.ndarray:
+        """The most gene entries per stratum [S] a batch of at most ``batch_size`` genotypes of
+        ``enc`` can have: per stratum the sum of its ``batch_size`` largest per-genotype
+        counts (one pass over ``enc`` on the host)."""
+        per_pair = self.elem_counts[enc.genes]  # [K, S]
+        per_genotype = np.zeros((len(enc), per_pair.shape[1]), np.int64)
+        np.add.at(per_genotype, np.repeat(np.arange(len(enc)), np.diff(enc.ptr)), per_pair)
+        k = min(batch_size, len(enc))
+        top = -np.partition(-per_genotype, k - 1, axis=0)[:k] if k else per_genotype[:0]
+        return top.sum(0).astype(np.int64)
+
+    def set_entry_capacity(self, caps: np.ndarray | None) -> None:
+        """Pad every forward's gene entries to ``caps`` [S] per stratum (``GeneEntries``), so
+        that its shapes depend on (B, pairs) only; ``None``: each batch's own counts."""
+        self.entry_capacity = None if caps is None else np.asarray(caps, np.int64)
+        if caps is not None:
+            self._buffer("entry_capacity_t", self.entry_capacity)
+
+    def _entry_counts(self, batch: PerturbationBatch) -> list[int]:
+        """Gene entries per stratum: the fixed capacities, else counted on the host from the
+        batch's host copy of its genes (``PerturbationBatch.host_genes``: no device sync)."""
+        if self.entry_capacity is not None:
+            return self.entry_capacity.tolist()
+        genes = batch.host_genes()
+        genes = np.where(genes == NO_GENE, len(self.elem_counts) - 1, genes)
+        return self.elem_counts[genes].sum(0).tolist()
+
+    def _pair_genes(self, batch: PerturbationBatch) -> torch.Tensor:
+        """The batch's genes with a padding pair's ``NO_GENE`` read as the gene with nothing."""
+        g = batch.gene
+        return torch.where(g == NO_GENE, len(self.elem_counts) - 1, g)
+
+    def _perturbed_elements(self, batch: PerturbationBatch) -> GeneEntries:
+        """Every element of every perturbed gene, grouped by stratum (``GeneEntries``): per
+        stratum s the pairs in batch order, each pair's elements in CSR order. Sizes come from
+        the host (``_entry_counts``); under a capacity a filler key per stratum takes the rest
+        of its range, its length the capacity minus the stratum's count, computed on device."""
         S = self.layout.onto.num_strata
         dev = batch.gene.device
-        keys = (batch.gene.unsqueeze(0) * S + torch.arange(S, device=dev).unsqueeze(1)).view(-1)
-        which, elems = expand_csr(self.gene_elem_ptr, self.gene_elems, keys)
-        lens = (self.gene_elem_ptr[keys + 1] - self.gene_elem_ptr[keys]).view(S, -1).sum(1)
-        ptr = [0] + torch.cumsum(lens, 0).tolist()
-        return batch.sample.repeat(S)[which], elems, ptr
+        caps = self._entry_counts(batch)
+        total = sum(caps)
+        K = len(batch.gene)
+        keys = self._pair_genes(batch).unsqueeze(0) * S + torch.arange(S, device=dev).unsqueeze(1)
+        ptr_e = self.gene_elem_ptr
+        lens = ptr_e[keys + 1] - ptr_e[keys]  # [S, K]
+        sample = batch.sample.unsqueeze(0).expand(S, K)
+        padded = self.entry_capacity is not None
+        if padded:  # column K: the filler of each stratum
+            lens = torch.cat([lens, (self.entry_capacity_t - lens.sum(1)).unsqueeze(1)], 1)
+            keys = torch.cat([keys, keys.new_zeros(S, 1)], 1)
+            sample = torch.cat([sample, sample.new_zeros(S, 1)], 1)
+        lens, keys = lens.reshape(-1), keys.reshape(-1)
+        which = torch.repeat_interleave(
+            torch.arange(len(keys), device=dev), lens, output_size=total
+        )
+        first = torch.cumsum(lens, 0) - lens
+        offs = torch.arange(total, device=dev) - first.index_select(0, which)
+        pos = ptr_e.index_select(0, keys).index_select(0, which) + offs
+        live = None
+        if padded:
+            live = which % (K + 1) != K
+            pos = torch.where(live, pos, 0)
+        elem = self.gene_elems.index_select(0, pos)
+        neuron = self.elem_neuron.index_select(0, elem)
+        if padded:
+            stratum = which // (K + 1)
+            neuron = torch.where(live, neuron, self.stratum_first_neuron.index_select(0, stratum))
+        ptr = np.concatenate([[0], np.cumsum(caps)]).tolist()
+        return GeneEntries(sample.reshape(-1).index_select(0, which), elem, neuron, ptr, live)
 
     def _perturbed_incidences(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        which, incs = expand_csr(self.gene_inc_ptr, self.gene_incs, batch.gene)
+        """(batch row, incidence) of every visible incidence of every perturbed gene; the count
+        comes from the host copy of the batch's genes (no device sync)."""
+        genes = batch.host_genes()
+        genes = genes[genes != NO_GENE]
+        total = int(self.inc_counts[genes].sum())
+        which, incs = expand_csr(self.gene_inc_ptr, self.gene_incs, self._pair_genes(batch), total)
         return batch.sample[which], incs
 
     def _element_range(self, t: int) -> tuple[int, int, int]:

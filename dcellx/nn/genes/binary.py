@@ -12,7 +12,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.base import GeneContribution, GeneInput
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.ops import take
+from dcellx.nn.ops import index_add, take
 
 
 class BinaryGenes(GeneInput):
@@ -23,12 +23,13 @@ class BinaryGenes(GeneInput):
         self.gene_w = nn.Parameter(torch.zeros(layout.num_elements))
 
     def forward(self, batch: PerturbationBatch) -> GeneContribution:
-        b, e, ptr = self._perturbed_elements(batch)
+        en = self._perturbed_elements(batch)
+        w = en.masked(take(self.gene_w, en.elem))
         if self.cfg.gene_state != "present-one":
-            return GeneContribution(None, self.elem_neuron[e], b, take(self.gene_w, e), ptr)
+            return GeneContribution(None, en.neuron, en.sample, w, en.ptr)
         base = torch.zeros(self.num_neurons, dtype=self.gene_w.dtype, device=self.gene_w.device)
-        base = base.index_add(0, self.elem_neuron, self.gene_w)
-        return GeneContribution(base, self.elem_neuron[e], b, -take(self.gene_w, e), ptr)
+        base = index_add(base, self.elem_neuron, self.gene_w)
+        return GeneContribution(base, en.neuron, en.sample, -w, en.ptr)
 
     def l2_parameters(self) -> list[torch.Tensor]:
         return [self.gene_w]

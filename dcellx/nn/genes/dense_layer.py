@@ -11,10 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dcellx.batch import PerturbationBatch
+from dcellx.batch import NO_GENE, PerturbationBatch
 from dcellx.nn.genes.base import GeneInput
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.linear_init import linear_init
+from dcellx.nn.ops import index_add, take
 
 
 class DenseLayerGenes(GeneInput):
@@ -29,9 +30,12 @@ class DenseLayerGenes(GeneInput):
     def forward(self, batch: PerturbationBatch) -> torch.Tensor:
         """The gene layers' output [N_extra, B]."""
         B = batch.size
-        cols = self.gene_dense.index_select(1, batch.gene)  # [N_extra, K]: G[:, g] per pair
-        out = torch.zeros(self.layout.num_extra, B, dtype=cols.dtype, device=cols.device)
-        out = out.index_add(1, batch.sample, cols)
+        # G[:, g] per pair, as rows [K, N_extra]; a padding pair's (NO_GENE) row is zeroed
+        pad = batch.gene == NO_GENE
+        rows = take(self.gene_dense.t(), torch.where(pad, 0, batch.gene))
+        rows = torch.where(pad.unsqueeze(1), 0, rows)
+        out = torch.zeros(B, self.layout.num_extra, dtype=rows.dtype, device=rows.device)
+        out = index_add(out, batch.sample, rows).t()
         if self.cfg.gene_state == "present-one":
             return (self.gene_b + self.gene_dense.sum(1)).unsqueeze(1) - out
         return out + self.gene_b.unsqueeze(1)

@@ -12,7 +12,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.base import EmbeddingInput, GeneContribution
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.ops import take
+from dcellx.nn.ops import index_add, take
 
 
 class FlatEmbeddingGenes(EmbeddingInput):
@@ -26,9 +26,9 @@ class FlatEmbeddingGenes(EmbeddingInput):
         # C_e = A_e . e_g(e): the binary-equivalent column entry of element e
         C = (self.gene_A * take(self.embedding, self.elem_gene)).sum(1)
         base = torch.zeros(self.num_neurons, dtype=C.dtype, device=C.device)
-        base = base.index_add(0, self.elem_neuron, C)
-        b, e, ptr = self._perturbed_elements(batch)
-        return GeneContribution(base, self.elem_neuron[e], b, -take(C, e), ptr)
+        base = index_add(base, self.elem_neuron, C)
+        en = self._perturbed_elements(batch)
+        return GeneContribution(base, en.neuron, en.sample, -en.masked(take(C, en.elem)), en.ptr)
 
     def l2_parameters(self) -> list[torch.Tensor]:
         return [self.gene_A, *super().l2_parameters()]

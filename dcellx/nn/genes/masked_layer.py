@@ -16,7 +16,7 @@ from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.base import GeneInput
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.linear_init import linear_init
-from dcellx.nn.ops import take
+from dcellx.nn.ops import index_add, take
 
 
 class MaskedLayerGenes(GeneInput):
@@ -35,15 +35,15 @@ class MaskedLayerGenes(GeneInput):
         """The gene layers' output [N_extra, B]."""
         present = self.cfg.gene_state == "present-one"  # bits s_g = 1 - x_g
         B = batch.size
-        b, e, _ = self._perturbed_elements(batch)
+        en = self._perturbed_elements(batch)
         n_x = self.layout.num_extra
-        w = take(self.gene_w, e)
+        w = en.masked(take(self.gene_w, en.elem))
         w = -w if present else w
         out = torch.zeros(n_x * B, dtype=w.dtype, device=w.device)
-        out = out.index_add(0, self.elem_extra[e] * B + b, w).view(n_x, B)
+        out = index_add(out, self.elem_extra[en.elem] * B + en.sample, w).view(n_x, B)
         c = self.gene_b
         if present:  # G_t 1 + c_t: every gene's column, batch-independent
-            c = c.index_add(0, self.elem_extra, self.gene_w)
+            c = index_add(c, self.elem_extra, self.gene_w)
         return out + c.unsqueeze(1)
 
     def l2_parameters(self) -> list[torch.Tensor]:

@@ -6,6 +6,12 @@ the term's present genes, R_t, mapped through the term's gene columns P_t [w_t, 
 R_t of the wild type (R0, batch-independent) is computed once per forward; a deletion only
 changes R_t for the (term, sample) pairs it touches, so the sparse entries are
 P_t (R_t - R0_t) over those pairs' neurons. Each kind gives ``_term_vectors``.
+
+These kinds wait for the device once per forward: the distinct (term, sample) pairs come from
+``torch.unique``, whose size only the device knows, and their count sizes what follows (the
+attention kind also groups pairs by size). So their shapes follow the batch and they are not
+captured in a CUDA graph; the binary, flattened-embedding and Lua kinds are
+(``dcellx.nn.genes.base``). Their scatter-adds are reproducible like every other's.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from torch import nn
 from dcellx.batch import PerturbationBatch
 from dcellx.nn.genes.base import EmbeddingInput, GeneContribution, expand_csr
 from dcellx.nn.layout import ModelLayout
-from dcellx.nn.ops import take
+from dcellx.nn.ops import index_add, take
 
 
 class TermVectorInput(EmbeddingInput):
@@ -40,11 +46,13 @@ class TermVectorInput(EmbeddingInput):
         base = torch.zeros(N, dtype=pre0.dtype, device=pre0.device)
         base = base.index_copy(0, self.gneurons, pre0)
         # expand each affected pair over its term's neurons; sorted by term = by stratum
-        t = self.gterms.to(pt.device)[pt]
+        t = self.gterms[pt]
         order = torch.argsort(t, stable=True)
         t, pt, pb = t[order], pt[order], pb[order]
         dR = take(R, order) - take(R0, pt)
-        which, neuron = expand_csr(self.neuron_ptr, self.neuron_ids, t)
+        # sizes from the host (the pairs came from torch.unique, already a sync; see _pool)
+        widths = self.layout.width[t.cpu().numpy()]
+        which, neuron = expand_csr(self.neuron_ptr, self.neuron_ids, t, int(widths.sum()))
         value = (take(self.gene_P, self.gneuron_row[neuron]) * take(dR, which)).sum(1)
         S = self.layout.onto.num_strata
         counts = torch.bincount(self.stratum_of_term[t[which]], minlength=S)
@@ -64,10 +72,10 @@ class TermVectorInput(EmbeddingInput):
         the affected (term, sample) pairs [P, h]."""
         Tg = len(self.gterms)
         base = torch.zeros(Tg, F.shape[1], dtype=F.dtype, device=F.device)
-        base = base.index_add(0, self.inc_tg, take(F, self.inc_gene))
+        base = index_add(base, self.inc_tg, take(F, self.inc_gene))
         b, inc, pt, pb, pinv = self._affected_pairs(batch)
         delta = torch.zeros(len(pt), F.shape[1], dtype=F.dtype, device=F.device)
-        delta = delta.index_add(0, pinv, take(F, self.inc_gene[inc]))
+        delta = index_add(delta, pinv, take(F, self.inc_gene[inc]))
         return base, pt, pb, take(base, pt) - delta
 
     def l2_parameters(self) -> list[torch.Tensor]:
