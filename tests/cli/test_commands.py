@@ -113,6 +113,7 @@ def test_help_names_what_the_config_accepts() -> None:
     owners = {"preset": ModelConfig, "norm": ModelConfig, "aux_reduce": ModelConfig}
     owners |= {"deletion_rule": ModelConfig, "scheduler": RunConfig, "label_norm": RunConfig}
     owners |= {"unknown_genes": RunConfig, "duplicates": RunConfig, "keep_checkpoints": RunConfig}
+    owners |= {"precision": RunConfig}
     for name, model in owners.items():
         for choice in choices(model, name):
             assert choice in params[name], (name, choice)
