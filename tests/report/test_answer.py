@@ -69,7 +69,11 @@ def test_embeddings_judged_by_seed_spread() -> None:
     text = " ".join(answer(users(main, [close, far])))
     assert "embedding-deepset fit better than binary beyond the seed spread" in text
     text = " ".join(answer(users(main, [close, worse])))
-    assert "embedding-pooled end lower beyond the seed spread, for a cause not measured" in text
+    assert "embedding-pooled end lower beyond the seed spread; for a cause not measured" in text
+    scaled = users(main, [close, worse])
+    scaled["embedding_scale"] = [close]
+    text = " ".join(answer(scaled))
+    assert "beyond the seed spread; the flattened form's cause is measured in Table U3c" in text
     assert "fit better" not in text
     one = cells_from_values("embedding", [0.99], [0.5], [10])
     text = " ".join(answer(users(main, [one])))
