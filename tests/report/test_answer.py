@@ -71,7 +71,7 @@ def test_embeddings_judged_by_seed_spread() -> None:
     text = " ".join(answer(users(main, [close, worse])))
     assert "embedding-pooled end lower beyond the seed spread; for a cause not measured" in text
     scaled = users(main, [close, worse])
-    scaled["embedding_scale"] = [close]
+    scaled["embedding_scale"] = [{**close, "embedding_init_std": 0.35355}]
     text = " ".join(answer(scaled))
     assert "beyond the seed spread; the flattened form's cause is measured in Table U3c" in text
     assert "fit better" not in text
