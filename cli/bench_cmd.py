@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.console import Console
@@ -15,11 +15,12 @@ from dcellx.errors import ConfigError
 from dcellx.nn.buckets import PLANS
 from dcellx.nn.config import make_config
 from dcellx.nn.engines import ENGINES
-from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET
+from dcellx.train.config import DEFAULT_GO, DEFAULT_PRESET, RunConfig
 from dcellx.train.context import check_device
 from dcellx_cli.common import GoOpt
 
 console = Console()
+PRECISIONS = get_args(RunConfig.model_fields["precision"].annotation)
 
 
 def bench(
@@ -49,6 +50,17 @@ def bench(
     tf32: Annotated[
         bool, typer.Option("--tf32", help="CUDA: float32 matmuls (step and roof) may use TF32.")
     ] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help=f"{' or '.join(PRECISIONS)}: bf16 autocasts the engine's forward (on autograd) "
+            "and the roof."
+        ),
+    ] = "float32",
+    cuda_graph: Annotated[
+        bool,
+        typer.Option("--cuda-graph", help="CUDA: replay each step from a captured CUDA graph."),
+    ] = False,
     profile: Annotated[
         bool, typer.Option("--profile", help="Also print where a step's time goes, by part.")
     ] = False,
@@ -65,9 +77,19 @@ def bench(
             f"{buckets!r}: choose {' or '.join(PLANS)}", param_hint="--buckets"
         )
     try:
-        check_device(device)
+        dev = check_device(device)
     except ConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="--device") from None
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(
+            f"{precision!r}: choose {' or '.join(PRECISIONS)}", param_hint="--precision"
+        )
+    if cuda_graph and dev.type != "cuda":
+        raise typer.BadParameter(
+            f"needs --device cuda (got {device!r}): a CUDA graph is captured and replayed on a "
+            "CUDA device",
+            param_hint="--cuda-graph",
+        )
     cfg = make_config(preset, variant=variant)
     out = run_bench(
         load_ontology_with_datasets(go),
@@ -82,6 +104,8 @@ def bench(
         buckets=buckets,
         device=device,
         tf32=tf32,
+        precision=precision,
+        cuda_graph=cuda_graph,
     )
     if as_json:
         typer.echo(json.dumps(out, indent=2))

@@ -121,21 +121,30 @@ def _last_json(out: str) -> dict | None:
 
 
 def environment(device: str) -> dict:
+    """Python, torch, CUDA, and the device as torch and ``nvidia-smi`` name it."""
+    import os
     import platform
 
     import torch
 
-    env = {
+    env: dict = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
-        "host_cpus": len(__import__("os").sched_getaffinity(0)),
+        "host_cpus": len(os.sched_getaffinity(0)),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
         env.update(device_name=p.name, device_memory_gb=round(p.total_memory / 2**30, 1))
-        env["driver_cuda"] = ".".join(map(str, divmod(torch._C._cuda_getDriverVersion(), 1000)))
+    try:
+        query = "--query-gpu=name,driver_version,memory.total"
+        smi = subprocess.run(
+            ["nvidia-smi", query, "--format=csv,noheader"], capture_output=True, text=True
+        )
+        env["nvidia_smi"] = smi.stdout.strip() or None
+    except OSError:
+        env["nvidia_smi"] = None
     return env
 
 

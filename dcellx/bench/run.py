@@ -15,7 +15,10 @@ GPU's share; ``peak_rss_mb`` stays the host's) and a forecast of one training ep
 genotypes (the original DCell's scale): ceil(7,000,000 / B) optimiser steps at the measured step
 time, on the bench's ``--go`` and batch size B, without data loading (0.03 % of a step,
 ``benchmarks/README.md``, genome-scale training) and without scoring; run it with ``--go 2017``
-for the full 2017 GO. The CPU output is unchanged.
+for the full 2017 GO, and the numerics the step ran with (``--precision``, ``--tf32``,
+``--cuda-graph``: applied as a training run applies them, by ``dcellx.train.precision`` and
+``dcellx.train.cuda_graph``; under bf16 the engine is autograd, as in a run, and the roof is a
+bf16 product; under the graph each timed step is a replay). The CPU output is unchanged.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ from dcellx.nn.loss import dcell_loss
 from dcellx.nn.ops import section
 from dcellx.nn.reference import ReferenceDCell
 from dcellx.ontology.compiled import CompiledOntology
+from dcellx.train.config import RunConfig
+from dcellx.train.cuda_graph import GraphedLocal
+from dcellx.train.precision import autocast_forward, numerics
 
 
 def _train_step(model, opt, inputs, y: torch.Tensor, cfg: ModelConfig):
@@ -79,12 +85,17 @@ def run_bench(
     buckets: str | None = None,
     device: str = "cpu",
     tf32: bool = False,
+    precision: str = "float32",
+    cuda_graph: bool = False,
 ) -> dict:
     """Measure and return the bench JSON (see module docstring for what is counted).
-    ``buckets``: a plan of ``PLANS``, None for the device's own (``default_plan``); ``tf32``:
-    let float32 matmuls on CUDA use TF32 (the step's and the roof's), restored afterwards."""
+    ``buckets``: a plan of ``PLANS``, None for the device's own (``default_plan``). ``tf32``,
+    ``precision``, ``cuda_graph``: the run fields of those names, applied as a training run
+    applies them (``dcellx.train.precision``, ``dcellx.train.cuda_graph``) to the engine's steps
+    and the roof; the reference loop runs in float32, eagerly."""
     dev = torch.device(device)
     buckets = buckets or default_plan(device)
+    rcfg = RunConfig(device=device, tf32=tf32, precision=precision, cuda_graph=cuda_graph)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     layout = ModelLayout(onto, cfg, PLANS[buckets])
@@ -95,51 +106,63 @@ def run_bench(
     for _ in range(20):
         batch = make_batch(enc, rows)
     batch_ms = (time.perf_counter() - t0) / 20 * 1000
-    batch = batch.to(dev)
-    y = batch.y[:, 0]
-    tf32_before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    try:
-        out, prof, t_engine = _engine_figures(
-            onto, cfg, layout, state, batch, y, steps, engine, dev, profile
+    with numerics(rcfg, dev) as applied:
+        out, prof, t_engine, extra = _engine_figures(
+            onto, cfg, rcfg, layout, state, (enc, rows), steps, engine, dev, profile
         )
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32_before
-    out.update(buckets=buckets, batch_build_ms=round(batch_ms, 4))
-    if prof is not None:
-        out["profile"] = _with_bmm_flops(prof, layout, batch_size)
-    if with_reference:
-        ref = ReferenceDCell(onto, cfg, layout).to(dev)
-        ref.load_state_dict(state)
-        ref.train()
-        ropt = torch.optim.Adam(ref.parameters(), lr=1e-3, fused=True)
-        x = batch.dense(onto.num_genes)
-        ref_step = _train_step(ref, ropt, x, y, cfg)
-        ref_step()
-        t_ref = time_steps(ref_step, reference_steps, dev)
-        out["reference_samples_per_s"] = round(batch_size / t_ref, 2)
-        out["speedup"] = round(t_ref / t_engine, 2)
-    else:
-        out["reference_samples_per_s"] = None
-        out["speedup"] = None
+        out.update(buckets=buckets, batch_build_ms=round(batch_ms, 4))
+        if prof is not None:
+            out["profile"] = _with_bmm_flops(prof, layout, batch_size)
+        batch = make_batch(enc, rows).to(dev)
+        y = batch.y[:, 0]
+        if with_reference:
+            ref = ReferenceDCell(onto, cfg, layout).to(dev)
+            ref.load_state_dict(state)
+            ref.train()
+            ropt = torch.optim.Adam(ref.parameters(), lr=1e-3, fused=True)
+            x = batch.dense(onto.num_genes)
+            ref_step = _train_step(ref, ropt, x, y, cfg)
+            ref_step()
+            t_ref = time_steps(ref_step, reference_steps, dev)
+            out["reference_samples_per_s"] = round(batch_size / t_ref, 2)
+            out["speedup"] = round(t_ref / t_engine, 2)
+        else:
+            out["reference_samples_per_s"] = None
+            out["speedup"] = None
     if dev.type != "cpu":
-        out.update(_device_figures(dev, batch_size, t_engine, tf32))
+        out.update(_device_figures(dev, batch_size, t_engine))
+    if dev.type != "cpu" or precision != "float32":  # the CPU's default output stays as it was
+        out.update(precision=precision, tf32=applied["tf32"], cuda_graph=cuda_graph, **extra)
     return out
 
 
-def _engine_figures(onto, cfg, layout, state, batch, y, steps, engine, dev, profile):
-    """(the engine's figures in the CPU bench's order, its profile or None, seconds a step)."""
-    B = batch.size
+def _engine_figures(onto, cfg, rcfg, layout, state, data, steps, engine, dev, profile):
+    """(the engine's figures in the CPU bench's order, its profile or None, seconds a step,
+    what a non-CPU bench adds about the step: its engine note, the graphs captured)."""
+    enc, rows = data
+    B = len(rows)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
+    note = None
+    if rcfg.precision == "bf16" and engine != "autograd":  # as a training run does
+        engine, note = "autograd", "the fused engine does not run under bf16 autocast"
     model = DCell(onto, cfg, layout, engine).to(dev)
     model.load_term_state_dict(state)
     model.train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    engine_step = _train_step(model, opt, batch, y, cfg)
-    engine_step()  # warm-up (allocator, Adam state)
+    # a captured step needs Adam's step count on the device (capturable) and static shapes
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True, capturable=rcfg.cuda_graph)
+    pairs = model.set_static_shapes(enc, B) if rcfg.cuda_graph else None
+    batch = make_batch(enc, rows, pairs=pairs).to(dev)
+    net = autocast_forward(model, rcfg, dev)
+    if rcfg.cuda_graph:
+        world = GraphedLocal()
+        engine_step = lambda: world.step(net, opt, batch, B, cfg, cfg.alpha, None)  # noqa: E731
+    else:
+        engine_step = _train_step(net, opt, batch, batch.y[:, 0], cfg)
+    engine_step()  # warm-up (allocator, Adam state; under the graph: an eager step, a capture)
     engine_step()
-    t_engine, gflops_dense = time_with_roof(engine_step, steps, dev)
+    roof = torch.bfloat16 if rcfg.precision == "bf16" else torch.float32
+    t_engine, gflops_dense = time_with_roof(engine_step, steps, dev, roof)
     rss = peak_rss_mb()
     gpu_mb = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else None
     prof = profile_steps(engine_step, device=dev) if profile else None
@@ -168,7 +191,8 @@ def _engine_figures(onto, cfg, layout, state, batch, y, steps, engine, dev, prof
     out["gflops_ratio"] = round(out["gflops_achieved"] / out["gflops_dense_matmul"], 3)
     if gpu_mb is not None:
         out["peak_gpu_mb"] = round(gpu_mb, 1)
-    return out, prof, t_engine
+    extra = {"engine_note": note, "graphs_captured": world.captures if rcfg.cuda_graph else 0}
+    return out, prof, t_engine, extra
 
 
 def epoch_forecast_s(step_s: float, batch_size: int, genotypes: int = EPOCH_GENOTYPES) -> float:
@@ -177,8 +201,8 @@ def epoch_forecast_s(step_s: float, batch_size: int, genotypes: int = EPOCH_GENO
     return math.ceil(genotypes / batch_size) * step_s
 
 
-def _device_figures(dev: torch.device, batch_size: int, t_engine: float, tf32: bool) -> dict:
-    """What a non-CPU bench adds: device, versions, timer, precision, the 7 M-genotype epoch."""
+def _device_figures(dev: torch.device, batch_size: int, t_engine: float) -> dict:
+    """What a non-CPU bench adds: the device, versions, timer and the 7 M-genotype epoch."""
     cuda = dev.type == "cuda"
     return {
         "device": str(dev),
@@ -186,8 +210,6 @@ def _device_figures(dev: torch.device, batch_size: int, t_engine: float, tf32: b
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "timer": "cuda-events" if cuda else "perf_counter+synchronize",
-        "precision": "float32",
-        "tf32": tf32,
         "epoch_7m_forecast_min": round(epoch_forecast_s(t_engine, batch_size) / 60, 2),
     }
 

@@ -37,6 +37,16 @@ def test_cpu_output_is_unchanged(onto_dna) -> None:
     assert named["params"] == out["params"]
 
 
+def test_bf16_on_cpu_runs_the_training_runs_numerics(onto_dna) -> None:
+    """--precision bf16 steps through the run's autocast wrapper on the autograd engine (the
+    fused engine's backward is float32), and says so; the roof is a bf16 product."""
+    cfg = make_config("paper")
+    out = run_bench(onto_dna, cfg, 16, 1, 1, with_reference=False, precision="bf16")
+    assert out["engine"] == "autograd" and out["precision"] == "bf16"
+    assert "bf16" in out["engine_note"] and out["cuda_graph"] is False
+    assert out["gflops_dense_matmul"] > 0 and out["engine_samples_per_s"] > 0
+
+
 def test_timers_call_the_step_once_per_timed_step() -> None:
     calls = []
     step = lambda: calls.append(1)  # noqa: E731
@@ -56,6 +66,10 @@ def test_a_device_that_is_not_there_is_one_clear_refusal() -> None:
     args = ["bench", "--go", "dna-repair", "--steps", "1", "--no-reference"]
     bad = CliRunner().invoke(app, [*args, "--device", "gpu0"])
     assert bad.exit_code == 2 and "not a torch device" in bad.output
+    graph = CliRunner().invoke(app, [*args, "--cuda-graph"])
+    assert graph.exit_code == 2 and "needs --device cuda" in graph.output
+    fp16 = CliRunner().invoke(app, [*args, "--precision", "fp16"])
+    assert fp16.exit_code == 2 and "choose float32 or bf16" in fp16.output
     if not torch.cuda.is_available():
         res = CliRunner().invoke(app, [*args, "--device", "cuda"])
         assert res.exit_code == 2 and "CUDA is not available" in res.output

@@ -84,3 +84,16 @@ def test_bench_runs_on_cuda() -> None:
     assert prof.exit_code == 0, prof.output
     p = json.loads(prof.output)["profile"]
     assert p["kernels_ms"]["bmm"] > 0 and p["profiled_step_ms"] > 0
+
+
+@pytest.mark.parametrize("flags", [["--cuda-graph"], ["--precision", "bf16", "--tf32"]])
+def test_bench_takes_the_runs_numerics_on_cuda(flags: list[str]) -> None:
+    args = ["bench", "--go", "dna-repair", "--device", "cuda", "--steps", "3", "--json"]
+    res = CliRunner().invoke(app, [*args, "--no-reference", *flags])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["engine_samples_per_s"] > 0 and out["peak_gpu_mb"] > 0
+    if "--cuda-graph" in flags:
+        assert out["cuda_graph"] is True and out["graphs_captured"] == 1
+    else:
+        assert out["precision"] == "bf16" and out["tf32"] is True and out["engine"] == "autograd"
