@@ -19,7 +19,9 @@ Steps, most important first (each skipped when less than its minimum time is lef
   ``checkpoint-last.pt``; ``tests/compare_runs_bitwise.py``);
 * ``overfit-vs-cpu``: 100 overfit epochs on D and on CPU, the final metrics side by side;
 * ``buckets``: the bucket cost model's constants fitted on D and the candidate plans' training
-  steps (``scripts/gpu_check_buckets.py``), for fitting the GPU plan.
+  steps (``scripts/gpu_check_buckets.py``), for fitting the GPU plan;
+* ``bench-paper_2017_b256-tf32`` / ``-bf16``: the same bench with ``--tf32`` and with
+  ``--precision bf16`` (the graph and TF32 variants are "unavailable" on CPU).
 
 Run directories go to a fresh temporary folder, never to ``--out``, which comes back with only the
 JSON and the logs. ``--device cpu`` implies ``--dry-run``.
@@ -213,16 +215,25 @@ def main() -> int:
     _engine_step(check, py, dev, go_paper)
     _deterministic(check, dev, go_paper, det_epochs, args.scratch)
     _overfit_vs_cpu(check, dev, go_paper, epochs, args.scratch)
-    for preset, go, b in benches:
-        name = f"bench-{preset}_{go}_b{b}-graph"
-        if not graph:
-            check._done(name, {"status": "unavailable: dcellx bench has no --cuda-graph"})
-            continue
-        cmd = [*DCELLX, "bench", "--go", go, "--preset", preset, "--batch-size", str(b)]
-        cmd += ["--device", dev, "--steps", steps, "--no-reference", "--cuda-graph", "--json"]
-        check.run(name, cmd, 90)
-    buckets = [py, str(ROOT / "scripts/gpu_check_buckets.py"), "--device", dev]
-    check.run("buckets", [*buckets, *(["--tiny"] if dry else [])], 150)
+    cuda = dev.startswith("cuda")
+    variants = [
+        ("graph", ["--cuda-graph"], benches),
+        ("tf32", ["--tf32"], benches[:1]),
+        ("bf16", ["--precision", "bf16"], benches[:1]),
+    ]
+    for i, (label, flags, runs) in enumerate(variants):
+        for preset, go, b in runs:
+            name = f"bench-{preset}_{go}_b{b}-{label}"
+            if (not cuda and label != "bf16") or (label == "graph" and not graph):
+                why = "needs CUDA" if not cuda else "dcellx bench has no --cuda-graph"
+                check._done(name, {"status": f"unavailable: {why}"})
+                continue
+            cmd = [*DCELLX, "bench", "--go", go, "--preset", preset, "--batch-size", str(b)]
+            cmd += ["--device", dev, "--steps", steps, "--no-reference", *flags, "--json"]
+            check.run(name, cmd, 90)
+        if i == 0:  # the plans before the precision variants: fitting gpu-v1 needs them
+            buckets = [py, str(ROOT / "scripts/gpu_check_buckets.py"), "--device", dev]
+            check.run("buckets", [*buckets, *(["--tiny"] if dry else [])], 150)
     print(f"wrote {check.path}")
     return 0
 
