@@ -39,6 +39,8 @@ class RunContext:
     net: nn.Module | None = None
     # the rows each split is scored on (``--score-sample``; ``dcellx.train.evaluate.score_rows``)
     scored: dict[str, np.ndarray] = field(default_factory=dict)
+    # the pair count training minibatches are padded to (``--cuda-graph``: ``fix_shapes``)
+    pairs: int | None = None
 
     @property
     def writes(self) -> bool:

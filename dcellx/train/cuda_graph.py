@@ -25,8 +25,12 @@ How (PyTorch's "CUDA Graphs" notes, whole-network capture with an optimiser):
   in the graph's private memory and every replay overwrites them (no ``zero_grad`` between
   replays).
 * Everything a captured step does must be a kernel whose shapes depend on the batch's shapes
-  only: the run fixes them first (``dcellx.train.context.fix_shapes``). A host read
-  (``.item()``), a shape computed from the data or a Python branch on a tensor fails the
+  only. In ``train`` a DCell's shapes are fixed first (``fix_shapes``): its gene entries padded
+  to capacities of the training set, each minibatch's pairs padded to one count, so every full
+  minibatch has one shape (and the last another); the capacities hold only around the graph's
+  own steps, evaluation forwards (other splits, other sizes) run with each batch's own sizes.
+  Otherwise (overfit's one batch, baselines) a batch's host arrays are part of its shape. A host
+  read (``.item()``), a shape computed from the data or a Python branch on a tensor fails the
   capture, and the run stops with one ``ConfigError`` naming the cause; ``graph_obstacle``
   refuses upfront what is known not to capture.
 
@@ -37,6 +41,8 @@ for the side stream after it, so a tensor handed from one to the other is never 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +52,17 @@ from torch import nn
 
 from dcellx.errors import ConfigError, warn
 from dcellx.nn.config import ModelConfig
+from dcellx.nn.genes.registry import gene_input_kind
+from dcellx.train.baselines import BASELINES
 from dcellx.train.config import RunConfig
+from dcellx.train.context import RunContext
 from dcellx.train.world import Local, Losses, World, forward_loss, step_losses
 
 # graphs a run keeps at most (each holds a step's activations): a full and a last minibatch
 # need two; batches in more shapes than this are not static and the rest run without a graph
 MAX_SHAPES = 4
+# gene inputs that size a batch's unique genes on the device (torch.unique): no fixed shapes
+UNCAPTURABLE_GENES = ("embedding-pooled", "embedding-deepset", "embedding-attention")
 
 
 def graph_obstacle(cfg: RunConfig, processes: int) -> str | None:
@@ -60,6 +71,9 @@ def graph_obstacle(cfg: RunConfig, processes: int) -> str | None:
         return f"device {cfg.device!r}: a CUDA graph runs on a CUDA device"
     if processes > 1:
         return "--ddp: a captured step cannot hold the processes' gradient collectives"
+    dcell = cfg.variant not in (*BASELINES, "mlp")
+    if dcell and (kind := gene_input_kind(cfg.model)) in UNCAPTURABLE_GENES:
+        return f"gene input {kind!r}: it sizes each batch's distinct genes on the device"
     if cfg.model.norm == "batch-frozen":
         return (
             "norm 'batch-frozen': it switches to running statistics at a step count the host "
@@ -90,13 +104,13 @@ def device_tensors(batch: Any, dev: torch.device) -> dict[str, torch.Tensor]:
     return out
 
 
-def shape_key(batch: Any, dev: torch.device) -> tuple:
+def shape_key(batch: Any, dev: torch.device, host: bool = True) -> tuple:
     """What one graph serves: the batch size, each device tensor's name, shape and dtype, and
-    the content of each host array of the batch (a model may size its kernels from one on the
-    host, as from ``PerturbationBatch.host_gene``; a graph captured on one content would replay
-    the wrong sizes for another)."""
+    with ``host`` the content of each host array of the batch (a model may size its kernels
+    from one on the host, as from ``PerturbationBatch.host_gene``; a graph captured on one
+    content would replay the wrong sizes for another; not under fixed shapes)."""
     shapes = [(k, tuple(t.shape), t.dtype) for k, t in device_tensors(batch, dev).items()]
-    for f in dataclasses.fields(batch):
+    for f in dataclasses.fields(batch) if host else ():
         if isinstance(value := getattr(batch, f.name), np.ndarray):
             shapes.append((f.name, value.shape, value.dtype.str, value.tobytes()))
     return (batch.size, *shapes)
@@ -112,6 +126,38 @@ def fill(static: Any, batch: Any, dev: torch.device) -> None:
     """Copy ``batch``'s device tensors into ``static``'s, in place (the same ``shape_key``)."""
     for k, t in device_tensors(batch, dev).items():
         getattr(static, k).copy_(t)
+
+
+@dataclass
+class StaticShapes:
+    """A DCell's fixed shapes for minibatches of the training set: its gene-entry capacities
+    per stratum (set only while ``held``) and the pair count every minibatch is padded to."""
+
+    genes: nn.Module  # the DCell's GeneInput
+    capacity: np.ndarray
+    pairs: int
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.genes.set_entry_capacity(self.capacity)
+        try:
+            yield
+        finally:
+            self.genes.set_entry_capacity(None)
+
+
+def fix_shapes(ctx: RunContext) -> int | None:
+    """Under ``--cuda-graph`` in ``train``: the pair count to pad the training minibatches to,
+    the model's capacities kept by the run's ``GraphedLocal`` for its steps; ``None`` (nothing
+    fixed) for a model without fixed shapes (``set_static_shapes``) or one fixed batch."""
+    model, world = ctx.model, ctx.world
+    if ctx.cfg.mode != "train" or not hasattr(model, "set_static_shapes"):
+        return None
+    assert isinstance(world, GraphedLocal), "stepping_world gives --cuda-graph its world"
+    pairs = model.set_static_shapes(ctx.data.train.enc, ctx.cfg.batch_size)
+    world.static = StaticShapes(model.genes, model.genes.entry_capacity, pairs)
+    model.genes.set_entry_capacity(None)  # until the graph's steps
+    return pairs
 
 
 @dataclass
@@ -171,6 +217,11 @@ class GraphedLocal(Local):
         self.stream: Any = None  # the side stream of the eager steps
         self.captures = 0  # graphs captured, recaptures included
         self.warned = False
+        self.static: StaticShapes | None = None  # fix_shapes
+
+    def _shapes(self) -> Any:
+        """The model's fixed shapes, held for one eager step or capture."""
+        return nullcontext() if self.static is None else self.static.held()
 
     def step(
         self,
@@ -183,7 +234,7 @@ class GraphedLocal(Local):
         l2: list[torch.Tensor] | None,
     ) -> tuple[torch.Tensor, Losses]:
         dev = batch.y.device
-        key = shape_key(batch, dev)
+        key = shape_key(batch, dev, host=self.static is None)
         if key not in self.shapes:  # a new shape's first step, or one beyond MAX_SHAPES
             if len(self.shapes) < MAX_SHAPES:
                 self.shapes.add(key)
@@ -198,7 +249,9 @@ class GraphedLocal(Local):
         graph = self.graphs.get(key)
         if graph is None or graph.constants != constants:
             self.graphs.pop(key, None)  # its memory goes back before the new capture
-            graph = self.graphs[key] = capture(model, opt, batch, mcfg, alpha, l2, constants)
+            with self._shapes():
+                graph = capture(model, opt, batch, mcfg, alpha, l2, constants)
+            self.graphs[key] = graph
             self.captures += 1
         else:
             fill(graph.batch, batch, dev)
@@ -211,7 +264,7 @@ class GraphedLocal(Local):
         if self.stream is None:
             self.stream = torch.cuda.Stream(dev)
         self.stream.wait_stream(torch.cuda.current_stream(dev))
-        with torch.cuda.stream(self.stream):
+        with torch.cuda.stream(self.stream), self._shapes():
             out = super().step(model, opt, batch, n_global, mcfg, alpha, l2)
         torch.cuda.current_stream(dev).wait_stream(self.stream)
         return out

@@ -111,6 +111,14 @@ def _saved(acc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _minibatch(ctx: RunContext, rows: np.ndarray) -> Any:
+    """Training rows as a batch on the device, its pairs padded to ``ctx.pairs`` where the
+    run fixed them (``--cuda-graph``: ``dcellx.train.cuda_graph.fix_shapes``)."""
+    split = ctx.data.train
+    batch = split.batch(rows) if ctx.pairs is None else split.batch(rows, pairs=ctx.pairs)
+    return batch.to(ctx.dev)
+
+
 def overfit_epoch(
     ctx: RunContext,
     state: LoopState,
@@ -159,7 +167,7 @@ def train_epoch(
     for k in range(state.step, end):
         t0 = time.perf_counter()
         rows = chunks[k]
-        batch = split.batch(world.shard(rows)).to(ctx.dev)
+        batch = _minibatch(ctx, world.shard(rows))
         t_data = time.perf_counter() - t0  # building the batch: slicing the store's arrays
         root, losses = world.step(ctx.net, ctx.opt, batch, len(rows), cfg.model, alpha, l2)
         acc["n"] += len(rows)

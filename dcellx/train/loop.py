@@ -37,7 +37,7 @@ from dcellx.train.best import BestWeights
 from dcellx.train.checkpoint import LAST, Checkpoints, LoopState, refuse_lost_progress
 from dcellx.train.config import RunConfig, load_run_config, resume_changes
 from dcellx.train.context import RunContext, build_training, check_device, set_threads
-from dcellx.train.cuda_graph import stepping_world
+from dcellx.train.cuda_graph import fix_shapes, stepping_world
 from dcellx.train.data import load_run_data
 from dcellx.train.epochs import (
     FixedBatch,
@@ -254,6 +254,7 @@ def _fit(ctx: RunContext, ckpt: dict[str, Any] | None, console: Console | None) 
     world.check_batch_size(cfg.batch_size)
     # after the checkpoint is loaded: DDP broadcasts rank 0's state
     ctx.net = autocast_forward(world.wrap(model), cfg, ctx.dev)
+    ctx.pairs = fix_shapes(ctx) if cfg.cuda_graph else None  # the graphs' training shapes
     fixed = FixedBatch.of(ctx) if cfg.mode == "overfit" else None
     ctx.scored = score_rows(ctx.data, cfg.score_sample, cfg.seed)
     title = f"{cfg.mode} {cfg.variant} s{cfg.seed}"

@@ -11,12 +11,15 @@ import numpy as np
 import pytest
 import torch
 
+from dcellx.batch import make_batch, pair_capacity
 from dcellx.errors import ConfigError
 from dcellx.train import make_run_config
+from dcellx.train.context import RunContext, build_training
 from dcellx.train.cuda_graph import (
     GraphedLocal,
     device_tensors,
     fill,
+    fix_shapes,
     graph_obstacle,
     shape_key,
     static_copy,
@@ -79,6 +82,9 @@ def test_graph_obstacles() -> None:
     assert "--ddp" in graph_obstacle(cfg(device="cuda"), 2)
     frozen = cfg(device="cuda", model={"norm": "batch-frozen"})
     assert "batch-frozen" in graph_obstacle(frozen, 1)
+    pooled = cfg(device="cuda", variant="embedding-pooled")
+    assert "'embedding-pooled'" in graph_obstacle(pooled, 1)
+    assert graph_obstacle(cfg(device="cuda", variant="embedding"), 1) is None
     # the world is chosen once from the config: graphs only under cuda_graph, refused upfront
     plain = Local()
     assert stepping_world(cfg(device="cuda"), plain) is plain
@@ -105,3 +111,36 @@ def test_cuda_graph_without_cuda_is_one_line(tmp_path, cli_env, flags, says) -> 
     errors = [line for line in out.splitlines() if line.startswith("error")]
     assert len(errors) == 1 and says in errors[0] and "Traceback" not in out, out
     assert not any(tmp_path.iterdir())  # refused before a run directory exists
+
+
+def test_fixed_shapes_give_every_training_minibatch_one_shape(tmp_path) -> None:
+    cfg = make_run_config(mode="train", go="dna-repair", seed=0, threads=1, batch_size=32)
+    data = load_run_data(cfg)
+    model, opt, _ = build_training(cfg, data, CPU)
+    world = GraphedLocal()
+    pairs = fix_shapes(RunContext(cfg, data, model, opt, None, CPU, tmp_path, world))
+    enc = data.train.enc
+    assert pairs == pair_capacity(enc, 32) and world.static.pairs == pairs
+    assert model.genes.entry_capacity is None  # fixed only while the graph's steps hold them
+    rows = data.train.rows
+    plain = [make_batch(enc, r) for r in (rows[:32], rows[32:64], rows[64:71])]
+    padded = [make_batch(enc, r, pairs=pairs) for r in (rows[:32], rows[32:64], rows[64:71])]
+    keys = [shape_key(b, CPU, host=False) for b in padded]
+    assert keys[0] == keys[1] != keys[2]  # full minibatches share a graph, the last has its own
+    model.eval()
+    with torch.no_grad():
+        for a, b in zip(plain, padded, strict=True):
+            with world.static.held():
+                assert model.genes.entry_capacity is not None
+                root_fixed = model(b)[0]
+            torch.testing.assert_close(root_fixed, model(a)[0])
+    assert model.genes.entry_capacity is None
+    # one fixed batch (overfit) and the baselines keep their own shapes
+    for other in (
+        cfg.model_copy(update={"mode": "overfit"}),
+        cfg.model_copy(update={"variant": "additive"}),
+    ):
+        m, o, _ = build_training(other, data, CPU)
+        assert (
+            fix_shapes(RunContext(other, data, m, o, None, CPU, tmp_path, GraphedLocal())) is None
+        )
