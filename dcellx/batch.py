@@ -132,8 +132,8 @@ class PerturbationBatch:
 
     A pair with gene ``NO_GENE`` is padding (row 0, no gene): ``make_batch(..., pairs=n)`` pads
     the pairs to a fixed number so that batches of one size share every shape (a CUDA graph).
-    ``host_gene`` keeps the genes on the host after ``to`` moved the batch to a device: the
-    model sizes its sparse gene entries from it without waiting for the device."""
+    ``host_gene`` and ``host_sample`` keep the pairs on the host after ``to`` moved the batch to
+    a device: the model sizes its sparse gene entries from them without waiting for the device."""
 
     size: int
     sample: torch.Tensor  # int64 [K]: row in the batch
@@ -142,26 +142,20 @@ class PerturbationBatch:
     rows: torch.Tensor  # int64 [B]: dataset rows
     invisible: int  # perturbed genes the ontology lacks (no trace in the input)
     host_gene: np.ndarray | None = None  # int64 [K]: ``gene`` on the host (None: gene is there)
+    host_sample: np.ndarray | None = None  # int64 [K]: ``sample`` on the host
 
     def to(self, device: torch.device | str) -> PerturbationBatch:
         """The batch on ``device``; to CUDA through pinned memory without blocking the host (the
         copies are ordered on the current stream before any kernel that reads them)."""
-        device = torch.device(device)
-        cuda = device.type == "cuda"
-
-        def move(t: torch.Tensor) -> torch.Tensor:
-            if cuda and t.device.type == "cpu":
-                return t.pin_memory().to(device, non_blocking=True)
-            return t.to(device)
-
         return PerturbationBatch(
             self.size,
-            move(self.sample),
-            move(self.gene),
-            move(self.y),
+            to_device(self.sample, device),
+            to_device(self.gene, device),
+            to_device(self.y, device),
             self.rows,
             self.invisible,
             self.host_genes(),
+            self.host_samples(),
         )
 
     def host_genes(self) -> np.ndarray:
@@ -171,11 +165,26 @@ class PerturbationBatch:
             return self.host_gene
         return self.gene.cpu().numpy()
 
+    def host_samples(self) -> np.ndarray:
+        """``sample`` on the host (as ``host_genes``)."""
+        if self.host_sample is not None:
+            return self.host_sample
+        return self.sample.cpu().numpy()
+
     def dense(self, num_genes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """[B, G] binary genotype (1 = disrupted): for reference checks and dense baselines."""
         x = torch.zeros(self.size, num_genes + 1, dtype=dtype, device=self.gene.device)
         x[self.sample, torch.where(self.gene == NO_GENE, num_genes, self.gene)] = 1
         return x[:, :num_genes]
+
+
+def to_device(t: torch.Tensor | np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """``t`` on ``device``; from the host to CUDA through pinned memory without blocking the host
+    (ordered on the current stream before any kernel that reads it)."""
+    t = torch.as_tensor(t)
+    if torch.device(device).type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def pair_capacity(enc: EncodedGenotypes, batch_size: int) -> int:

@@ -18,7 +18,7 @@ from dcellx.nn.config import make_config
 from dcellx.nn.dcell import DCell
 from dcellx.nn.loss import dcell_loss
 
-# every gene kind with sync-free static shapes, both engines (layer norm and depth 2: autograd)
+# every gene kind with static shapes, both engines (layer norm and depth 2: autograd)
 CONFIGS = [
     ("paper", {}),
     ("paper", {"gene_state": "present-one", "norm": "none"}),
@@ -80,6 +80,21 @@ def meta_step(onto, preset: str, kw: dict, engine: str) -> Devices:
 def test_a_step_runs_on_meta_with_every_tensor_there(onto_dna, preset, kw, engine) -> None:
     mode = meta_step(onto_dna, preset, kw, engine)
     assert set(mode.seen) == {"meta"}, {d: sorted(ops)[:5] for d, ops in mode.seen.items()}
+
+
+TERM_VECTORS = ["embedding-pooled", "embedding-deepset", "embedding-attention"]
+
+
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+@pytest.mark.parametrize("variant", TERM_VECTORS)
+def test_term_vector_kinds_step_on_meta_with_host_copies_only(onto_dna, variant, engine) -> None:
+    """They find their pairs on the host (no sync; shapes follow the batch): the only ops that
+    see a host tensor are the copies of those indices to the device."""
+    kw = {"variant": variant, "embedding_dim": 4, "attention_heads": 2}
+    mode = meta_step(onto_dna, "paper", kw, engine)
+    assert set(mode.seen) == {"meta", "cpu"}
+    copies = {"aten.lift_fresh.default", "aten._to_copy.default"}  # numpy -> tensor -> device
+    assert mode.seen["cpu"] == copies, mode.seen["cpu"]
 
 
 def test_the_checks_catch_a_sync_and_a_stray_host_tensor() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcellx.batch import PerturbationBatch
+from dcellx.batch import PerturbationBatch, to_device
 from dcellx.nn.genes.term_vectors import TermVectorInput
 from dcellx.nn.layout import ModelLayout
 from dcellx.nn.linear_init import linear_init
@@ -65,6 +65,10 @@ class AttentionGenes(TermVectorInput):
             name = f"att_bucket_{k}"
             self.register_buffer(name + "_tg", torch.from_numpy(tg), persistent=False)
             self.register_buffer(name + "_inc", idx, persistent=False)
+            # the real (term, gene) places of the padded block, flat: a mask without a sync
+            pos = (idx >= 0).reshape(-1).nonzero().squeeze(1)
+            self.register_buffer(name + "_pos", pos, persistent=False)
+            self.register_buffer(name + "_flat", idx.reshape(-1)[pos], persistent=False)
             self.att_buckets.append(name)
         # local position of each incidence inside its term
         self.register_buffer(
@@ -74,12 +78,12 @@ class AttentionGenes(TermVectorInput):
         )
         self.register_buffer("tg_ptr", torch.from_numpy(L.gene_ptr[self.gterms.numpy()]))
         self.register_buffer("tg_len", torch.from_numpy(n))
+        self.tg_len_host = n
 
-    def _attention_pairs(self, ut, dinc, pinv, q, k, v, Ninc, Dinc, Minc) -> torch.Tensor:
-        """Pooled attention output [P, d] of the pairs (term ``ut``) given the deleted incidences
-        ``dinc`` (each belonging to pair ``pinv``)."""
+    def _attention_pairs(self, ut, dinc, pinv, nmax: int, q, k, v, Ninc, Dinc, Minc):
+        """Pooled attention output [P, d] of the pairs (term ``ut``, at most ``nmax`` genes)
+        given the deleted incidences ``dinc`` (each belonging to pair ``pinv``)."""
         H, dh = q.shape[1], q.shape[2]
-        nmax = int(self.tg_len[ut].max())
         ar = torch.arange(nmax, device=q.device)
         qinc = self.tg_ptr[ut].unsqueeze(1) + ar  # [P, nmax] incidences of the pair's term
         qvalid = ar.unsqueeze(0) < self.tg_len[ut].unsqueeze(1)
@@ -130,29 +134,35 @@ class AttentionGenes(TermVectorInput):
             a = torch.exp(s - m.unsqueeze(-1))
             num = torch.einsum("thij,tjhc->tihc", a, take(v, g))
             den = a.sum(-1).transpose(1, 2)  # [Tk, n, H]
-            flat = inc[valid]
-            Ninc = Ninc.index_copy(0, flat, num[valid])
-            Dinc = Dinc.index_copy(0, flat, den[valid])
-            Minc = Minc.index_copy(0, flat, m.transpose(1, 2)[valid])
+            pos, flat = getattr(self, name + "_pos"), getattr(self, name + "_flat")
+            Ninc = Ninc.index_copy(0, flat, num.reshape(-1, H, dh).index_select(0, pos))
+            Dinc = Dinc.index_copy(0, flat, den.reshape(-1, H).index_select(0, pos))
+            Minc = Minc.index_copy(0, flat, m.transpose(1, 2).reshape(-1, H).index_select(0, pos))
         Tg = len(self.gterms)
         # base pooled output per term (no deletions)
         h = Ninc / Dinc.unsqueeze(-1)
         base = index_add(torch.zeros(Tg, H, dh, dtype=E.dtype, device=E.device), self.inc_tg, h)
         base = base.flatten(1)
-        b, dinc, ut, ub, pinv = self._affected_pairs(batch)  # deleted (sample, incidence)
+        pairs = self._affected_pairs(batch)  # deleted (sample, incidence)
+        ut, dinc = pairs.term, pairs.inc
         if len(dinc) == 0:
-            return base, ut, ub, take(base, ut)
+            return base, pairs, take(base, ut)
         # pairs grouped by their term's gene count (powers of two): padding, and so memory, stays
-        # proportional to the affected terms' own sizes instead of the largest term's
-        size_key = torch.log2(self.tg_len[ut].double()).ceil().long()
+        # proportional to the affected terms' own sizes instead of the largest term's (groups
+        # found on the host)
+        n_host = self.tg_len_host[pairs.term_host]
+        size_key = np.ceil(np.log2(n_host.astype(np.float64))).astype(np.int64)
         pooled = torch.zeros(len(ut), H * dh, dtype=E.dtype, device=E.device)
-        for key in torch.unique(size_key).tolist():
-            psel = (size_key == key).nonzero().squeeze(1)
-            local = torch.full((len(ut),), -1, dtype=torch.long, device=E.device)
-            local[psel] = torch.arange(len(psel), device=E.device)
-            esel = (local[pinv] >= 0).nonzero().squeeze(1)
+        for key in np.unique(size_key):
+            psel_host = np.nonzero(size_key == key)[0]
+            local = np.full(len(size_key), -1, np.int64)
+            local[psel_host] = np.arange(len(psel_host))
+            esel_host = np.nonzero(local[pairs.pair_host] >= 0)[0]
+            psel, esel = to_device(psel_host, E.device), to_device(esel_host, E.device)
+            epair = to_device(local[pairs.pair_host[esel_host]], E.device)
+            nmax = int(n_host[psel_host].max())
             part = self._attention_pairs(
-                ut[psel], dinc[esel], local[pinv[esel]], q, k, v, Ninc, Dinc, Minc
+                ut[psel], dinc[esel], epair, nmax, q, k, v, Ninc, Dinc, Minc
             )
             pooled = pooled.index_copy(0, psel, part)
-        return base, ut, ub, pooled
+        return base, pairs, pooled

@@ -32,9 +32,9 @@ stratum's entries are padded at their end with entries whose value is multiplied
 forward's shapes then depend on B alone; the padding adds exact zeros, so the result is the
 same numbers (``tests/nn/test_static_shapes.py``). The binary, flattened-embedding and Lua
 kinds run so; the term-vector kinds (``embedding-pooled``, ``-deepset``, ``-attention``) find
-the (term, sample) pairs a deletion touches with ``torch.unique``, one sync and shapes that
-follow the batch (``dcellx.nn.genes.term_vectors``). Every scatter-add is reproducible on any
-device (``dcellx.nn.ops``).
+the distinct (term, sample) pairs a deletion touches on the host, without a sync, but their
+number sizes what follows, so their shapes follow the batch (``dcellx.nn.genes.term_vectors``).
+Every scatter-add is reproducible on any device (``dcellx.nn.ops``).
 """
 
 from __future__ import annotations
@@ -266,15 +266,6 @@ class GeneInput(nn.Module):
             neuron = torch.where(live, neuron, self.stratum_first_neuron.index_select(0, stratum))
         ptr = np.concatenate([[0], np.cumsum(caps)]).tolist()
         return GeneEntries(sample.reshape(-1).index_select(0, which), elem, neuron, ptr, live)
-
-    def _perturbed_incidences(self, batch: PerturbationBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch row, incidence) of every visible incidence of every perturbed gene; the count
-        comes from the host copy of the batch's genes (no device sync)."""
-        genes = batch.host_genes()
-        genes = genes[genes != NO_GENE]
-        total = int(self.inc_counts[genes].sum())
-        which, incs = expand_csr(self.gene_inc_ptr, self.gene_incs, self._pair_genes(batch), total)
-        return batch.sample[which], incs
 
     def _element_range(self, t: int) -> tuple[int, int, int]:
         """(first element, end element, direct genes) of term t in the element order."""

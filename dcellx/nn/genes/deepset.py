@@ -34,5 +34,5 @@ class DeepSetGenes(TermVectorInput):
         return state
 
     def _term_vectors(self, batch: PerturbationBatch):
-        base, pt, pb, pooled = self._pool(self.phi(self.embedding), batch)
-        return self.rho(base), pt, pb, self.rho(pooled)
+        base, pairs, pooled = self._pool(self.phi(self.embedding), batch)
+        return self.rho(base), pairs, self.rho(pooled)
