@@ -96,9 +96,11 @@ class Split:
     z: np.ndarray  # float32 [len(enc)], normalised labels
     raw: np.ndarray  # float64 [len(enc)], original units
 
-    def batch(self, rows: np.ndarray) -> PerturbationBatch:
-        """A batch whose ``y`` [B] holds the normalised labels of ``rows``."""
-        b = make_batch(self.enc, rows)
+    def batch(self, rows: np.ndarray, pairs: int | None = None) -> PerturbationBatch:
+        """A batch whose ``y`` [B] holds the normalised labels of ``rows``; ``pairs``: its
+        (sample, gene) pairs padded to that many (``make_batch``; fixed shapes for a CUDA
+        graph)."""
+        b = make_batch(self.enc, rows, pairs=pairs)
         return dataclasses.replace(b, y=torch.from_numpy(self.z[rows]))
 
 

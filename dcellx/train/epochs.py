@@ -114,9 +114,7 @@ def _saved(acc: dict[str, Any]) -> dict[str, Any]:
 def _minibatch(ctx: RunContext, rows: np.ndarray) -> Any:
     """Training rows as a batch on the device, its pairs padded to ``ctx.pairs`` where the
     run fixed them (``--cuda-graph``: ``dcellx.train.cuda_graph.fix_shapes``)."""
-    split = ctx.data.train
-    batch = split.batch(rows) if ctx.pairs is None else split.batch(rows, pairs=ctx.pairs)
-    return batch.to(ctx.dev)
+    return ctx.data.train.batch(rows, pairs=ctx.pairs).to(ctx.dev)
 
 
 def overfit_epoch(

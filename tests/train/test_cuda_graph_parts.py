@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dcellx.batch import make_batch, pair_capacity
+from dcellx.batch import pair_capacity
 from dcellx.errors import ConfigError
 from dcellx.train import make_run_config
 from dcellx.train.context import RunContext, build_training
@@ -123,8 +123,10 @@ def test_fixed_shapes_give_every_training_minibatch_one_shape(tmp_path) -> None:
     assert pairs == pair_capacity(enc, 32) and world.static.pairs == pairs
     assert model.genes.entry_capacity is None  # fixed only while the graph's steps hold them
     rows = data.train.rows
-    plain = [make_batch(enc, r) for r in (rows[:32], rows[32:64], rows[64:71])]
-    padded = [make_batch(enc, r, pairs=pairs) for r in (rows[:32], rows[32:64], rows[64:71])]
+    parts = (rows[:32], rows[32:64], rows[64:71])
+    plain = [data.train.batch(r) for r in parts]
+    padded = [data.train.batch(r, pairs=pairs) for r in parts]
+    assert {b.gene.shape[0] for b in padded} == {pairs}
     keys = [shape_key(b, CPU, host=False) for b in padded]
     assert keys[0] == keys[1] != keys[2]  # full minibatches share a graph, the last has its own
     model.eval()
