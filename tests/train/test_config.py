@@ -148,3 +148,21 @@ def test_gpu_fields_default_off_validate_and_are_recorded() -> None:
         resume_changes(loaded, old, fields={"tf32": True})
     with pytest.raises(ConfigError, match=r"^--precision bf16 contradicts"):
         resume_changes(loaded, old, fields={"precision": "bf16"})
+
+
+def test_a_runs_config_json_records_the_gpu_fields(tmp_path) -> None:
+    """As every run field: given or not, each is in config.json as the run resolved it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from dcellx_cli.main import app
+
+    runs = tmp_path / "runs"
+    args = ["overfit", "--go", "dna-repair", "--epochs", "1", "--batch-size", "8"]
+    res = CliRunner().invoke(app, [*args, "--deterministic", "--runs-dir", str(runs), "-q"])
+    assert res.exit_code == 0, res.output
+    (run_dir,) = runs.iterdir()
+    run = json.loads((run_dir / "config.json").read_text())["run"]
+    assert (run["cuda_graph"], run["tf32"], run["precision"]) == (False, False, "float32")
+    assert run["deterministic"] is True and run["buckets"] == "cost-v1"
