@@ -65,11 +65,12 @@ MAX_SHAPES = 4
 UNCAPTURABLE_GENES = ("embedding-pooled", "embedding-deepset", "embedding-attention")
 
 
-def graph_obstacle(cfg: RunConfig, processes: int) -> str | None:
-    """Why ``cfg``'s training step cannot be captured as a CUDA graph, or ``None``."""
+def graph_obstacle(cfg: RunConfig, distributed: bool) -> str | None:
+    """Why ``cfg``'s training step cannot be captured as a CUDA graph, or ``None``;
+    ``distributed``: the run is launched under ``--ddp`` (of any world size)."""
     if torch.device(cfg.device).type != "cuda":
         return f"device {cfg.device!r}: a CUDA graph runs on a CUDA device"
-    if processes > 1:
+    if distributed:
         return "--ddp: a captured step cannot hold the processes' gradient collectives"
     dcell = cfg.variant not in (*BASELINES, "mlp")
     if dcell and (kind := gene_input_kind(cfg.model)) in UNCAPTURABLE_GENES:
@@ -87,7 +88,7 @@ def stepping_world(cfg: RunConfig, world: World) -> World:
     ``--cuda-graph`` (refused where the step cannot be captured) a ``GraphedLocal``."""
     if not cfg.cuda_graph:
         return world
-    why = graph_obstacle(cfg, world.world)
+    why = graph_obstacle(cfg, world.describe() is not None)
     if why is not None:
         raise ConfigError(f"--cuda-graph: {why}")
     return GraphedLocal()

@@ -77,14 +77,14 @@ def test_graph_obstacles() -> None:
     def cfg(**kw):
         return make_run_config(mode="overfit", go="dna-repair", **kw)
 
-    assert graph_obstacle(cfg(device="cuda"), 1) is None
-    assert "CUDA device" in graph_obstacle(cfg(), 1)
-    assert "--ddp" in graph_obstacle(cfg(device="cuda"), 2)
+    assert graph_obstacle(cfg(device="cuda"), False) is None
+    assert "CUDA device" in graph_obstacle(cfg(), False)
+    assert "--ddp" in graph_obstacle(cfg(device="cuda"), True)
     frozen = cfg(device="cuda", model={"norm": "batch-frozen"})
-    assert "batch-frozen" in graph_obstacle(frozen, 1)
+    assert "batch-frozen" in graph_obstacle(frozen, False)
     pooled = cfg(device="cuda", variant="embedding-pooled")
-    assert "'embedding-pooled'" in graph_obstacle(pooled, 1)
-    assert graph_obstacle(cfg(device="cuda", variant="embedding"), 1) is None
+    assert "'embedding-pooled'" in graph_obstacle(pooled, False)
+    assert graph_obstacle(cfg(device="cuda", variant="embedding"), False) is None
     # the world is chosen once from the config: graphs only under cuda_graph, refused upfront
     plain = Local()
     assert stepping_world(cfg(device="cuda"), plain) is plain

@@ -18,6 +18,7 @@ from dcellx.nn.loss import dcell_loss
 from dcellx.train import make_run_config, run
 from dcellx.train.context import build_training
 from dcellx.train.data import load_run_data
+from dcellx.train.throughput import MEASURED_STEPS, WARMUP_STEPS, Throughput
 from dcellx.train.world import Local
 
 READS = {"item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__", "__index__"}
@@ -93,3 +94,14 @@ def test_a_step_returns_its_losses_as_a_tensor_on_the_device(tmp_path, small_dat
     assert losses.shape == (3,) and losses.device == dev and not losses.requires_grad
     assert not pred.requires_grad and torch.equal(pred, root.detach())
     assert torch.equal(losses, torch.stack([parts.total.detach(), parts.root, parts.aux]))
+
+
+def test_the_throughput_window_asks_for_the_device_only_while_it_measures() -> None:
+    meter = Throughput(epoch_samples=320, epoch_steps=10, planned_steps=20, done_steps=0)
+    waits = []
+    for _ in range(12):
+        waits.append(meter.timing)
+        meter.add(0.01, 32)
+    # the warm-up's steps and the measured window's wait for the device, later steps do not
+    assert waits == [True] * (WARMUP_STEPS + MEASURED_STEPS) + [False] * 5
+    assert meter.measured
