@@ -30,21 +30,17 @@ Sweeps (three seeds each):
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from dcellx.data.datasets import load_dataset
 from dcellx.data.genotypes import GenotypeDataset
 from dcellx.data.trigenic import simulate_trigenic
 from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.ceiling import identifiability_ceiling
-from dcellx.diagnose.run_stats import run_diagnostics
-from dcellx.fileio import read_text, write_csv
 from dcellx.report.ceilings import many_batch_study
+from dcellx.report.cells import TEST_METRICS, _num, cells, saturation_by_cell
 from dcellx.report.sweeps import sweep as _sweep
 from dcellx.train.compare import RunSpec, SweepResult
 from dcellx.train.data import overfit_rows
@@ -220,36 +216,6 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
     return out
 
 
-SATURATION = "saturation.csv"
-
-
-def saturation_by_cell(
-    result: SweepResult, keys: list[str], write: bool = True
-) -> dict[str, dict[str, Any]]:
-    """Per grid cell (``keys``' values, as text): seed statistics of the share of tanh units
-    saturated (|tanh| > 0.99) over every stratum, on each run's best weights and its batch
-    (``dcellx diagnose --run``). Measured from the run directories where they exist and written
-    to ``SATURATION`` in the sweep directory; read back from that file where they do not."""
-    path = result.sweep_dir / SATURATION
-    rows: list[dict[str, Any]] = []
-    runs = [r for r in result.runs if (result.sweep_dir / str(r["run_id"])).is_dir()]
-    if write and runs:
-        for r in runs:
-            strata = run_diagnostics(result.sweep_dir / str(r["run_id"]))["strata"]
-            n = sum(s["neurons"] for s in strata)
-            share = sum(s["saturated_fraction"] * s["neurons"] for s in strata) / n
-            rows.append({"run_id": r["run_id"], "seed": r["seed"],
-                         **{k: r.get(k) for k in keys}, "saturated_share": share})  # fmt: skip
-        write_csv(path, rows, ["run_id", "seed", *keys, "saturated_share"])
-    elif path.exists():
-        rows = list(csv.DictReader(read_text(path).splitlines()))
-    cells_: dict[str, list[float | None]] = {}
-    for row in rows:
-        key = ",".join(str(float(row[k])) for k in keys)
-        cells_.setdefault(key, []).append(_num(row["saturated_share"]))
-    return {k: _stats(v) for k, v in cells_.items()}
-
-
 def batch_label(seed: int | None) -> str:
     return "first-32" if seed is None else f"shuffled (draw {seed})"
 
@@ -272,66 +238,6 @@ def cell_facts(
         "hidden_genes": c["hidden_genes"],
         "query_pairs": len({tuple(sorted(g[:2])) for g in batch.genes}),
     }
-
-
-def _stats(values: list[float | None]) -> dict[str, float | None]:
-    """Seed statistics over the defined values; ``undefined`` counts seeds whose value is None or
-    NaN (a Pearson of constant predictions: the model collapsed)."""
-    v = [x for x in values if x is not None and np.isfinite(x)]
-    out: dict[str, Any] = {"n": len(v), "undefined": len(values) - len(v)}
-    if not v:
-        return {**out, "mean": None, "sd": None, "min": None, "max": None}
-    sd = float(np.std(v, ddof=1)) if len(v) > 1 else None
-    return {**out, "mean": float(np.mean(v)), "sd": sd, "min": min(v), "max": max(v)}
-
-
-METRICS = (
-    "final_pearson_train_bn",
-    "best_pearson_train_bn",
-    "final_pearson_eval_bn",
-    "best_pearson_eval_bn",
-    "epochs",
-)
-
-
-# train mode (Table U6): the test split's scores, the best validation score, epochs to the stop
-TEST_METRICS = ("test_pearson", "test_spearman", "best_pearson_eval_bn", "epochs")
-
-
-def cells(
-    result: SweepResult, keys: list[str], metrics: tuple[str, ...] = METRICS
-) -> list[dict[str, Any]]:
-    """One row per grid cell (variant + ``keys``): seed statistics of every metric."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in result.runs:
-        groups.setdefault((r["variant"], *(r.get(k) for k in keys)), []).append(r)
-    out = []
-    for key, members in groups.items():
-        row: dict[str, Any] = {"variant": key[0], **dict(zip(keys, key[1:], strict=True))}
-        row["seeds"] = len(members)
-        row["stopped_early"] = sum(m.get("status") == "stopped_early" for m in members)
-        for m in metrics:
-            row[m] = _stats([_num(x.get(m)) for x in members])
-        out.append(row)
-    return out
-
-
-def cells_from_values(
-    variant: str, final_train: list[float], final_eval: list[float], epochs: list[float]
-) -> dict[str, Any]:
-    """A cell from per-seed values (best = final): how tests build tables the answer reads."""
-    row: dict[str, Any] = {"variant": variant, "seeds": len(final_train), "stopped_early": 0}
-    row["final_pearson_train_bn"] = row["best_pearson_train_bn"] = _stats(final_train)
-    row["final_pearson_eval_bn"] = row["best_pearson_eval_bn"] = _stats(final_eval)
-    row["epochs"] = _stats(epochs)
-    return row
-
-
-def _num(x: Any) -> float | None:
-    try:
-        return None if x is None or x == "" else float(x)
-    except (TypeError, ValueError):
-        return None
 
 
 def reproductions(main: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -363,18 +269,6 @@ def walk_sweeps(plan: UsersPlan, cell: dict[str, Any]) -> list[tuple[str, dict[s
     """(label, model overrides) of the one-change walk from a reproducing cell, on both builds."""
     base = {"deletion_rule": cell["deletion_rule"], "norm": cell["norm"]}
     return [(label, {**base, **change}) for label, change in WALK if change != base]
-
-
-def fmt(s: dict[str, Any], digits: int = 3) -> str:
-    """``mean ± sd [min, max]`` of a seed statistic, and how many seeds were undefined."""
-    und = s.get("undefined", 0)
-    tail = f" ({und} undefined: constant prediction)" if und else ""
-    if s["mean"] is None:
-        return "undefined" + tail if und else "–"
-    out = f"{s['mean']:.{digits}f}"
-    if s["sd"] is not None:
-        out += f" ± {s['sd']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
-    return out + tail
 
 
 def run_users(

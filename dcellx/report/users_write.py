@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dcellx.report import ceilings  # noqa: E402
-from dcellx.report.users import UsersPlan, batch_label, fmt  # noqa: E402
+from dcellx.report.cells import fmt  # noqa: E402
+from dcellx.report.users import UsersPlan, batch_label  # noqa: E402
 from dcellx.train.plots import save_png  # noqa: E402
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from dcellx.report.answer import answer
-from dcellx.report.users import UsersPlan, cells_from_values, reproductions
+from dcellx.report.cells import cells_from_values
+from dcellx.report.users import UsersPlan, reproductions
 from dcellx.report.users_write import section
 
 

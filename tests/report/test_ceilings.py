@@ -11,8 +11,9 @@ from dcellx.data.genotypes import GenotypeDataset
 from dcellx.diagnose.batches import draw_batches, rule_values
 from dcellx.ontology.vocabulary import with_vocabulary
 from dcellx.report.ceilings import FIGURE, figure, many_batch_study, table_lines
+from dcellx.report.cells import cells
 from dcellx.report.sweeps import read_table, sweep
-from dcellx.report.users import UsersPlan, cells, sweeps
+from dcellx.report.users import UsersPlan, sweeps
 from tests.diagnose.conftest import tiny_onto as tiny_fixture
 from tests.diagnose.test_batches import POOL, QUERIES
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dcellx.report.answer import generalisation_sentence, guard_embedding_sentence, scale_sentence
+from dcellx.report.cells import TEST_METRICS, _stats, cells_from_values
+from dcellx.report.embedding_claims import (
+    generalisation_sentence,
+    guard_embedding_sentence,
+    scale_sentence,
+)
 from dcellx.report.lead import embedding_sentence
-from dcellx.report.users import TEST_METRICS, _stats, cells_from_values
 from tests.report.test_answer import GUARD, cell
 
 
