@@ -132,15 +132,23 @@ def fill(static: Any, batch: Any, dev: torch.device) -> None:
 @dataclass
 class StaticShapes:
     """A DCell's fixed shapes for minibatches of the training set: its gene-entry capacities
-    per stratum (set only while ``held``) and the pair count every minibatch is padded to."""
+    per stratum (set only while ``held``) and the pair count every minibatch is padded to.
+
+    Setting the capacities makes the gene input a new index tensor on the host: ``held`` moves
+    it to the model's device, and keeps every one it made alive, because a graph captured while
+    it held them reads that tensor's memory at every replay."""
 
     genes: nn.Module  # the DCell's GeneInput
     capacity: np.ndarray
     pairs: int
+    device: torch.device
+    alive: list[list[torch.Tensor]] = dataclasses.field(default_factory=list)
 
     @contextmanager
     def held(self) -> Iterator[None]:
         self.genes.set_entry_capacity(self.capacity)
+        self.genes.to(self.device)
+        self.alive.append(list(self.genes.buffers()))
         try:
             yield
         finally:
@@ -156,7 +164,7 @@ def fix_shapes(ctx: RunContext) -> int | None:
         return None
     assert isinstance(world, GraphedLocal), "stepping_world gives --cuda-graph its world"
     pairs = model.set_static_shapes(ctx.data.train.enc, ctx.cfg.batch_size)
-    world.static = StaticShapes(model.genes, model.genes.entry_capacity, pairs)
+    world.static = StaticShapes(model.genes, model.genes.entry_capacity, pairs, ctx.dev)
     model.genes.set_entry_capacity(None)  # until the graph's steps
     return pairs
 

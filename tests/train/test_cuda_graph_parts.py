@@ -17,6 +17,7 @@ from dcellx.train import make_run_config
 from dcellx.train.context import RunContext, build_training
 from dcellx.train.cuda_graph import (
     GraphedLocal,
+    StaticShapes,
     device_tensors,
     fill,
     fix_shapes,
@@ -137,6 +138,12 @@ def test_fixed_shapes_give_every_training_minibatch_one_shape(tmp_path) -> None:
                 root_fixed = model(b)[0]
             torch.testing.assert_close(root_fixed, model(a)[0])
     assert model.genes.entry_capacity is None
+    # on another device the capacities held are there too, and stay alive for the graphs
+    meta = torch.device("meta")
+    static = StaticShapes(model.to(meta).genes, world.static.capacity, pairs, meta)
+    with static.held():
+        assert {t.device for t in model.genes.buffers()} == {meta}
+    assert len(static.alive) == 1
     # one fixed batch (overfit) and the baselines keep their own shapes
     for other in (
         cfg.model_copy(update={"mode": "overfit"}),
