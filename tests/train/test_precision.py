@@ -19,7 +19,7 @@ from dcellx.train.context import build_training
 from dcellx.train.data import load_run_data
 from dcellx.train.precision import CUBLAS_ENV, AutocastForward, autocast_forward, numerics
 from dcellx.train.world import Local
-from tests.train.conftest import only_run
+from tests.train.conftest import metrics_without_seconds, only_run
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -91,3 +91,11 @@ def test_a_bf16_deterministic_run_records_its_numerics(tmp_path) -> None:
     assert config["numerics"]["precision"] == "bf16" and config["numerics"]["deterministic"]
     assert config["model"]["engine"] == "autograd" and "bf16" in config["model"]["engine_note"]
     assert math.isfinite(result.summary["final_loss_total"])
+
+
+def test_a_deterministic_run_repeats_its_metrics_to_the_bit(tmp_path) -> None:
+    for name in ("a", "b"):
+        cfg = _cfg(deterministic=True, epochs=3, runs_dir=str(tmp_path / name), quiet=True)
+        run(cfg)
+    first, second = (metrics_without_seconds(only_run(tmp_path / n)) for n in ("a", "b"))
+    assert len(first) == 4 and first == second
