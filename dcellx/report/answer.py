@@ -22,6 +22,7 @@ from dcellx.report.cells import (
 from dcellx.report.embedding_claims import (
     generalisation_sentence,
     guard_embedding_sentence,
+    query_pair_sentence,
     scale_sentence,
 )
 from dcellx.report.lead import percent_span
@@ -219,7 +220,8 @@ def embedding_sentences(users: dict[str, Any]) -> list[str]:
         verdict = "no variant differs from binary by more than the seed spread"
     out.append(f"{lead}{parts}: {verdict} (Table U3).")
     measured = [guard_embedding_sentence(users), scale_sentence(users)]  # Tables U3b, U3c
-    return out + [s for s in measured if s] + [s for s in [generalisation_sentence(users)] if s]
+    general = [generalisation_sentence(users), query_pair_sentence(users)]  # Tables U6, U7
+    return out + [s for s in measured if s] + [s for s in general if s]
 
 
 def action_sentences(users: dict[str, Any]) -> list[str]:
@@ -287,7 +289,7 @@ def norm_sentences(users: dict[str, Any]) -> list[str]:
     return [f"--norm layer fits as batch norm does in all {len(layer)} cells (Table U1)."]
 
 
-def answer(users: dict[str, Any], limit: int = 14) -> list[str]:
+def answer(users: dict[str, Any], limit: int = 15) -> list[str]:
     """The answer, at most ``limit`` sentences: why, what embeddings add, what to do."""
     out = why_sentences(users) + norm_sentences(users)
     out += embedding_sentences(users) + action_sentences(users)

@@ -106,3 +106,21 @@ def generalisation_sentence(users: dict[str, Any]) -> str | None:
     else:
         verdict = "no embedding predicts better than binary beyond the seed spread"
     return f"On real data, the DNA-repair pairs, {verdict} (test Pearson, {figures}; Table U6)."
+
+
+def query_pair_sentence(users: dict[str, Any]) -> str | None:
+    """Table U7: the same question on the simulated design with whole query pairs held out."""
+    rows = [c for c in users.get("query_pairs", []) if c[TEST]["mean"] is not None]
+    binary = find_cell(rows, variant="binary")
+    emb = [c for c in rows if c["variant"].startswith("embedding")]
+    if binary is None or not emb:
+        return None
+    better = [c for c in emb if separated(c, binary, TEST)]
+    figures = ", ".join(f"{c['variant']} {c[TEST]['mean']:.3f}" for c in emb)
+    names = ", ".join(c["variant"] for c in better) if better else "no embedding"
+    verb = "predict" if better else "predicts"
+    verdict = f"{names} {verb} better than binary beyond the seed spread"
+    return (
+        f"On the simulated trigenic design with whole query pairs held out, {verdict} (test "
+        f"Pearson, binary {binary[TEST]['mean']:.3f}, {figures}; Table U7)."
+    )

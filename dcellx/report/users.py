@@ -41,8 +41,9 @@ from dcellx.data.universe import load_ontology_with_datasets
 from dcellx.diagnose.ceiling import identifiability_ceiling
 from dcellx.report.ceilings import many_batch_study
 from dcellx.report.cells import TEST_METRICS, _num, cells, saturation_by_cell
+from dcellx.report.sweeps import read_table
 from dcellx.report.sweeps import sweep as _sweep
-from dcellx.train.compare import RunSpec, SweepResult
+from dcellx.train.compare import RunSpec, SweepResult, collect
 from dcellx.train.data import overfit_rows
 
 GOS = ["torchcell-2017", "torchcell-latest"]
@@ -216,6 +217,23 @@ def sweeps(plan: UsersPlan) -> list[UsersSweep]:
     return out
 
 
+# A query-pair hold-out of the simulated screen (Table U7): not run by the report, because its
+# data are cut from the screen by ``scripts/query_pair_holdout.py``; read when a sweep of that name
+# (``dcellx compare --mode train --sweep-dir RUNS_DIR/users-query-pairs``) or its table is there.
+QUERY_PAIRS = "users-query-pairs"
+
+
+def query_pair_cells(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Table U7's cells (variant x ``embedding_learned`` where swept), or none."""
+    if (sweep_dir / "sweep.json").exists():
+        res = collect(sweep_dir)
+    elif (sweep_dir / "compare.csv").exists():
+        res = read_table(sweep_dir)
+    else:
+        return []
+    return cells(res, list(res.grid_keys), TEST_METRICS)
+
+
 def batch_label(seed: int | None) -> str:
     return "first-32" if seed is None else f"shuffled (draw {seed})"
 
@@ -325,6 +343,7 @@ def run_users(
     fixed = cells(out["sweeps"]["users-generalisation-fixed"], ["split"], TEST_METRICS)
     gen += [{**c, "variant": f"{c['variant']}, fixed e_g"} for c in fixed]
     out["generalisation"] = gen
+    out["query_pairs"] = query_pair_cells(runs_dir / QUERY_PAIRS)
     out["reproductions"] = reproductions(main)
     out["walk"] = []
     for rep in out["reproductions"][:1]:

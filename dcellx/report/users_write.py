@@ -163,6 +163,7 @@ def section(out: Path, users: dict[str, Any], command: str, seconds: float | Non
         L.append("No main cell reproduces the users' gap, so no walk towards `paper` was run.\n")
         L.extend(unexplained(users))
     L.extend(generalisation_lines(users))
+    L.extend(query_pair_lines(users))
     if users["rawlabels"]:
         L.append("### Table U5: the cells closest to the plateau, labels not z-scored\n")
         L.append("| cell | --go | " + HEAD)
@@ -282,6 +283,32 @@ def generalisation_lines(users: dict[str, Any]) -> list[str]:
     for c in sorted(gen, key=lambda c: (order.get(c["split"], 99), c["variant"])):
         cols = [c["split"], c["variant"], fmt(c["test_pearson"]), fmt(c["test_spearman"]),
                 fmt(c["best_pearson_eval_bn"]), fmt(c["epochs"], 0)]  # fmt: skip
+        L.append("| " + " | ".join(cols) + " |")
+    L.append("")
+    return L
+
+
+def query_pair_lines(users: dict[str, Any]) -> list[str]:
+    """Table U7: the simulated trigenic design, whole query pairs held out (when it was run)."""
+    rows = users.get("query_pairs") or []
+    if not rows:
+        return []
+    L = ["### Table U7: the simulated trigenic design, query pairs held out (train mode)\n"]
+    L.append(
+        "Records of some query pairs of the simulated screen train (validation: a random part "
+        "of them); other query pairs are the test file, so the test's query genes are never seen "
+        "in training and its array genes are (`scripts/query_pair_holdout.py`; the sizes and "
+        "the command are in `sweeps/users-query-pairs/README.md`). Simulated records, not "
+        "measured. Cells: mean ± sd [seed min, max].\n"
+    )
+    keys = [k for k in rows[0] if k not in ("variant", "seeds", "stopped_early")]
+    keys = [k for k in keys if not isinstance(rows[0][k], dict)]
+    L.append("| variant | " + "".join(f"{k} | " for k in keys) + "test r | test Spearman | "
+             "best validation r | epochs |")  # fmt: skip
+    L.append("|---|" + "---|" * (len(keys) + 4))
+    for c in sorted(rows, key=lambda c: [str(c.get(k)) for k in ("variant", *keys)]):
+        scores = [fmt(c[m]) for m in ("test_pearson", "test_spearman", "best_pearson_eval_bn")]
+        cols = [c["variant"], *(str(c.get(k)) for k in keys), *scores, fmt(c["epochs"], 0)]
         L.append("| " + " | ".join(cols) + " |")
     L.append("")
     return L

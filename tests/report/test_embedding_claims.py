@@ -8,6 +8,7 @@ from dcellx.report.cells import TEST_METRICS, _stats, cells_from_values
 from dcellx.report.embedding_claims import (
     generalisation_sentence,
     guard_embedding_sentence,
+    query_pair_sentence,
     scale_sentence,
 )
 from dcellx.report.lead import embedding_sentence
@@ -90,3 +91,14 @@ def test_the_scale_of_e_g_credited_only_when_it_lifts_the_fit() -> None:
     same["embedding_init_std"] = 0.35355
     s = scale_sentence({"embeddings": [default], "embedding_scale": [same]})
     assert s is not None and "its plateau is not e_g's scale alone" in s
+
+
+def test_query_pair_hold_out_judged_by_seed_spread() -> None:
+    rows = [gen_cell("binary", "random", [0.30, 0.31, 0.32])]
+    rows.append(gen_cell("embedding-pooled", "random", [0.29, 0.31, 0.33]))
+    s = query_pair_sentence({"query_pairs": rows})
+    assert s is not None and "no embedding predicts better than binary" in s
+    rows[1] = gen_cell("embedding-pooled", "random", [0.40, 0.41, 0.42])
+    s = query_pair_sentence({"query_pairs": rows})
+    assert s is not None and "embedding-pooled predict better than binary beyond" in s
+    assert query_pair_sentence({"query_pairs": rows[:1]}) is None
