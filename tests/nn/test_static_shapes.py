@@ -185,3 +185,13 @@ def test_segment_take_and_index_add_differentiate_like_torch() -> None:
         g_out, g_x = torch.autograd.grad((index_add(out, lin, x[:6]) ** 2).sum(), (out, x))
     assert torch.allclose(got, want, rtol=0, atol=1e-15)
     assert torch.allclose(g_out, w_out, rtol=1e-15) and torch.allclose(g_x, w_x, rtol=1e-15)
+
+
+def test_the_capacities_sit_on_the_model_device_and_keep_their_memory(onto_dna, enc) -> None:
+    model = _model(onto_dna, "paper", {}).to("meta")
+    model.set_static_shapes(enc, 16)
+    t = model.genes.entry_capacity_t
+    assert t.device.type == "meta"
+    model.genes.set_entry_capacity(None)
+    model.set_static_shapes(enc, 16)
+    assert model.genes.entry_capacity_t is t  # rewritten in place: a graph reads the same memory

@@ -210,10 +210,18 @@ class GeneInput(nn.Module):
 
     def set_entry_capacity(self, caps: np.ndarray | None) -> None:
         """Pad every forward's gene entries to ``caps`` [S] per stratum (``GeneEntries``), so
-        that its shapes depend on (B, pairs) only; ``None``: each batch's own counts."""
+        that its shapes depend on (B, pairs) only; ``None``: each batch's own counts. The
+        device copy sits beside the other index tensors and is written in place when it exists
+        (a captured CUDA graph keeps reading the same memory)."""
         self.entry_capacity = None if caps is None else np.asarray(caps, np.int64)
-        if caps is not None:
-            self._buffer("entry_capacity_t", self.entry_capacity)
+        if caps is None:
+            return
+        t = torch.from_numpy(self.entry_capacity).to(self.gene_elem_ptr.device)
+        old = getattr(self, "entry_capacity_t", None)
+        if old is not None and old.shape == t.shape:
+            old.copy_(t)
+        else:
+            self._buffer("entry_capacity_t", t)
 
     def _entry_counts(self, batch: PerturbationBatch) -> list[int]:
         """Gene entries per stratum: the fixed capacities, else counted on the host from the
