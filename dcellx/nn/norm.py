@@ -38,7 +38,9 @@ def batch_stats_reduced() -> bool:
 
 def batch_stats_in_use(cfg: ModelConfig, training: bool, norm_steps: torch.Tensor | int) -> bool:
     """Whether BatchNorm uses the batch's statistics (else the running ones): in training mode,
-    except under ``batch-frozen`` once ``norm_steps`` training steps reach ``bn_freeze_after``."""
+    except under ``batch-frozen`` once ``norm_steps`` training steps reach ``bn_freeze_after``.
+    Under ``batch-frozen`` a ``norm_steps`` tensor on a device is read back: one sync per
+    forward, and a Python branch a CUDA graph cannot capture (the other norms read nothing)."""
     frozen = cfg.norm == "batch-frozen" and norm_steps >= cfg.bn_freeze_after
     return training and not frozen
 
