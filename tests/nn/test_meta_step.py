@@ -57,10 +57,14 @@ def fixed_shape_batch(onto, model: DCell, B: int = 16):
     return make_batch(enc, np.arange(B), pairs=pairs)
 
 
-def meta_step(onto, preset: str, kw: dict, engine: str) -> Devices:
+def meta_step(onto, preset: str, kw: dict, engine: str, static: bool = True) -> Devices:
     cfg = make_config(preset, **kw)
     model = DCell(onto, cfg, engine=engine)
-    batch = fixed_shape_batch(onto, model).to("meta")
+    if static:
+        batch = fixed_shape_batch(onto, model).to("meta")
+    else:  # entries sized per batch from its host copy
+        enc = encode_genotypes(load_dataset("dcell-dna-repair")["train"], onto)
+        batch = make_batch(enc, np.arange(16)).to("meta")
     model.to("meta")
     mode = Devices()
     with mode:
@@ -80,6 +84,12 @@ def meta_step(onto, preset: str, kw: dict, engine: str) -> Devices:
 def test_a_step_runs_on_meta_with_every_tensor_there(onto_dna, preset, kw, engine) -> None:
     mode = meta_step(onto_dna, preset, kw, engine)
     assert set(mode.seen) == {"meta"}, {d: sorted(ops)[:5] for d, ops in mode.seen.items()}
+
+
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+@pytest.mark.parametrize("preset", ["paper", "lua", "lua-released"])
+def test_a_step_without_fixed_shapes_runs_on_meta_too(onto_dna, preset, engine) -> None:
+    assert set(meta_step(onto_dna, preset, {}, engine, static=False).seen) == {"meta"}
 
 
 TERM_VECTORS = ["embedding-pooled", "embedding-deepset", "embedding-attention"]
