@@ -61,7 +61,7 @@ from dcellx.train.world import Local, Losses, World, forward_loss, step_losses
 # graphs a run keeps at most (each holds a step's activations): a full and a last minibatch
 # need two; batches in more shapes than this are not static and the rest run without a graph
 MAX_SHAPES = 4
-# gene inputs that size a batch's unique genes on the device (torch.unique): no fixed shapes
+# gene inputs whose shapes follow each batch's distinct genes: no fixed shapes
 UNCAPTURABLE_GENES = ("embedding-pooled", "embedding-deepset", "embedding-attention")
 
 
@@ -74,7 +74,7 @@ def graph_obstacle(cfg: RunConfig, distributed: bool) -> str | None:
         return "--ddp: a captured step cannot hold the processes' gradient collectives"
     dcell = cfg.variant not in (*BASELINES, "mlp")
     if dcell and (kind := gene_input_kind(cfg.model)) in UNCAPTURABLE_GENES:
-        return f"gene input {kind!r}: it sizes each batch's distinct genes on the device"
+        return f"gene input {kind!r}: its shapes follow each batch's distinct genes"
     if cfg.model.norm == "batch-frozen":
         return (
             "norm 'batch-frozen': it switches to running statistics at a step count the host "
