@@ -8,7 +8,7 @@ nothing else.
 
 Steps, most important first (each skipped when less than its minimum time is left):
 
-* ``pytest``: ``pytest -m gpu tests/gpu`` (CUDA tests; all skipped on CPU);
+* ``pytest``: ``pytest -m gpu tests`` (every CUDA test, wherever it lives; skipped on CPU);
 * ``bench-*``: ``dcellx bench --device D --json``: ``paper`` on ``--go 2017``, ``torchcell`` on
   ``torchcell-latest`` and on ``2017``, batch 32 and 256 (the reference loop beside ``paper``),
   then the same with ``--cuda-graph`` where bench has that flag;
@@ -200,7 +200,8 @@ def main() -> int:
     steps = "1" if dry else "20"
     epochs, det_epochs = ("3", "2") if dry else ("100", "20")
 
-    pytest = [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests/gpu"]
+    pytest = [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider"]
+    pytest += ["--continue-on-collection-errors", "tests"]  # every test marked gpu, wherever it is
     check.run("pytest", pytest, 150)
     graph = has_flag("bench", "--cuda-graph")
     benches = [("paper", go_paper, b) for b in batches[::-1]] + [

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # The offline mirror of real data, next to the project root (see ../shared/data/README.md).
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
@@ -54,3 +55,10 @@ def isolated_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("DCELLX_CACHE", str(cache))
     return cache
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``gpu`` needs a CUDA device: skipped without one, wherever it lives
+    (``scripts/gpu_check.sh`` runs ``pytest -m gpu tests`` on a GPU machine)."""
+    if item.get_closest_marker("gpu") is not None and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device (torch.cuda.is_available() is False)")
