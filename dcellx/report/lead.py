@@ -161,7 +161,7 @@ def embedding_sentence(users: dict[str, Any]) -> str:
         )
     return (
         f"{undo}; it adds information only when its vectors come from outside the screen, and "
-        f"its one possible gain, predicting unseen genes or gene pairs, {gen} (Table U6)."
+        f"its one possible gain, predicting unseen genes or gene pairs, {gen}; Table U6)."
     )
 
 
@@ -182,9 +182,9 @@ def _generalisation(users: dict[str, Any]) -> str | None:
     ]  # fmt: skip
     if better:
         names = ", ".join(f"{c['variant']} on held-out {c['split']}" for c in better)
-        return f"is seen on the real DNA-repair pairs for {names}, beyond the seed spread"
+        return f"is seen on the real DNA-repair pairs for {names} (beyond the seed spread"
     figures = "; ".join(
-        f"held-out {s}: binary {binary[s]['mean']:.3f}, best embedding "
+        f"held-out {s}: binary {binary[s]['mean']:.3f}, best embedding, learned or fixed, "
         f"{max(c['test_pearson']['mean'] for c in emb if c['split'] == s):.3f}"
         for s in held
     )

@@ -341,7 +341,7 @@ def run_users(
     out["guard_embeddings"] = sorted(guard, key=lambda c: (c["go"], c["variant"]))
     gen = cells(out["sweeps"]["users-generalisation"], ["split"], TEST_METRICS)
     fixed = cells(out["sweeps"]["users-generalisation-fixed"], ["split"], TEST_METRICS)
-    gen += [{**c, "variant": f"{c['variant']}, fixed e_g"} for c in fixed]
+    gen += [{**c, "variant": f"{c['variant']} (fixed e_g)"} for c in fixed]
     out["generalisation"] = gen
     out["query_pairs"] = query_pair_cells(runs_dir / QUERY_PAIRS)
     out["reproductions"] = reproductions(main)

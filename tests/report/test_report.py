@@ -36,7 +36,7 @@ def test_report_end_to_end(tmp_path: Path) -> None:
     assert "### Table U3b: embedding variants under the index guard" in text
     assert "### Table U3c: the flattened embedding's plateau against the scale of e_g" in text
     assert "### Table U6: generalisation on real data (DNA-repair pairs, train mode)" in text
-    assert "| genes | embedding, fixed e_g |" in text and "| genes | binary |" in text
+    assert "| genes | embedding (fixed e_g) |" in text and "| genes | binary |" in text
     # a second call reuses the finished sweeps instead of re-running them
     r2 = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0 and "reusing" in r2.stdout
