@@ -241,3 +241,37 @@ def check_writable(path: str | Path) -> None:
         raise FileWriteError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
     finally:
         discard(probe)
+
+
+class _RecordingWriter:
+    """``fh`` for ``torch.save``, keeping the ``OSError`` of a failed write: torch's zip writer
+    swallows it and raises ``RuntimeError("unexpected pos ...")``, which would hide the cause (a
+    full disk, a file-size limit) behind a traceback."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh: IO[bytes] = fh
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def torch_save(obj: object, fh: IO[bytes]) -> None:
+    """``torch.save(obj, fh)`` (inside ``atomic_write``): a write that failed part-way raises its
+    own ``OSError``, so the user reads one line naming the file and the cause."""
+    import torch  # here, not at the top: most commands never write a tensor file
+
+    writer = _RecordingWriter(fh)
+    try:
+        torch.save(obj, writer)
+    except RuntimeError:
+        if writer.error is not None:
+            raise writer.error from None  # atomic_write turns it into one line naming the file
+        raise

@@ -34,7 +34,7 @@ import torch
 
 from dcellx.batch import PerturbationBatch
 from dcellx.errors import ConfigError
-from dcellx.fileio import atomic_write
+from dcellx.fileio import atomic_write, torch_save
 from dcellx.nn.deletion import DELETION_RULES
 from dcellx.ontology.compiled import CompiledOntology
 
@@ -108,7 +108,7 @@ def save_heterodata(onto: CompiledOntology, path: str | Path) -> HeteroData:
     """``torch.save`` of ``to_heterodata(onto)`` to ``path``, atomically; returns the graph.
     Read it back with ``torch.load(path, weights_only=False)`` (a pickled PyG object)."""
     graph = to_heterodata(onto)
-    atomic_write(path, lambda fh: torch.save(graph, fh))
+    atomic_write(path, lambda fh: torch_save(graph, fh))
     return graph
 
 

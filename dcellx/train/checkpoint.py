@@ -38,36 +38,7 @@ FORMAT = 1
 
 def save(path: Path, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (a dict of tensors and plain Python values)."""
-    atomic_write(path, lambda fh: _torch_save({"format": FORMAT, **state}, fh))
-
-
-class _RecordingWriter:
-    """``fh`` for ``torch.save``, keeping the ``OSError`` of a failed write: torch's zip writer
-    swallows it and raises ``RuntimeError("unexpected pos ...")``, which would hide the cause (a
-    full disk, a file-size limit) behind a traceback."""
-
-    def __init__(self, fh: Any) -> None:
-        self.fh, self.error = fh, None
-
-    def write(self, data: bytes) -> int:
-        try:
-            return self.fh.write(data)
-        except OSError as exc:
-            self.error = exc
-            raise
-
-    def flush(self) -> None:
-        self.fh.flush()
-
-
-def _torch_save(obj: dict[str, Any], fh: Any) -> None:
-    writer = _RecordingWriter(fh)
-    try:
-        torch.save(obj, writer)
-    except RuntimeError:
-        if writer.error is not None:
-            raise writer.error from None  # atomic_write turns it into one line naming the file
-        raise
+    atomic_write(path, lambda fh: fileio.torch_save({"format": FORMAT, **state}, fh))
 
 
 def load(path: Path) -> dict[str, Any]:

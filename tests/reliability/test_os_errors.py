@@ -166,3 +166,14 @@ def test_sweep_dir_under_a_regular_file(tmp_path: Path, cli) -> None:
     res = cli(*args, "--epochs", "1", "--threads", "1", "-q", "--runs-dir", str(runs))
     assert res.code == 2
     assert one_line(res) == f"error: {runs}: cannot create this directory (Not a directory)"
+
+
+def test_file_size_limit_inside_a_tensor_file(tmp_path: Path) -> None:
+    """A tensor file (here a PyG export) cut by the file-size limit part-way: torch's zip writer
+    swallows the OSError, so dcellx keeps it and says it in one line naming the file."""
+    out = tmp_path / "export" / "graph.pt"
+    args = ["ontology", "export", "--go", "dna-repair", "--format", "pyg", "--out", str(out)]
+    res = run_cli(args, preexec=fsize_limit(20_000))
+    assert res.code == 2, res.err
+    assert one_line(res) == f"error: {out}: cannot write (File too large)"
+    assert files_under(out.parent) == []  # no partial file, no temp file
