@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import resource
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.conftest import Result, refused
-from tests.reliability.support import files_under, one_line, run_cli
+from tests.reliability.support import ROOT, files_under, one_line, run_cli
 
 pytestmark = pytest.mark.usefixtures("reliability_env")
 
@@ -168,12 +170,36 @@ def test_sweep_dir_under_a_regular_file(tmp_path: Path, cli) -> None:
     assert one_line(res) == f"error: {runs}: cannot create this directory (Not a directory)"
 
 
-def test_file_size_limit_inside_a_tensor_file(tmp_path: Path) -> None:
-    """A tensor file (here a PyG export) cut by the file-size limit part-way: torch's zip writer
-    swallows the OSError, so dcellx keeps it and says it in one line naming the file."""
-    out = tmp_path / "export" / "graph.pt"
-    args = ["ontology", "export", "--go", "dna-repair", "--format", "pyg", "--out", str(out)]
-    res = run_cli(args, preexec=fsize_limit(20_000))
-    assert res.code == 2, res.err
-    assert one_line(res) == f"error: {out}: cannot write (File too large)"
-    assert files_under(out.parent) == []  # no partial file, no temp file
+TENSOR_FILE = """
+import resource, signal, sys, torch
+from dcellx.fileio import FileWriteError
+from dcellx.fileio import atomic_write, torch_save
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+state = {"w": torch.zeros(30_000)}  # 120 kB: the write that crosses the limit is cut part-way
+try:
+    atomic_write(sys.argv[1], lambda fh: torch_save(state, fh))
+except FileWriteError as exc:
+    print("dcellx:", exc)
+try:
+    with open(sys.argv[1] + ".plain", "wb") as fh:
+        torch.save(state, fh)
+except Exception as exc:
+    print("torch:", type(exc).__name__)
+"""
+
+
+def test_a_tensor_file_cut_part_way_is_named_with_its_cause(tmp_path: Path) -> None:
+    """A file-size limit that cuts a tensor file part-way: torch's zip writer swallows the
+    OSError and raises RuntimeError ('unexpected pos'); ``fileio.torch_save`` (checkpoints, the
+    PyG export) keeps the OSError, so the user reads one line naming the file and the cause."""
+    out = tmp_path / "export" / "w.pt"
+    out.parent.mkdir()
+    res = subprocess.run([sys.executable, "-c", TENSOR_FILE, str(out)], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [
+        f"dcellx: {out}: cannot write (File too large)",
+        "torch: RuntimeError",  # what a plain torch.save gives for the same cut
+    ]
+    assert files_under(out.parent) == ["w.pt.plain"]  # dcellx left no partial file, no temp
