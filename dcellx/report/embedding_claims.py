@@ -120,7 +120,9 @@ def query_pair_sentence(users: dict[str, Any]) -> str | None:
     names = ", ".join(c["variant"] for c in better) if better else "no embedding"
     verb = "predict" if better else "predicts"
     verdict = f"{names} {verb} better than binary beyond the seed spread"
+    base = [c for c in rows if c["variant"] in ("additive", "pairwise")]
+    baselines = "".join(f", the {c['variant']} baseline {c[TEST]['mean']:.3f}" for c in base)
     return (
         f"On the simulated trigenic design with whole query pairs held out, {verdict} (test "
-        f"Pearson, binary {binary[TEST]['mean']:.3f}, {figures}; Table U7)."
+        f"Pearson, binary {binary[TEST]['mean']:.3f}, {figures}{baselines}; Table U7)."
     )

@@ -98,6 +98,9 @@ def test_query_pair_hold_out_judged_by_seed_spread() -> None:
     rows.append(gen_cell("embedding-pooled", "random", [0.29, 0.31, 0.33]))
     s = query_pair_sentence({"query_pairs": rows})
     assert s is not None and "no embedding predicts better than binary" in s
+    rows.append(gen_cell("additive", "random", [0.67, 0.68, 0.69]))
+    s = query_pair_sentence({"query_pairs": rows})
+    assert s is not None and "embedding-pooled 0.310, the additive baseline 0.680; Table U7" in s
     rows[1] = gen_cell("embedding-pooled", "random", [0.40, 0.41, 0.42])
     s = query_pair_sentence({"query_pairs": rows})
     assert s is not None and "embedding-pooled predict better than binary beyond" in s
