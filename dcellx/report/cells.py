@@ -93,11 +93,16 @@ def saturation_by_cell(
     """Per grid cell (``keys``' values, as text): seed statistics of the share of tanh units
     saturated (|tanh| > 0.99) over every stratum, on each run's best weights and its batch
     (``dcellx diagnose --run``). Measured from the run directories where they exist and written
-    to ``SATURATION`` in the sweep directory; read back from that file where they do not."""
+    to ``SATURATION`` in the sweep directory; read back from that file where the runs are gone
+    or are the ones it already measured (a report run again does not measure them again)."""
     path = result.sweep_dir / SATURATION
     rows: list[dict[str, Any]] = []
+    if path.exists():
+        rows = list(csv.DictReader(read_text(path).splitlines()))
     runs = [r for r in result.runs if (result.sweep_dir / str(r["run_id"])).is_dir()]
-    if write and runs:
+    measured = {str(row["run_id"]) for row in rows}
+    if write and runs and measured != {str(r["run_id"]) for r in runs}:  # new runs: measure again
+        rows = []
         for r in runs:
             strata = run_diagnostics(result.sweep_dir / str(r["run_id"]))["strata"]
             n = sum(s["neurons"] for s in strata)
@@ -105,8 +110,6 @@ def saturation_by_cell(
             rows.append({"run_id": r["run_id"], "seed": r["seed"],
                          **{k: r.get(k) for k in keys}, "saturated_share": share})  # fmt: skip
         write_csv(path, rows, ["run_id", "seed", *keys, "saturated_share"])
-    elif path.exists():
-        rows = list(csv.DictReader(read_text(path).splitlines()))
     cells_: dict[str, list[float | None]] = {}
     for row in rows:
         key = ",".join(str(float(row[k])) for k in keys)
