@@ -188,7 +188,7 @@ def _generalisation(users: dict[str, Any]) -> str | None:
         f"{max(c['test_pearson']['mean'] for c in emb if c['split'] == s):.3f}"
         for s in held
     )
-    return f"is not seen on the real DNA-repair pairs (test Pearson, {figures})"
+    return f"is not seen on the real DNA-repair pairs (test Pearson, {figures}"
 
 
 def limit_sentence(users: dict[str, Any]) -> str:

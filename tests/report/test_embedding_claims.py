@@ -39,7 +39,9 @@ def test_an_embedding_that_does_not_beat_binary_on_held_out_genes_is_said_so() -
     s = generalisation_sentence(u)
     assert s is not None and "no embedding predicts better than binary" in s
     assert "held-out genes: binary 0.220, embedding-pooled 0.223" in s
-    assert "is not seen on the real DNA-repair pairs" in embedding_sentence(u)
+    lead = embedding_sentence(u)
+    assert "is not seen on the real DNA-repair pairs (test Pearson, held-out genes: " in lead
+    assert lead.endswith("; Table U6).") and lead.count("(") == lead.count(")")
 
 
 def test_an_embedding_that_beats_binary_beyond_the_seed_spread_is_named() -> None:
@@ -48,6 +50,7 @@ def test_an_embedding_that_beats_binary_beyond_the_seed_spread_is_named() -> Non
     assert s is not None and "embedding-pooled (genes) predict better than binary" in s
     lead = embedding_sentence(u)
     assert "is seen on the real DNA-repair pairs for embedding-pooled on held-out genes" in lead
+    assert lead.endswith("(beyond the seed spread; Table U6).")
 
 
 def test_without_generalisation_runs_the_gain_is_called_unmeasured() -> None:
