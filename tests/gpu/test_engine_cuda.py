@@ -9,8 +9,6 @@ import json
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 from typer.testing import CliRunner
 
 from dcellx.data.universe import load_ontology_with_datasets
@@ -21,6 +19,7 @@ from dcellx.nn.layout import ModelLayout
 from dcellx.nn.loss import dcell_loss
 from dcellx_cli.main import app
 from tests.gpu.engine_check import engine_vs_reference, real_batch
+from tests.nn.test_reference_device import DevicesSeen
 
 pytestmark = pytest.mark.gpu
 CUDA = torch.device("cuda")
@@ -34,21 +33,6 @@ CUDA = torch.device("cuda")
 def test_float64_gpu_engine_equals_the_cpu_reference(go: str, preset: str, plan: str) -> None:
     worst = engine_vs_reference(go, preset, plan, "cuda")
     assert worst["max_rel"] <= 1e-10, worst
-
-
-class DevicesSeen(TorchDispatchMode):
-    """The device of every tensor argument and result of every operator, by operator."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[tuple[str, str]] = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in tree_leaves((args, kwargs, out)):
-            if isinstance(t, torch.Tensor):
-                self.seen.add((t.device.type, str(func)))
-        return out
 
 
 def test_a_training_step_touches_only_the_gpu() -> None:
